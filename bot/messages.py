@@ -1,0 +1,144 @@
+"""Neutral messages between adapters and the conversation core. No platform library here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Protocol
+
+
+class ChatKind(Enum):
+    PRIVATE = "private"
+    GROUP = "group"
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One message (or slash command) from a platform user.
+
+    `message_id` is unique per platform (Telegram: the update id; Discord: the message or
+    interaction id) and is what the inbox dedupes on. `addressed` says the bot was mentioned,
+    replied to, or is in a private chat; the core ignores group chatter that is not addressed.
+    `text` holds the command line for commands ("/watchlist add AAPL"); adapters of platforms
+    with typed options (Discord) render them back into that one line.
+    `kind` is "text", or e.g. "sticker"/"photo"/"voice" for a non-text message.
+    """
+
+    platform: str
+    platform_user_id: str
+    chat_id: str
+    message_id: str
+    text: str
+    display_name: str | None = None
+    chat_kind: ChatKind = ChatKind.PRIVATE
+    addressed: bool = True
+    kind: str = "text"
+    timestamp: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_command(self) -> bool:
+        return self.kind == "text" and self.text.lstrip().startswith("/")
+
+    def to_payload(self) -> dict[str, Any]:
+        """JSON-serialisable form, stored in the inbox so a message can be replayed."""
+        return {
+            "platform": self.platform,
+            "platform_user_id": self.platform_user_id,
+            "chat_id": self.chat_id,
+            "message_id": self.message_id,
+            "text": self.text,
+            "display_name": self.display_name,
+            "chat_kind": self.chat_kind.value,
+            "addressed": self.addressed,
+            "kind": self.kind,
+            "timestamp": self.timestamp,
+            "extra": self.extra,
+        }
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> Incoming:
+        return cls(
+            platform=data["platform"],
+            platform_user_id=data["platform_user_id"],
+            chat_id=data["chat_id"],
+            message_id=data["message_id"],
+            text=data["text"],
+            display_name=data.get("display_name"),
+            chat_kind=ChatKind(data.get("chat_kind", "private")),
+            addressed=data.get("addressed", True),
+            kind=data.get("kind", "text"),
+            timestamp=data.get("timestamp"),
+            extra=dict(data.get("extra") or {}),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyFile:
+    filename: str
+    data: bytes
+    mime_type: str = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Something to send back in the chat the message came from.
+
+    `partial` replies carry the text streamed so far (adapters may edit one message with it);
+    the non-partial reply that follows carries the whole final text. `private` asks for an
+    ephemeral (Discord) / private-chat-only (Telegram) answer. Text is plain: adapters escape it
+    for their platform and split it at their length limit.
+    """
+
+    text: str
+    file: ReplyFile | None = None
+    private: bool = False
+    partial: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CommandOption:
+    """A typed argument of a command, for platforms with typed slash commands (Discord)."""
+
+    name: str
+    description: str
+    type: str = "str"  # "str" | "int"
+    required: bool = False
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """A command as menus show it (Telegram setMyCommands, Discord application commands)."""
+
+    name: str
+    description: str
+    admin: bool = False
+    options: tuple[CommandOption, ...] = ()
+
+
+class ConversationCore(Protocol):
+    """The one entry point adapters call (implemented by bot.conversation.Conversation).
+
+    `handle` records the message in the inbox unless already there, takes the session's lock,
+    skips it if it was already answered (a redelivery), runs the command or the agent turn, and
+    yields replies (partial ones while the model streams). The message is marked answered only
+    when the adapter comes back for the next item after the last reply — i.e. after it sent it —
+    so an adapter must iterate the generator to its end. Errors become a short honest reply;
+    nothing raises out of `handle`.
+    """
+
+    commands: tuple[CommandSpec, ...]
+
+    async def accept(self, incoming: Incoming) -> bool:
+        """Record the message durably now (before anything else happens to it).
+        True if it was new. Used by adapters that must confirm a fetched batch (Telegram)."""
+        ...
+
+    def handle(self, incoming: Incoming) -> AsyncIterator[Reply]: ...
+
+    async def pending(self, platform: str) -> list[Incoming]:
+        """Messages recorded but never answered (e.g. before a crash), oldest first;
+        the adapter passes each to `handle` again at startup."""
+        ...

@@ -1,0 +1,172 @@
+"""The configuration contract (DESIGN §4): one frozen object, read from the environment and `.env`.
+
+A missing or malformed value fails at startup with a message that names the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+DEFAULT_TELEGRAM_API_BASE = "https://api.telegram.org/bot"
+DEFAULT_LLM_BASE_URL = "https://openrouter.ai/api/v1"
+DEFAULT_LLM_MODEL = "openai/gpt-4o-mini"
+DEFAULT_DATABASE_URL = "sqlite:///./multi_agent_data.db"
+DEFAULT_QUOTES_BASE_URL = "https://query1.finance.yahoo.com"
+DEFAULT_APP_NAME = "Multi-Agent System"
+PLATFORMS = ("telegram", "discord", "console")
+Getter = Callable[[str], "str | None"]
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    telegram_bot_token: str | None = field(default=None, repr=False)
+    telegram_api_base: str = DEFAULT_TELEGRAM_API_BASE
+    telegram_mode: str = "polling"
+    webhook_url: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    port: int = 8080
+    discord_bot_token: str | None = field(default=None, repr=False)
+    discord_api_base: str | None = None
+    discord_gateway_url: str | None = None
+    discord_guild_id: int | None = None
+    discord_shard_ids: tuple[int, ...] | None = None
+    discord_shard_count: int | None = None
+    llm_api_key: str | None = field(default=None, repr=False)
+    llm_base_url: str = DEFAULT_LLM_BASE_URL
+    llm_model: str = DEFAULT_LLM_MODEL
+    llm_timeout: float = 30.0
+    llm_max_retries: int = 2
+    database_url: str = DEFAULT_DATABASE_URL
+    admin_ids: frozenset[str] = frozenset()
+    quotes_base_url: str = DEFAULT_QUOTES_BASE_URL
+    app_name: str = DEFAULT_APP_NAME
+    log_level: str = "INFO"
+    history_window: int = 20  # events loaded per turn (never the whole history)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in a log line."""
+        values = (
+            self.telegram_bot_token,
+            self.discord_bot_token,
+            self.llm_api_key,
+            self.webhook_secret,
+        )
+        return tuple(v for v in values if v)
+
+    def is_admin(self, platform: str, platform_user_id: str) -> bool:
+        return f"{platform}:{platform_user_id}" in self.admin_ids
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env"
+    ) -> Settings:
+        """Read settings. The process environment wins over `.env`."""
+        env: dict[str, str] = {}
+        if dotenv_path is not None and Path(dotenv_path).is_file():
+            env.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+        env.update(os.environ if environ is None else environ)
+        return _parse(env)
+
+
+def _parse(env: Mapping[str, str]) -> Settings:
+    def get(name: str) -> str | None:
+        value = env.get(name, "").strip()
+        return value or None
+
+    mode = (get("TELEGRAM_MODE") or "polling").lower()
+    if mode not in ("polling", "webhook"):
+        raise SettingsError(f"TELEGRAM_MODE must be 'polling' or 'webhook', got {mode!r}")
+    if mode == "webhook" and get("TELEGRAM_BOT_TOKEN") and not get("WEBHOOK_URL"):
+        raise SettingsError("WEBHOOK_URL is required when TELEGRAM_MODE=webhook")
+    database_url = get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    if not database_url.startswith(("sqlite:", "postgresql:", "postgres:")):
+        raise SettingsError("DATABASE_URL must start with sqlite:/// or postgresql://")
+    level = (get("LOG_LEVEL") or "INFO").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise SettingsError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+    return Settings(
+        telegram_bot_token=get("TELEGRAM_BOT_TOKEN"),
+        telegram_api_base=_url(get, "TELEGRAM_API_BASE") or DEFAULT_TELEGRAM_API_BASE,
+        telegram_mode=mode,
+        webhook_url=_url(get, "WEBHOOK_URL"),
+        webhook_secret=get("WEBHOOK_SECRET"),
+        port=_int(get, "PORT", 8080, low=1, high=65535),
+        discord_bot_token=get("DISCORD_BOT_TOKEN"),
+        discord_api_base=_url(get, "DISCORD_API_BASE"),
+        discord_gateway_url=_url(get, "DISCORD_GATEWAY_URL", schemes=("ws://", "wss://")),
+        discord_guild_id=_opt_int(get, "DISCORD_GUILD_ID"),
+        discord_shard_ids=_int_list(get, "DISCORD_SHARD_IDS"),
+        discord_shard_count=_opt_int(get, "DISCORD_SHARD_COUNT"),
+        llm_api_key=get("OPENROUTER_API_KEY") or get("OPENAI_API_KEY"),
+        llm_base_url=_url(get, "LLM_BASE_URL") or DEFAULT_LLM_BASE_URL,
+        llm_model=get("LLM_MODEL") or DEFAULT_LLM_MODEL,
+        llm_timeout=float(_int(get, "LLM_TIMEOUT", 30, low=1, high=600)),
+        llm_max_retries=_int(get, "LLM_MAX_RETRIES", 2, low=0, high=10),
+        database_url=database_url,
+        admin_ids=_admin_ids(get("ADMIN_IDS")),
+        quotes_base_url=_url(get, "QUOTES_BASE_URL") or DEFAULT_QUOTES_BASE_URL,
+        app_name=get("APP_NAME") or DEFAULT_APP_NAME,
+        log_level=level,
+        history_window=_int(get, "HISTORY_WINDOW", 20, low=1, high=1000),
+    )
+
+
+def _url(get: Getter, name: str, schemes: tuple[str, ...] = ("http://", "https://")) -> str | None:
+    value = get(name)
+    if value is not None and not value.startswith(schemes):
+        raise SettingsError(f"{name} must be a URL starting with {' or '.join(schemes)}")
+    return value.rstrip("/") if value else None
+
+
+def _int(get: Getter, name: str, default: int, *, low: int, high: int) -> int:
+    value = _opt_int(get, name)
+    if value is None:
+        return default
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _opt_int(get: Getter, name: str) -> int | None:
+    value = get(name)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
+
+
+def _int_list(get: Getter, name: str) -> tuple[int, ...] | None:
+    value = get(name)
+    if value is None:
+        return None
+    try:
+        return tuple(int(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise SettingsError(f"{name} must be a comma list of whole numbers") from None
+
+
+def _admin_ids(value: str | None) -> frozenset[str]:
+    ids: set[str] = set()
+    for raw in (value or "").split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        platform, sep, user = item.partition(":")
+        if not sep or platform not in PLATFORMS or not user:
+            raise SettingsError(
+                f"ADMIN_IDS entries must look like telegram:<id> or discord:<id>, got {item!r}"
+            )
+        ids.add(f"{platform}:{user}")
+    return frozenset(ids)

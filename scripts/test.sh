@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Install (once) and run the whole test suite: lint, then pytest. Arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/venv.sh requirements-dev.txt
+# PostgreSQL-backed tests: use TEST_POSTGRES_URL, or a local server (started or installed when
+# CI is set). Without one they skip with the reason.
+source scripts/postgres.sh
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+exec .venv/bin/python -m pytest "$@"

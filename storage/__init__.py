@@ -1,0 +1,73 @@
+"""Persistent session store: sessions, scoped state, events, identities, inbox, audit."""
+
+from __future__ import annotations
+
+from storage.base import (
+    AdminViews,
+    AuditLog,
+    IdentityStore,
+    Inbox,
+    PrivacyStore,
+    SessionStore,
+    Store,
+)
+from storage.types import (
+    Event,
+    EventActions,
+    Identity,
+    InboxItem,
+    InboxStatus,
+    Session,
+    SessionInfo,
+    SessionNotFound,
+    Stats,
+    StoreBusy,
+    StoreError,
+    TokenUsage,
+    UserInfo,
+)
+
+DEFAULT_DATABASE_URL = "sqlite:///./multi_agent_data.db"
+
+
+async def open_store(database_url: str = DEFAULT_DATABASE_URL) -> Store:
+    """Open (creating and migrating as needed) the store a URL names.
+
+    `sqlite:///relative/path`, `sqlite:////absolute/path`, `sqlite:///:memory:` or
+    `postgresql://user@host:port/db`.
+    """
+    if database_url.startswith("sqlite:"):
+        from storage.sqlite import SqliteStore
+
+        return await SqliteStore.open(database_url)
+    if database_url.startswith(("postgresql:", "postgres:")):
+        from storage.postgres import PostgresStore
+
+        return await PostgresStore.open(database_url)
+    raise ValueError(f"DATABASE_URL must be sqlite:// or postgresql://, got {database_url!r}")
+
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "AdminViews",
+    "AuditLog",
+    "Event",
+    "EventActions",
+    "Identity",
+    "IdentityStore",
+    "Inbox",
+    "InboxItem",
+    "InboxStatus",
+    "PrivacyStore",
+    "Session",
+    "SessionInfo",
+    "SessionNotFound",
+    "SessionStore",
+    "Stats",
+    "Store",
+    "StoreBusy",
+    "StoreError",
+    "TokenUsage",
+    "UserInfo",
+    "open_store",
+]

@@ -1,0 +1,167 @@
+"""The store's boundaries: a few small protocols, one backend class implements them all.
+
+Like aiogram's storages, each protocol is a handful of methods; `Store` is their union plus a
+lifetime (`async with await open_store(url) as store:`). All SQL lives inside a backend module.
+Every method is safe to call concurrently from many tasks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol, runtime_checkable
+
+from storage.types import Event, InboxItem, InboxStatus, Session, SessionInfo, Stats, UserInfo
+
+
+@runtime_checkable
+class SessionStore(Protocol):
+    """Sessions, scoped state and events (DESIGN §3)."""
+
+    async def create_session(
+        self,
+        app_name: str,
+        user_id: str,
+        session_id: str | None = None,
+        state: Mapping[str, Any] | None = None,
+    ) -> Session:
+        """Create a session (a new id when None). `state` is applied like a state delta:
+        `app:`/`user:` keys go to their scopes, `temp:` keys are dropped. Creating an id that
+        exists returns the existing session unchanged."""
+        ...
+
+    async def get_session(
+        self, app_name: str, user_id: str, session_id: str, *, recent_events: int = 20
+    ) -> Session | None:
+        """The merged state (app + user + session) and the last `recent_events` events, oldest
+        first. Never reads the whole history: cost must not grow with it."""
+        ...
+
+    async def append_event(self, session: Session, event: Event) -> bool:
+        """Store `event` and apply `event.actions.state_delta` in ONE transaction (`temp:` keys
+        dropped; a None value deletes the key). Partial events are refused (ValueError).
+        Idempotent by `event.id`: appending an id already stored changes nothing and returns
+        False; otherwise True. Raises StoreBusy when the database stays locked."""
+        ...
+
+    async def delete_session(self, app_name: str, user_id: str, session_id: str) -> None: ...
+
+    def session_lock(
+        self, app_name: str, user_id: str, session_id: str
+    ) -> AbstractAsyncContextManager[None]:
+        """One writer per session: held for a whole turn. In-process for SQLite; a database
+        (advisory) lock for PostgreSQL so that several worker processes serialise too."""
+        ...
+
+
+@runtime_checkable
+class AdminViews(Protocol):
+    """Paged, read-only views for admins. Derived from event and session rows."""
+
+    async def history(
+        self,
+        app_name: str,
+        user_id: str,
+        session_id: str | None = None,
+        *,
+        before: str | None = None,
+        limit: int = 50,
+    ) -> list[Event]:
+        """Up to `limit` events older than the event with id `before` (newest when None), of one
+        session or of all the user's sessions, returned oldest first (newest last)."""
+        ...
+
+    async def list_sessions(
+        self, app_name: str, user_id: str | None = None, *, limit: int = 50, offset: int = 0
+    ) -> list[SessionInfo]:
+        """Sessions (of one user, or all) by last activity, newest first."""
+        ...
+
+    async def list_users(
+        self, app_name: str, *, limit: int = 50, offset: int = 0
+    ) -> list[UserInfo]:
+        """Users by last activity, newest first."""
+        ...
+
+    async def stats(self, app_name: str) -> Stats: ...
+
+
+@runtime_checkable
+class PrivacyStore(Protocol):
+    async def export_user(self, app_name: str, user_id: str) -> dict[str, Any]:
+        """Everything stored about the user, JSON-serialisable: identities, user state,
+        sessions with their state and full event history."""
+        ...
+
+    async def delete_user(self, app_name: str, user_id: str) -> None:
+        """Remove every row about the user: sessions, events, session and user state,
+        identities, link codes, inbox rows. Audit entries only ever hold a hashed id."""
+        ...
+
+
+@runtime_checkable
+class IdentityStore(Protocol):
+    """(platform, platform_user_id) -> our user_id; /link joins two identities."""
+
+    async def resolve_user(
+        self, platform: str, platform_user_id: str, display_name: str | None = None
+    ) -> str:
+        """The user id for this identity, created (12 hex chars) on first sight."""
+        ...
+
+    async def find_user(self, platform: str, platform_user_id: str) -> str | None: ...
+
+    async def create_link_code(self, user_id: str, ttl_seconds: float = 600) -> str:
+        """A one-time code (short, human-typable) that lets another identity join user_id."""
+        ...
+
+    async def redeem_link_code(self, code: str, platform: str, platform_user_id: str) -> str | None:
+        """Move this identity to the code's user (its former user's `user:` state is merged in
+        where the target has no value, its sessions move along). Returns the target user id, or
+        None for an unknown, used or expired code."""
+        ...
+
+
+@runtime_checkable
+class Inbox(Protocol):
+    """Every incoming platform message recorded once, keyed by (platform, message_id)."""
+
+    async def inbox_put(
+        self,
+        platform: str,
+        message_id: str,
+        payload: Mapping[str, Any],
+        user_id: str | None = None,
+    ) -> InboxStatus:
+        """Record the message durably. NEW the first time; PENDING or DONE on a redelivery."""
+        ...
+
+    async def inbox_done(self, platform: str, message_id: str) -> None:
+        """The reply to this message reached the platform."""
+        ...
+
+    async def inbox_pending(
+        self, platform: str | None = None, limit: int = 1000
+    ) -> list[InboxItem]:
+        """Recorded but not answered, oldest first (replayed after a crash)."""
+        ...
+
+
+@runtime_checkable
+class AuditLog(Protocol):
+    async def audit(self, actor: str, command: str, detail: str = "") -> None:
+        """Record an admin call. `actor` is stored hashed, never in the clear."""
+        ...
+
+    async def audit_entries(self, limit: int = 100) -> list[dict[str, Any]]: ...
+
+
+@runtime_checkable
+class Store(SessionStore, AdminViews, PrivacyStore, IdentityStore, Inbox, AuditLog, Protocol):
+    """What a backend provides. Use as `async with await open_store(url) as store:`."""
+
+    async def close(self) -> None: ...
+
+    async def __aenter__(self) -> Store: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...

@@ -142,3 +142,22 @@ class ConversationCore(Protocol):
         """Messages recorded but never answered (e.g. before a crash), oldest first;
         the adapter passes each to `handle` again at startup."""
         ...
+
+
+class Adapter(Protocol):
+    """A platform front end. Built by the composition root with (settings, core, ...)."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Connect and begin taking messages; returns once running."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop taking messages, let in-flight turns finish, close connections. Idempotent."""
+        ...
+
+    async def wait(self) -> None:
+        """Return when the adapter ends by itself (the console at end of input).
+        Platform adapters only return after `stop`."""
+        ...

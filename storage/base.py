@@ -83,7 +83,10 @@ class AdminViews(Protocol):
         """Users by last activity, newest first."""
         ...
 
-    async def stats(self, app_name: str) -> Stats: ...
+    async def stats(self, app_name: str, user_id: str | None = None) -> Stats:
+        """Totals for the app, or for one user (then `users` is 1 or 0). `delegations` counts
+        events carrying `transfer_to_agent`, by target agent; tokens sum the events' usage."""
+        ...
 
 
 @runtime_checkable

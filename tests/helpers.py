@@ -1,0 +1,29 @@
+"""Small helpers shared by tests: wait on a condition instead of sleeping."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+async def wait_until(
+    predicate: Callable[[], T | Awaitable[T]], timeout: float = 10.0, interval: float = 0.01
+) -> T:
+    """Poll `predicate` (sync or async) until it returns something truthy; return that value.
+
+    Fails the test with a clear message after `timeout` seconds. This is the only way tests wait.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
+            value = await value
+        if value:
+            return value  # type: ignore[return-value]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {predicate!r}")
+        await asyncio.sleep(interval)

@@ -1,0 +1,121 @@
+"""Connection pools, error translation and in-process keyed locks for the PostgreSQL backend."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.parse
+from collections.abc import AsyncIterator, Hashable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+
+from storage.types import StoreBusy, StoreError
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSettings:
+    """Sizes and time limits. Every connection is a server process, so the pools stay small."""
+
+    pool_size: int = 10  # data connections per process (one statement per append)
+    lock_connections: int = 20  # sessions one process can hold locked at once
+    lock_wait: float = 60.0  # seconds a turn waits for another worker's lock -> StoreBusy
+    statement_timeout: float = 30.0  # seconds -> StoreBusy
+    connect_timeout: float = 10.0
+
+
+def _settings_from_url(url: str) -> set[str]:
+    """Server settings the URL sets itself (query parameters); ours must not override them."""
+    return set(urllib.parse.parse_qs(urllib.parse.urlsplit(url).query))
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+async def create_pools(url: str, settings: PoolSettings) -> tuple[asyncpg.Pool, asyncpg.Pool]:
+    """(data pool, lock pool). JIT is off: it only slows down short OLTP statements."""
+    own = _settings_from_url(url)
+
+    def server(**values: str) -> dict[str, str]:
+        base = {"application_name": "switchboard", "jit": "off", **values}
+        return {key: value for key, value in base.items() if key not in own}
+
+    ms = lambda seconds: str(int(seconds * 1000))  # noqa: E731
+    try:
+        pool = await asyncpg.create_pool(
+            url,
+            min_size=1,
+            max_size=settings.pool_size,
+            timeout=settings.connect_timeout,
+            server_settings=server(statement_timeout=ms(settings.statement_timeout)),
+        )
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        raise StoreError(f"cannot open PostgreSQL at {redact(url)}: {exc}") from exc
+    try:
+        # Lock connections only wait on advisory locks: lock_timeout bounds that wait.
+        lock_pool = await asyncpg.create_pool(
+            url,
+            min_size=0,
+            max_size=settings.lock_connections,
+            timeout=settings.connect_timeout,
+            server_settings=server(lock_timeout=ms(settings.lock_wait), statement_timeout="0"),
+        )
+    except BaseException:
+        await pool.close()
+        raise
+    return pool, lock_pool
+
+
+@asynccontextmanager
+async def db_errors() -> AsyncIterator[None]:
+    """Translate driver errors into the store's: StoreBusy for time limits, StoreError for a
+    lost or unreachable server. Programming errors (bad SQL) propagate unchanged."""
+    try:
+        yield
+    except (
+        asyncpg.exceptions.QueryCanceledError,  # statement_timeout
+        asyncpg.exceptions.LockNotAvailableError,  # lock_timeout
+        asyncpg.exceptions.DeadlockDetectedError,
+        asyncpg.exceptions.SerializationError,
+        asyncpg.exceptions.TooManyConnectionsError,
+        TimeoutError,  # pool.acquire(timeout=...)
+    ) as exc:
+        raise StoreBusy(f"database busy: {type(exc).__name__}") from exc
+    except (
+        OSError,
+        asyncpg.exceptions.PostgresConnectionError,
+        asyncpg.exceptions.CannotConnectNowError,
+        asyncpg.exceptions.AdminShutdownError,
+    ) as exc:
+        raise StoreError(f"database unavailable: {type(exc).__name__}") from exc
+
+
+class KeyedLocks:
+    """One asyncio.Lock per key, created on demand and dropped when nobody holds or awaits it
+    (so the table does not grow with the number of sessions ever seen)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: Hashable) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)

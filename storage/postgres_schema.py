@@ -1,0 +1,122 @@
+"""The PostgreSQL schema as numbered migrations, applied in order at open.
+
+An old database upgrades in place: `schema_version` records the last migration applied. Several
+workers may start at once, so the upgrade runs under a transaction-scoped advisory lock.
+Append new migrations to MIGRATIONS; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+# Events point at their session through a surrogate key (`sid`), so moving a session to another
+# user (/link) is a one-row update. Counters on the session row keep the admin views from
+# counting whole histories. `seq` orders events; (sid, seq) makes "last N events" an index scan.
+_V1 = """
+CREATE TABLE sessions (
+    sid bigserial PRIMARY KEY,
+    app_name text NOT NULL,
+    user_id text NOT NULL,
+    session_id text NOT NULL,
+    state jsonb NOT NULL DEFAULT '{}',
+    created_at double precision NOT NULL,
+    updated_at double precision NOT NULL,
+    turns bigint NOT NULL DEFAULT 0,
+    events bigint NOT NULL DEFAULT 0,
+    prompt_tokens bigint NOT NULL DEFAULT 0,
+    completion_tokens bigint NOT NULL DEFAULT 0,
+    UNIQUE (app_name, user_id, session_id)
+);
+CREATE INDEX sessions_by_activity ON sessions (app_name, updated_at DESC);
+CREATE INDEX sessions_by_user_activity ON sessions (app_name, user_id, updated_at DESC);
+
+CREATE TABLE events (
+    seq bigserial PRIMARY KEY,
+    id text NOT NULL UNIQUE,
+    sid bigint NOT NULL REFERENCES sessions (sid) ON DELETE CASCADE,
+    invocation_id text NOT NULL DEFAULT '',
+    author text NOT NULL,
+    ts double precision NOT NULL,
+    content jsonb NOT NULL,
+    state_delta jsonb NOT NULL DEFAULT '{}',
+    transfer_to_agent text,
+    prompt_tokens bigint,
+    completion_tokens bigint,
+    final boolean NOT NULL DEFAULT false,
+    error text
+);
+CREATE INDEX events_by_session ON events (sid, seq);
+CREATE INDEX events_transfers ON events (sid) WHERE transfer_to_agent IS NOT NULL;
+
+CREATE TABLE app_state (
+    app_name text PRIMARY KEY,
+    state jsonb NOT NULL DEFAULT '{}'
+);
+
+CREATE TABLE user_state (
+    app_name text NOT NULL,
+    user_id text NOT NULL,
+    state jsonb NOT NULL DEFAULT '{}',
+    PRIMARY KEY (app_name, user_id)
+);
+
+CREATE TABLE identities (
+    platform text NOT NULL,
+    platform_user_id text NOT NULL,
+    user_id text NOT NULL,
+    display_name text,
+    created_at double precision NOT NULL,
+    PRIMARY KEY (platform, platform_user_id)
+);
+CREATE INDEX identities_by_user ON identities (user_id);
+
+CREATE TABLE link_codes (
+    code text PRIMARY KEY,
+    user_id text NOT NULL,
+    expires_at double precision NOT NULL,
+    used_at double precision
+);
+CREATE INDEX link_codes_by_user ON link_codes (user_id);
+
+CREATE TABLE inbox (
+    platform text NOT NULL,
+    message_id text NOT NULL,
+    payload jsonb NOT NULL,
+    user_id text,
+    received_at double precision NOT NULL,
+    done_at double precision,
+    PRIMARY KEY (platform, message_id)
+);
+CREATE INDEX inbox_pending ON inbox (received_at) WHERE done_at IS NULL;
+CREATE INDEX inbox_by_user ON inbox (user_id);
+
+CREATE TABLE audit (
+    seq bigserial PRIMARY KEY,
+    at double precision NOT NULL,
+    actor text NOT NULL,
+    command text NOT NULL,
+    detail text NOT NULL DEFAULT ''
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# Any constant works as long as no other code uses it for pg_advisory_xact_lock.
+_MIGRATION_LOCK = 0x5377_6974_6368_4D67  # "SwitchMg"
+
+
+async def migrate(conn: asyncpg.Connection) -> int:
+    """Bring the schema to SCHEMA_VERSION; returns the version found before."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
+        found = await conn.fetchval("SELECT max(version) FROM schema_version") or 0
+        if found > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"database schema version {found} is newer than this code ({SCHEMA_VERSION})"
+            )
+        for version in range(found + 1, SCHEMA_VERSION + 1):
+            await conn.execute(MIGRATIONS[version - 1])
+            await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", version)
+        return found

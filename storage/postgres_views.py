@@ -1,0 +1,184 @@
+"""Admin views (paged, read-only) and the privacy operations of the PostgreSQL backend.
+
+Counts and token sums come from counters kept on the session rows by `append_event`, so no view
+scans a whole history; `history` pages by event `seq` through the (sid, seq) index.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from storage.postgres_codec import EVENT_COLUMNS, event_from_row, event_to_dict, loads_state
+from storage.postgres_pool import db_errors
+from storage.types import Event, SessionInfo, Stats, UserInfo
+
+
+class AdminAndPrivacy:
+    _pool: asyncpg.Pool
+
+    async def history(
+        self,
+        app_name: str,
+        user_id: str,
+        session_id: str | None = None,
+        *,
+        before: str | None = None,
+        limit: int = 50,
+    ) -> list[Event]:
+        where = ["s.app_name = $1", "s.user_id = $2"]
+        args: list[Any] = [app_name, user_id, max(limit, 0)]
+        if session_id is not None:
+            args.append(session_id)
+            where.append(f"s.session_id = ${len(args)}")
+        if before is not None:
+            args.append(before)
+            where.append(f"e.seq < (SELECT b.seq FROM events b WHERE b.id = ${len(args)})")
+        query = f"""
+            SELECT * FROM (
+                SELECT {EVENT_COLUMNS}, e.seq FROM events e JOIN sessions s ON s.sid = e.sid
+                WHERE {" AND ".join(where)} ORDER BY e.seq DESC LIMIT $3
+            ) page ORDER BY seq
+        """
+        async with db_errors():
+            rows = await self._pool.fetch(query, *args)
+        return [event_from_row(row) for row in rows]
+
+    async def list_sessions(
+        self, app_name: str, user_id: str | None = None, *, limit: int = 50, offset: int = 0
+    ) -> list[SessionInfo]:
+        query = """
+            SELECT app_name, user_id, session_id, created_at, updated_at, turns, events
+            FROM sessions WHERE app_name = $1 AND ($2::text IS NULL OR user_id = $2)
+            ORDER BY updated_at DESC, sid DESC LIMIT $3 OFFSET $4
+        """
+        async with db_errors():
+            rows = await self._pool.fetch(query, app_name, user_id, max(limit, 0), max(offset, 0))
+        return [SessionInfo(**dict(row)) for row in rows]
+
+    async def list_users(
+        self, app_name: str, *, limit: int = 50, offset: int = 0
+    ) -> list[UserInfo]:
+        query = """
+            SELECT user_id, count(*) AS sessions, sum(turns) AS turns,
+                   max(updated_at) AS last_active
+            FROM sessions WHERE app_name = $1
+            GROUP BY user_id ORDER BY last_active DESC, user_id LIMIT $2 OFFSET $3
+        """
+        async with db_errors(), self._pool.acquire() as conn:
+            rows = await conn.fetch(query, app_name, max(limit, 0), max(offset, 0))
+            ids = await conn.fetch(
+                """SELECT user_id, platform, platform_user_id, display_name FROM identities
+                   WHERE user_id = ANY($1::text[]) ORDER BY created_at, platform""",
+                [row["user_id"] for row in rows],
+            )
+        by_user: dict[str, list[Any]] = {}
+        for ident in ids:
+            by_user.setdefault(ident["user_id"], []).append(ident)
+        users = []
+        for row in rows:
+            idents = by_user.get(row["user_id"], [])
+            names = [i["display_name"] for i in idents if i["display_name"]]
+            users.append(
+                UserInfo(
+                    user_id=row["user_id"],
+                    sessions=row["sessions"],
+                    turns=int(row["turns"] or 0),
+                    last_active=row["last_active"],
+                    identities=tuple((i["platform"], i["platform_user_id"]) for i in idents),
+                    display_name=names[-1] if names else None,
+                )
+            )
+        return users
+
+    async def stats(self, app_name: str, user_id: str | None = None) -> Stats:
+        async with db_errors(), self._pool.acquire() as conn:
+            totals = await conn.fetchrow(
+                """SELECT count(DISTINCT user_id) AS users, count(*) AS sessions,
+                          coalesce(sum(turns), 0) AS turns, coalesce(sum(events), 0) AS events,
+                          coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
+                          coalesce(sum(completion_tokens), 0) AS completion_tokens
+                   FROM sessions WHERE app_name = $1 AND ($2::text IS NULL OR user_id = $2)""",
+                app_name,
+                user_id,
+            )
+            transfers = await conn.fetch(
+                """SELECT e.transfer_to_agent AS agent, count(*) AS n
+                   FROM events e JOIN sessions s ON s.sid = e.sid
+                   WHERE e.transfer_to_agent IS NOT NULL AND s.app_name = $1
+                     AND ($2::text IS NULL OR s.user_id = $2)
+                   GROUP BY e.transfer_to_agent ORDER BY e.transfer_to_agent""",
+                app_name,
+                user_id,
+            )
+        return Stats(
+            users=totals["users"],
+            sessions=totals["sessions"],
+            turns=int(totals["turns"]),
+            events=int(totals["events"]),
+            delegations={row["agent"]: row["n"] for row in transfers},
+            prompt_tokens=int(totals["prompt_tokens"]),
+            completion_tokens=int(totals["completion_tokens"]),
+        )
+
+    # -- privacy -------------------------------------------------------------------------------
+    async def export_user(self, app_name: str, user_id: str) -> dict[str, Any]:
+        # One REPEATABLE READ snapshot: the export is consistent even while the user chats.
+        async with (
+            db_errors(),
+            self._pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            idents = await conn.fetch(
+                """SELECT platform, platform_user_id, display_name FROM identities
+                   WHERE user_id = $1 ORDER BY created_at, platform""",
+                user_id,
+            )
+            user_state = await conn.fetchval(
+                "SELECT state FROM user_state WHERE app_name = $1 AND user_id = $2",
+                app_name,
+                user_id,
+            )
+            sessions = await conn.fetch(
+                """SELECT sid, session_id, created_at, updated_at, state FROM sessions
+                   WHERE app_name = $1 AND user_id = $2 ORDER BY created_at, sid""",
+                app_name,
+                user_id,
+            )
+            events = await conn.fetch(
+                f"""SELECT e.sid, {EVENT_COLUMNS} FROM events e
+                    WHERE e.sid = ANY($1::bigint[]) ORDER BY e.seq""",
+                [row["sid"] for row in sessions],
+            )
+        by_session: dict[int, list[dict[str, Any]]] = {}
+        for row in events:
+            by_session.setdefault(row["sid"], []).append(event_to_dict(event_from_row(row[1:])))
+        return {
+            "app_name": app_name,
+            "user_id": user_id,
+            "identities": [dict(row) for row in idents],
+            "user_state": loads_state(user_state),
+            "sessions": [
+                {
+                    "session_id": row["session_id"],
+                    "created_at": row["created_at"],
+                    "updated_at": row["updated_at"],
+                    "state": loads_state(row["state"]),
+                    "events": by_session.get(row["sid"], []),
+                }
+                for row in sessions
+            ],
+        }
+
+    async def delete_user(self, app_name: str, user_id: str) -> None:
+        async with db_errors(), self._pool.acquire() as conn, conn.transaction():
+            # Events go with their sessions (ON DELETE CASCADE).
+            await conn.execute(
+                "DELETE FROM sessions WHERE app_name = $1 AND user_id = $2", app_name, user_id
+            )
+            await conn.execute(
+                "DELETE FROM user_state WHERE app_name = $1 AND user_id = $2", app_name, user_id
+            )
+            for table in ("identities", "link_codes", "inbox"):
+                await conn.execute(f"DELETE FROM {table} WHERE user_id = $1", user_id)

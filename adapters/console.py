@@ -1,0 +1,168 @@
+"""The console chat: the same core, agents and database as the platforms, in a terminal.
+
+stdin is read by a daemon thread that hands lines to the event loop: a blocking `readline` in
+the loop would freeze every other task, and one in the default executor would keep the process
+alive at exit until the user pressed Enter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import uuid
+from pathlib import Path
+from typing import TextIO
+
+from bot.messages import ConversationCore, Incoming, Reply
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "console"
+BOT_PREFIX = "bot> "
+PROMPT = "you> "
+
+
+class ConsoleAdapter:
+    """Implements bot.messages.Adapter for a terminal (or any pair of text streams)."""
+
+    name = PLATFORM
+
+    def __init__(
+        self,
+        core: ConversationCore,
+        user: str,
+        stdin: TextIO,
+        stdout: TextIO,
+        *,
+        notice: str | None = None,
+        export_dir: Path | None = None,
+    ) -> None:
+        self._core = core
+        self._user = user
+        self._stdin = stdin
+        self._out = stdout
+        self._notice = notice
+        self._export_dir = export_dir or Path.cwd()
+        self._lines: asyncio.Queue[str | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._interactive = _isatty(stdin)
+
+    async def start(self) -> None:
+        if self._task is not None:
+            return
+        loop = asyncio.get_running_loop()
+        thread = threading.Thread(target=self._read_lines, args=(loop,), daemon=True)
+        thread.start()
+        if self._notice:  # shown once per run: e.g. "offline model, no network"
+            self._write(f"({self._notice})\n")
+        self._write(f"Chatting as {self._user}. /help lists the commands; Ctrl-D ends.\n")
+        self._task = asyncio.create_task(self._chat(), name="console-chat")
+
+    async def stop(self) -> None:
+        """Stop reading; the turn in flight finishes first."""
+        self._stopping = True
+        self._lines.put_nowait(None)
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def wait(self) -> None:
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def _read_lines(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            for line in iter(self._stdin.readline, ""):
+                loop.call_soon_threadsafe(self._lines.put_nowait, line)
+        except (OSError, ValueError):  # stdin closed under us
+            pass
+        with contextlib.suppress(RuntimeError):  # the loop is already gone
+            loop.call_soon_threadsafe(self._lines.put_nowait, None)
+
+    async def _chat(self) -> None:
+        await self._replay_pending()
+        while not self._stopping:
+            if self._interactive:
+                self._write(PROMPT)
+            line = await self._lines.get()
+            if line is None or self._stopping:
+                break
+            text = line.strip()
+            if text:
+                await self._turn(text)
+        self._write("Bye!\n")
+
+    async def _replay_pending(self) -> None:
+        """Messages of this user left unanswered by an earlier run that stopped mid-turn."""
+        for incoming in await self._core.pending(PLATFORM):
+            if incoming.platform_user_id == self._user:
+                self._write(f"(answering from last time: {incoming.text})\n")
+                await self._send(incoming)
+
+    async def _turn(self, text: str) -> None:
+        incoming = Incoming(
+            platform=PLATFORM,
+            platform_user_id=self._user,
+            chat_id=PLATFORM,
+            message_id=uuid.uuid4().hex,  # unique across runs: the inbox dedupes on it
+            text=text,
+            display_name=self._user,
+        )
+        await self._send(incoming)
+
+    async def _send(self, incoming: Incoming) -> None:
+        shown = ""  # streamed text already printed
+        async for reply in self._core.handle(incoming):
+            if reply.partial:
+                shown = self._stream(shown, reply.text)
+                continue
+            self._final(shown, reply)
+            shown = ""
+
+    def _stream(self, shown: str, text: str) -> str:
+        if not shown:
+            self._write(BOT_PREFIX)
+        if text.startswith(shown):
+            self._write(text[len(shown) :])
+            return text
+        return shown  # a rewrite, not an extension: wait for the final text
+
+    def _final(self, shown: str, reply: Reply) -> None:
+        if shown and reply.text.startswith(shown):
+            self._write(reply.text[len(shown) :] + "\n")
+        else:
+            if shown:
+                self._write("\n")
+            self._write(BOT_PREFIX + reply.text.replace("\n", "\n     ") + "\n")
+        if reply.file is not None:
+            self._save(reply)
+
+    def _save(self, reply: Reply) -> None:
+        assert reply.file is not None
+        path = self._export_dir / Path(reply.file.filename).name
+        try:
+            path.write_bytes(reply.file.data)
+            path.chmod(0o600)  # personal data: owner only
+        except OSError as exc:
+            log.warning("could not save %s: %s", path.name, exc)
+            self._write(f"     (could not save {path.name}: {exc.strerror})\n")
+            return
+        self._write(f"     (saved to {path})\n")
+
+    def _write(self, text: str) -> None:
+        try:
+            self._out.write(text)
+            self._out.flush()
+        except (OSError, ValueError):  # the terminal went away; nothing useful to do
+            pass
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

@@ -1,0 +1,143 @@
+"""`python -m bot`: the bot, the console chat, and the admin commands from a shell (DESIGN §5).
+
+python -m bot                       every adapter whose token is set; else the console chat
+python -m bot chat [--user NAME]    the console chat
+python -m bot admin history [USER] [LIMIT] [BEFORE] | sessions [PAGE] | stats | user USER
+                  | export USER [--out FILE] | forget USER --yes
+                  | migrate-sqlite-to-postgres SRC DST
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.settings import Settings, SettingsError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot", description="Switchboard: a multi-agent chat bot with memory."
+    )
+    sub = parser.add_subparsers(dest="command")
+    chat = sub.add_parser("chat", help="chat in the terminal")
+    chat.add_argument("--user", help="who you are in the chat (default: your login name)")
+    admin = sub.add_parser("admin", help="admin commands")
+    cmds = admin.add_subparsers(dest="admin_command", required=True)
+    history = cmds.add_parser("history", help="a user's events, newest last")
+    history.add_argument("args", nargs="*", metavar="USER LIMIT BEFORE")
+    sessions = cmds.add_parser("sessions", help="sessions by last activity")
+    sessions.add_argument("args", nargs="*", metavar="PAGE")
+    cmds.add_parser("stats", help="totals")
+    user = cmds.add_parser("user", help="a user's profile and preferences")
+    user.add_argument("user", help="user id or platform:id")
+    export = cmds.add_parser("export", help="a user's data as JSON")
+    export.add_argument("user", help="user id or platform:id")
+    export.add_argument("--out", type=Path, help="write to this file (default: stdout)")
+    forget = cmds.add_parser("forget", help="erase a user's data")
+    forget.add_argument("user", help="user id or platform:id")
+    forget.add_argument("--yes", action="store_true", help="really erase")
+    migrate = cmds.add_parser(
+        "migrate-sqlite-to-postgres", help="copy a SQLite database into PostgreSQL"
+    )
+    migrate.add_argument("src", help="sqlite:///path")
+    migrate.add_argument("dst", help="postgresql://...")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "admin":
+            return asyncio.run(admin_main(settings, args))
+        from bot.app import run
+
+        return asyncio.run(run(settings, console=args.command == "chat" or None, user=_user(args)))
+    except KeyboardInterrupt:  # Ctrl-C before the signal handlers were installed
+        return 130
+
+
+def _user(args: argparse.Namespace) -> str | None:
+    return getattr(args, "user", None)
+
+
+async def admin_main(settings: Settings, args: argparse.Namespace) -> int:
+    """The admin commands, through the same code as the chat commands."""
+    from bot.admin_commands import AdminCommands, UsageError
+    from bot.commands import ParsedCommand
+    from bot.logging_setup import setup_logging
+    from storage import open_store
+
+    setup_logging(settings.log_level, settings.secrets)
+    name = args.admin_command
+    if name == "migrate-sqlite-to-postgres":
+        return await migrate(args.src, args.dst)
+    if name == "forget" and not args.yes:
+        print(f"This erases every row about {args.user}. Run again with --yes.", file=sys.stderr)
+        return 1
+    actor = f"shell:{_login()}"
+    async with await open_store(settings.database_url) as store:
+        admin = AdminCommands(store, settings.app_name)
+        try:
+            if name == "export":
+                data = await admin.export(actor, args.user)
+                return _write_export(data, args.out)
+            cmd_args = tuple(args.args) if hasattr(args, "args") else ()
+            if name in ("user", "forget"):
+                cmd_args = (args.user,)
+            print(await admin.execute(actor, ParsedCommand(name, cmd_args), None))
+            return 0
+        except UsageError as exc:
+            print(str(exc).replace("Usage: /", "Usage: python -m bot admin "), file=sys.stderr)
+            return 1
+
+
+def _write_export(data: dict, out: Path | None) -> int:
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+    if out is None:
+        print(text)
+    else:
+        out.write_text(text + "\n", encoding="utf-8")
+        out.chmod(0o600)  # personal data: owner only
+        print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+async def migrate(src: str, dst: str) -> int:
+    from storage.migrate import copy_store
+    from tqdm import tqdm
+
+    if not src.startswith("sqlite:") or not dst.startswith(("postgresql:", "postgres:")):
+        print("Usage: migrate-sqlite-to-postgres sqlite:///PATH postgresql://...", file=sys.stderr)
+        return 2
+    with tqdm(unit="row", desc="copying") as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        await copy_store(src, dst, progress)
+    print("done: the PostgreSQL database now holds everything from the SQLite one.")
+    return 0
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""Admin commands: /history /sessions /stats /user /forget (and `export` from the shell).
+
+The same code serves the chat commands and `python -m bot admin ...`. Every call, allowed or
+refused, goes to the store's audit log; the permission check itself is the caller's (the core
+knows who is asking, the shell is trusted). A "user" argument is our user id or `platform:id`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bot.commands import ParsedCommand, as_list
+from bot.messages import CommandOption, CommandSpec, Reply
+from storage import Event, Store
+
+PAGE = 10
+MAX_LIMIT = 200
+LINE_CHARS = 300
+
+ADMIN_COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec(
+        "history",
+        "A user's recent messages, newest last",
+        admin=True,
+        options=(
+            CommandOption("user", "user id or platform:id (default: you)"),
+            CommandOption("limit", "how many events (default 20)", type="int"),
+            CommandOption("before", "page: show events older than this event id"),
+        ),
+    ),
+    CommandSpec(
+        "sessions",
+        "Sessions by last activity",
+        admin=True,
+        options=(CommandOption("page", "page number, from 1", type="int"),),
+    ),
+    CommandSpec("stats", "Users, sessions, turns, delegations, tokens", admin=True),
+    CommandSpec(
+        "user",
+        "A user's profile and preferences",
+        admin=True,
+        options=(CommandOption("user", "user id or platform:id", required=True),),
+    ),
+    CommandSpec(
+        "forget",
+        "Erase a user's data",
+        admin=True,
+        options=(CommandOption("user", "user id or platform:id", required=True),),
+    ),
+)
+
+USAGE = {
+    "history": "Usage: /history [user] [limit] [before-event-id]",
+    "sessions": "Usage: /sessions [page]",
+    "stats": "Usage: /stats",
+    "user": "Usage: /user <user id or platform:id>",
+    "forget": "Usage: /forget <user id or platform:id>",
+}
+
+
+class UsageError(ValueError):
+    """Bad arguments: the message is the one-line usage."""
+
+
+def when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts)) if ts else "never"
+
+
+def describe_event(event: Event) -> str:
+    """One line per event: time, who, what (tool calls and transfers made visible)."""
+    content = event.content
+    if event.actions.transfer_to_agent:
+        what = f"→ hands over to {event.actions.transfer_to_agent}"
+    elif "tool_calls" in content:
+        names = ", ".join(str(c.get("name")) for c in content.get("tool_calls") or [])
+        what = f"calls {names}"
+    elif "tool_result" in content:
+        result = content["tool_result"]
+        what = f"tool {result.get('name')} → {result.get('result')}"
+    else:
+        what = event.text
+    line = f"{when(event.timestamp)} {event.author}: {' '.join(str(what).split())}"
+    return line if len(line) <= LINE_CHARS else line[: LINE_CHARS - 1] + "…"
+
+
+class AdminCommands:
+    def __init__(self, store: Store, app_name: str) -> None:
+        self._store = store
+        self._app = app_name
+
+    def handles(self, name: str) -> bool:
+        return name in USAGE
+
+    async def run(self, actor: str, cmd: ParsedCommand, own_user_id: str | None) -> list[Reply]:
+        """For the chat: the answer, or the usage line; admin output is always private."""
+        try:
+            text = await self.execute(actor, cmd, own_user_id)
+        except UsageError as exc:
+            text = str(exc)
+        return [Reply(text, private=True)]
+
+    async def execute(self, actor: str, cmd: ParsedCommand, own_user_id: str | None) -> str:
+        """Audit, then answer. Raises UsageError for bad arguments or an unknown user."""
+        await self._store.audit(actor, f"/{cmd.name}", " ".join(cmd.args)[:200])
+        return await getattr(self, f"_cmd_{cmd.name}")(cmd.args, own_user_id)
+
+    async def refuse(self, actor: str, cmd: ParsedCommand) -> list[Reply]:
+        await self._store.audit(actor, f"denied /{cmd.name}", "")
+        return [Reply("Sorry, that command is only for the bot's admins.", private=True)]
+
+    async def resolve_user(self, ref: str) -> str:
+        """Our user id for `ref` (a user id or platform:id); UsageError when unknown."""
+        platform, sep, platform_id = ref.partition(":")
+        if sep:
+            found = await self._store.find_user(platform.lower(), platform_id)
+            if found:
+                return found
+        elif (await self._store.stats(self._app, ref)).users:
+            return ref
+        raise UsageError(f"No such user: {ref}")
+
+    async def _cmd_history(self, args: tuple[str, ...], own: str | None) -> str:
+        ref, limit, before = _history_args(args)
+        if ref is None and own is None:
+            raise UsageError(USAGE["history"])
+        user_id = await self.resolve_user(ref) if ref else str(own)
+        events = await self._store.history(self._app, user_id, before=before, limit=limit)
+        if not events:
+            return f"No history for {user_id}" + (" before that event." if before else ".")
+        lines = [f"History of {user_id} (newest last):", *map(describe_event, events)]
+        if len(events) == limit:
+            lines.append(f"Older: /history {user_id} {limit} {events[0].id}")
+        return "\n".join(lines)
+
+    async def _cmd_sessions(self, args: tuple[str, ...], own: str | None) -> str:
+        page = _int_arg(args, "sessions", default=1, low=1, high=100_000)
+        rows = await self._store.list_sessions(
+            self._app, None, limit=PAGE, offset=(page - 1) * PAGE
+        )
+        if not rows:
+            return "No sessions." if page == 1 else f"No sessions on page {page}."
+        lines = [f"Sessions, page {page} (last activity first):"]
+        lines += [
+            f"{r.user_id} {r.session_id} — {when(r.updated_at)}, {r.turns} turns, {r.events} events"
+            for r in rows
+        ]
+        if len(rows) == PAGE:
+            lines.append(f"Next: /sessions {page + 1}")
+        return "\n".join(lines)
+
+    async def _cmd_stats(self, args: tuple[str, ...], own: str | None) -> str:
+        if args:
+            raise UsageError(USAGE["stats"])
+        s = await self._store.stats(self._app)
+        delegations = ", ".join(f"{a} {n}" for a, n in sorted(s.delegations.items())) or "none"
+        return "\n".join(
+            [
+                f"Users: {s.users}",
+                f"Sessions: {s.sessions}",
+                f"Turns: {s.turns} ({s.events} events)",
+                f"Delegations: {delegations}",
+                f"Tokens: {s.prompt_tokens} prompt + {s.completion_tokens} completion",
+            ]
+        )
+
+    async def _cmd_user(self, args: tuple[str, ...], own: str | None) -> str:
+        if len(args) != 1:
+            raise UsageError(USAGE["user"])
+        user_id = await self.resolve_user(args[0])
+        stats = await self._store.stats(self._app, user_id)
+        sessions = await self._store.list_sessions(self._app, user_id, limit=5)
+        state = await self._user_state(user_id, [s.session_id for s in sessions])
+        lines = [f"User {user_id}", f"Sessions: {stats.sessions}, turns: {stats.turns}"]
+        if sessions:
+            lines.append(f"Last active: {when(sessions[0].updated_at)}")
+        lines += [f"{k.removeprefix('user:')}: {_show(v)}" for k, v in sorted(state.items())]
+        return "\n".join(lines)
+
+    async def _user_state(self, user_id: str, session_ids: list[str]) -> dict[str, Any]:
+        for session_id in session_ids[:1]:
+            session = await self._store.get_session(self._app, user_id, session_id, recent_events=0)
+            if session is not None:
+                return {
+                    k: v
+                    for k, v in session.state.items()
+                    if k.startswith("user:") and not k.startswith("user:session:")
+                }
+        return {}
+
+    async def _cmd_forget(self, args: tuple[str, ...], own: str | None) -> str:
+        if len(args) != 1:
+            raise UsageError(USAGE["forget"])
+        user_id = await self.resolve_user(args[0])
+        await self._store.delete_user(self._app, user_id)
+        return f"Erased everything stored about {user_id}."
+
+    async def export(self, actor: str, ref: str) -> dict[str, Any]:
+        """For the shell: the user's data as a dict (chat users get /export for their own)."""
+        await self._store.audit(actor, "export", ref)
+        return await self._store.export_user(self._app, await self.resolve_user(ref))
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list | tuple | dict):
+        return ", ".join(as_list(value)) or "—"
+    return str(value)
+
+
+def _history_args(args: tuple[str, ...]) -> tuple[str | None, int, str | None]:
+    """[user] [limit] [before]; a lone short number is the limit (Discord may omit `user`)."""
+    rest = list(args)
+    ref = None
+    if rest and not _is_limit(rest[0]):
+        ref = rest.pop(0)
+    limit = 20
+    if rest:
+        if not _is_limit(rest[0]):
+            raise UsageError(USAGE["history"])
+        limit = int(rest.pop(0))
+        if not 1 <= limit <= MAX_LIMIT:
+            raise UsageError(f"limit must be between 1 and {MAX_LIMIT}")
+    before = rest.pop(0) if rest else None
+    if rest:
+        raise UsageError(USAGE["history"])
+    return ref, limit, before
+
+
+def _is_limit(arg: str) -> bool:
+    return arg.isdigit() and len(arg) <= 4
+
+
+def _int_arg(args: tuple[str, ...], name: str, *, default: int, low: int, high: int) -> int:
+    if not args:
+        return default
+    if len(args) > 1 or not args[0].isdigit() or not low <= int(args[0]) <= high:
+        raise UsageError(USAGE[name])
+    return int(args[0])

@@ -1,0 +1,172 @@
+"""The composition root: builds every part, hands them to each other, runs the adapters.
+
+Lifetimes nest with `async with` (the store outlives the quote provider and the model, which
+outlive the adapters), as in discord.py's examples/advanced_startup.py. Platform adapters are
+imported lazily: a console-only install never imports a platform library.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TextIO
+
+import agents
+from bot.conversation import Conversation
+from bot.logging_setup import setup_logging
+from bot.messages import Adapter
+from bot.runner import Runner
+from bot.settings import Settings
+from storage import Store, open_store
+
+log = logging.getLogger(__name__)
+
+OFFLINE_NOTICE = (
+    "No LLM key set (OPENROUTER_API_KEY or OPENAI_API_KEY): using the offline model, "
+    "deterministic and without network"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    settings: Settings
+    store: Store
+    core: Conversation
+    runner: Runner
+    model_description: str
+
+    @property
+    def offline(self) -> bool:
+        return self.settings.llm_api_key is None
+
+
+@contextlib.asynccontextmanager
+async def open_app(settings: Settings) -> AsyncIterator[App]:
+    """Store, quote provider, model, agent team, runner and core, closed in reverse order."""
+    store = await open_store(settings.database_url)
+    async with store, agents.QuoteProvider(settings.quotes_base_url) as quotes:
+        model = agents.make_model(
+            settings.llm_api_key,
+            settings.llm_base_url,
+            settings.llm_model,
+            settings.llm_timeout,
+            settings.llm_max_retries,
+        )
+        try:
+            runner = Runner(
+                store,
+                agents.build_team(model, quotes),
+                app_name=settings.app_name,
+                history_window=settings.history_window,
+            )
+            core = Conversation(
+                store, runner, app_name=settings.app_name, admin_ids=settings.admin_ids
+            )
+            yield App(settings, store, core, runner, model.description)
+        finally:
+            await model.aclose()
+
+
+def platform_adapters(app: App) -> list[Adapter]:
+    """An adapter for every platform whose token is set."""
+    adapters: list[Adapter] = []
+    if app.settings.telegram_bot_token:
+        from adapters.telegram_bot import TelegramAdapter
+
+        adapters.append(TelegramAdapter(app.settings, app.core))
+    if app.settings.discord_bot_token:
+        from adapters.discord_bot import DiscordAdapter
+
+        adapters.append(DiscordAdapter(app.settings, app.core))
+    return adapters
+
+
+def console_adapter(
+    app: App, user: str | None, stdin: TextIO | None, stdout: TextIO | None
+) -> Adapter:
+    from adapters.console import ConsoleAdapter
+
+    return ConsoleAdapter(
+        app.core,
+        user or _default_user(),
+        stdin or sys.stdin,
+        stdout or sys.stdout,
+        notice=OFFLINE_NOTICE if app.offline else None,
+    )
+
+
+async def run(
+    settings: Settings,
+    *,
+    console: bool | None = None,
+    user: str | None = None,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+) -> int:
+    """Run until SIGINT/SIGTERM (or the console's end of input); returns the exit code."""
+    setup_logging(settings.log_level, settings.secrets)
+    async with open_app(settings) as app:
+        log.info("model: %s; database: %s", app.model_description, _db_kind(settings))
+        adapters = [] if console else platform_adapters(app)
+        if not adapters:
+            adapters = [console_adapter(app, user, stdin, stdout)]
+        return await _serve(adapters)
+
+
+async def _serve(adapters: list[Adapter]) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not main thread / Windows
+            loop.add_signal_handler(sig, stop.set)
+    started: list[Adapter] = []
+    waiters: list[asyncio.Task[object]] = []
+    try:
+        for adapter in adapters:
+            await adapter.start()
+            started.append(adapter)
+            log.info("%s adapter running", adapter.name)
+        waiters = [asyncio.create_task(a.wait()) for a in started]
+        waiters.append(asyncio.create_task(stop.wait()))
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set():
+            log.info("signal received: finishing in-flight turns, then stopping")
+        return 0
+    except Exception:
+        log.exception("an adapter failed to start")
+        return 1
+    finally:
+        for sig in signals:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+        await _stop_all(started)
+        for task in waiters:
+            task.cancel()
+
+
+async def _stop_all(adapters: list[Adapter]) -> None:
+    # Reverse start order; one adapter failing to stop must not keep the others running.
+    for adapter in reversed(adapters):
+        try:
+            await adapter.stop()
+        except Exception:
+            log.exception("%s adapter did not stop cleanly", adapter.name)
+
+
+def _default_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "you"
+
+
+def _db_kind(settings: Settings) -> str:
+    # Only the scheme: a PostgreSQL URL may carry a password.
+    return settings.database_url.split(":", 1)[0]

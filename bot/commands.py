@@ -1,0 +1,258 @@
+"""The command list and the user commands, platform-neutral.
+
+Every platform shows the same commands (`COMMANDS`: Telegram's menu, Discord's slash commands
+with typed options). Adapters hand the core one text line ("/watchlist add AAPL"); Discord's
+typed options are rendered back into that line in the order declared here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bot.chat_sessions import SYSTEM_AUTHOR, ChatSessions
+from bot.messages import CommandOption, CommandSpec, Incoming, Reply, ReplyFile
+from storage import Event, EventActions, Store
+
+FORGET_CONFIRM_SECONDS = 300
+LINK_CODE_TTL = 600
+TICKER = re.compile(r"^[A-Z0-9][A-Z0-9.\-=^]{0,11}$")
+WATCHLIST_KEY = "user:stock_watchlist"
+FORGET_KEY = "user:forgetme_requested_at"
+
+USER_COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec("start", "Say hello and see what I can do"),
+    CommandSpec("help", "List the commands"),
+    CommandSpec("prefs", "What I remember about you"),
+    CommandSpec(
+        "watchlist",
+        "Show or edit your stock watchlist",
+        options=(
+            CommandOption("action", "show, add or remove", choices=("show", "add", "remove")),
+            CommandOption("ticker", "Ticker symbol, e.g. AAPL"),
+        ),
+    ),
+    CommandSpec("reset", "Start a fresh conversation (preferences are kept)"),
+    CommandSpec("export", "Download everything I store about you (JSON)"),
+    CommandSpec(
+        "forgetme",
+        "Erase everything I store about you",
+        options=(CommandOption("confirm", "Type 'confirm' to erase", choices=("confirm",)),),
+    ),
+    CommandSpec(
+        "link",
+        "Link your Telegram and Discord accounts",
+        options=(CommandOption("code", "A code from /link on the other platform"),),
+    ),
+)
+
+USAGE = {
+    "watchlist": "Usage: /watchlist, /watchlist add TICKER or /watchlist remove TICKER",
+    "forgetme": "Usage: /forgetme, then /forgetme confirm",
+    "link": "Usage: /link (get a code) or /link CODE (use a code from the other platform)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedCommand:
+    name: str
+    args: tuple[str, ...]
+
+
+def parse_command(text: str) -> ParsedCommand | None:
+    """'/Watchlist@MyBot add aapl' -> ParsedCommand('watchlist', ('add', 'aapl'))."""
+    parts = text.strip().split()
+    if not parts or not parts[0].startswith("/") or len(parts[0]) < 2:
+        return None
+    name = parts[0][1:].split("@", 1)[0].lower()
+    return ParsedCommand(name, tuple(parts[1:]))
+
+
+@dataclass(frozen=True, slots=True)
+class CommandContext:
+    """Everything a command needs about the message it answers."""
+
+    incoming: Incoming
+    user_id: str
+    session_id: str
+    invocation_id: str
+    is_admin: bool
+
+    def event_id(self, suffix: str) -> str:
+        # Derived from the message: a redelivered command appends nothing twice.
+        return f"{self.invocation_id}:{suffix}"
+
+
+def help_text(commands: tuple[CommandSpec, ...], is_admin: bool) -> str:
+    lines = ["Just talk to me: ask for a joke, a nerdy fact, or a stock price.", "", "Commands:"]
+    lines += [f"/{c.name} — {c.description}" for c in commands if not c.admin]
+    if is_admin:
+        lines += ["", "Admin:"] + [f"/{c.name} — {c.description}" for c in commands if c.admin]
+    return "\n".join(lines)
+
+
+def favourite_agent(delegations: dict[str, int]) -> tuple[str, int] | None:
+    ranked = sorted(((n, a) for a, n in delegations.items() if n > 0), key=lambda x: (-x[0], x[1]))
+    return (ranked[0][1], ranked[0][0]) if ranked else None
+
+
+def as_list(value: Any) -> list[str]:
+    """State values written by agents may be a list, a dict (topic -> count) or a string."""
+    if isinstance(value, dict):
+        return [str(k) for k, _ in sorted(value.items(), key=lambda kv: -_num(kv[1]))]
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    if isinstance(value, str) and value:
+        return [value]
+    return []
+
+
+def _num(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+class UserCommands:
+    """/start /help /prefs /watchlist /reset /export /forgetme /link."""
+
+    def __init__(
+        self,
+        store: Store,
+        app_name: str,
+        sessions: ChatSessions,
+        all_commands: tuple[CommandSpec, ...],
+    ) -> None:
+        self._store = store
+        self._app = app_name
+        self._sessions = sessions
+        self._all = all_commands
+
+    def handles(self, name: str) -> bool:
+        return any(c.name == name for c in USER_COMMANDS)
+
+    async def run(self, ctx: CommandContext, cmd: ParsedCommand) -> list[Reply]:
+        handler = getattr(self, f"_cmd_{cmd.name}")
+        return await handler(ctx, cmd.args)
+
+    async def _state(self, ctx: CommandContext) -> dict[str, Any]:
+        return dict((await self._sessions.load(ctx.user_id, ctx.session_id)).state)
+
+    async def _record(self, ctx: CommandContext, suffix: str, text: str, delta: dict) -> bool:
+        """A command's reply as an event; its state change rides on it (the only way to write)."""
+        session = await self._sessions.load(ctx.user_id, ctx.session_id)
+        event = Event(
+            id=ctx.event_id(suffix),
+            invocation_id=ctx.invocation_id,
+            author=SYSTEM_AUTHOR,
+            content={"text": text, "command": ctx.incoming.text.strip()[:200]},
+            actions=EventActions(state_delta=delta),
+        )
+        return await self._store.append_event(session, event)
+
+    async def _cmd_start(self, ctx: CommandContext, args: tuple[str, ...]) -> list[Reply]:
+        name = (await self._state(ctx)).get("user:name")
+        hello = f"Welcome back, {name}!" if name else "Hi there!"
+        return [
+            Reply(
+                f"{hello} I'm a small team of agents: a manager, a funny nerd (jokes and nerdy "
+                'facts) and a stock analyst (quotes and your watchlist). Try "Tell me a joke '
+                'about Python" or "What\'s AAPL at?". /help lists the commands.'
+            )
+        ]
+
+    async def _cmd_help(self, ctx: CommandContext, args: tuple[str, ...]) -> list[Reply]:
+        return [Reply(help_text(self._all, ctx.is_admin))]
+
+    async def _cmd_prefs(self, ctx: CommandContext, args: tuple[str, ...]) -> list[Reply]:
+        state = await self._state(ctx)
+        stats = await self._store.stats(self._app, ctx.user_id)
+        fav = favourite_agent(dict(stats.delegations))
+        none = "—"
+        lines = [
+            "What I remember about you:",
+            f"Name: {state.get('user:name') or none}",
+            f"Joke topics: {', '.join(as_list(state.get('user:joke_topics'))) or none}",
+            f"Nerd topics: {', '.join(as_list(state.get('user:nerd_topics'))) or none}",
+            f"Watchlist: {', '.join(as_list(state.get(WATCHLIST_KEY))) or none}",
+            f"Favourite agent: {f'{fav[0]} ({fav[1]}×)' if fav else none}",
+            f"Turns: {stats.turns}",
+        ]
+        return [Reply("\n".join(lines))]
+
+    async def _cmd_watchlist(self, ctx: CommandContext, args: tuple[str, ...]) -> list[Reply]:
+        current = [t.upper() for t in as_list((await self._state(ctx)).get(WATCHLIST_KEY))]
+        action = args[0].lower() if args else "show"
+        if action == "show" and len(args) <= 1:
+            text = ", ".join(current) if current else "empty — add one with /watchlist add AAPL"
+            return [Reply(f"Your watchlist: {text}")]
+        if action not in ("add", "remove") or len(args) != 2 or not TICKER.match(args[1].upper()):
+            return [Reply(USAGE["watchlist"])]
+        ticker = args[1].upper()
+        if action == "add":
+            if ticker in current:
+                return [Reply(f"{ticker} is already on your watchlist.")]
+            updated, text = [*current, ticker], f"Added {ticker} to your watchlist."
+        else:
+            if ticker not in current:
+                return [Reply(f"{ticker} is not on your watchlist.")]
+            updated = [t for t in current if t != ticker]
+            text = f"Removed {ticker} from your watchlist."
+        await self._record(ctx, "watchlist", text, {WATCHLIST_KEY: updated})
+        return [Reply(f"{text} Now: {', '.join(updated) or 'empty'}.")]
+
+    async def _cmd_reset(self, ctx: CommandContext, args: tuple[str, ...]) -> list[Reply]:
+        inc = ctx.incoming
+        await self._sessions.reset(
+            ctx.user_id, inc.platform, inc.chat_id, ctx.session_id, ctx.event_id("reset")
+        )
+        return [Reply("Fresh start: this chat has a new conversation. Your preferences are kept.")]
+
+    async def _cmd_export(self, ctx: CommandContext, args: tuple[str, ...]) -> list[Reply]:
+        data = await self._store.export_user(self._app, ctx.user_id)
+        blob = json.dumps(data, ensure_ascii=False, indent=2, default=str).encode()
+        name = f"switchboard-export-{ctx.user_id}.json"
+        return [
+            Reply(
+                "Here is everything I store about you.",
+                file=ReplyFile(name, blob),
+                private=True,
+            )
+        ]
+
+    async def _cmd_forgetme(self, ctx: CommandContext, args: tuple[str, ...]) -> list[Reply]:
+        if not args:
+            text = (
+                "This erases everything I store about you: preferences, watchlist, history, "
+                f"linked accounts. To go ahead, send /forgetme confirm within "
+                f"{FORGET_CONFIRM_SECONDS // 60} minutes."
+            )
+            await self._record(ctx, "forgetme", "Erasure requested.", {FORGET_KEY: time.time()})
+            return [Reply(text, private=True)]
+        if [a.lower() for a in args] != ["confirm"]:
+            return [Reply(USAGE["forgetme"])]
+        asked = (await self._state(ctx)).get(FORGET_KEY)
+        if not isinstance(asked, int | float) or time.time() - asked > FORGET_CONFIRM_SECONDS:
+            return [Reply("Nothing to confirm (or it expired). Send /forgetme first.")]
+        await self._store.delete_user(self._app, ctx.user_id)
+        return [Reply("Done. I erased everything I stored about you. Goodbye!", private=True)]
+
+    async def _cmd_link(self, ctx: CommandContext, args: tuple[str, ...]) -> list[Reply]:
+        if len(args) > 1:
+            return [Reply(USAGE["link"])]
+        if not args:
+            code = await self._store.create_link_code(ctx.user_id, ttl_seconds=LINK_CODE_TTL)
+            text = (
+                f"Your link code: {code}\nOn your other platform (Telegram or Discord), send "
+                f"/link {code} to me within {LINK_CODE_TTL // 60} minutes. Both accounts will "
+                "then share one memory."
+            )
+            return [Reply(text, private=True)]
+        inc = ctx.incoming
+        target = await self._store.redeem_link_code(args[0], inc.platform, inc.platform_user_id)
+        if target is None:
+            return [Reply("That code is unknown, used or expired. Get a new one with /link.")]
+        if target == ctx.user_id:
+            return [Reply("This account is already linked to that one.")]
+        return [Reply("Linked! Both accounts now share your preferences and watchlist.")]

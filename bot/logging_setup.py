@@ -18,7 +18,7 @@ REDACTED = "[REDACTED]"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 # A Telegram bot token: "<bot id>:<35 url-safe chars>", wherever it appears (URL path or not).
-_TELEGRAM_TOKEN = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{30,}")
+_TELEGRAM_TOKEN = re.compile(r"(?<!\d)\d{5,}:[A-Za-z0-9_-]{30,}")
 # Credentials in URLs: "https://user:secret@host" and "?token=..."/"&key=..." style parameters.
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@", re.IGNORECASE)
 _URL_SECRET_PARAM = re.compile(

@@ -1,0 +1,116 @@
+"""The configuration contract (DESIGN §4): defaults, .env, and errors that name the variable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.settings import DEFAULT_DATABASE_URL, Settings, SettingsError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_defaults_with_an_empty_environment() -> None:
+    s = Settings.from_env({}, dotenv_path=None)
+    assert s.telegram_bot_token is None and s.discord_bot_token is None
+    assert s.llm_api_key is None
+    assert s.database_url == DEFAULT_DATABASE_URL
+    assert s.admin_ids == frozenset()
+    assert s.app_name == "Multi-Agent System"
+    assert s.log_level == "INFO"
+    assert s.telegram_mode == "polling"
+
+
+def test_values_are_read_and_normalised() -> None:
+    s = Settings.from_env(
+        {
+            "OPENAI_API_KEY": "sk-x",
+            "LLM_BASE_URL": "http://127.0.0.1:11434/v1/",
+            "ADMIN_IDS": "telegram:42, discord:7",
+            "LOG_LEVEL": "debug",
+            "DATABASE_URL": "postgresql://postgres@127.0.0.1/test",
+        },
+        dotenv_path=None,
+    )
+    assert s.llm_api_key == "sk-x"
+    assert s.llm_base_url == "http://127.0.0.1:11434/v1"
+    assert s.admin_ids == {"telegram:42", "discord:7"}
+    assert s.is_admin("telegram", "42") and not s.is_admin("discord", "42")
+    assert s.log_level == "DEBUG"
+
+
+def test_dotenv_is_read_and_the_environment_wins(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("APP_NAME=from-dotenv\nLOG_LEVEL=WARNING\n")
+    s = Settings.from_env({"LOG_LEVEL": "ERROR"}, dotenv_path=env_file)
+    assert s.app_name == "from-dotenv"
+    assert s.log_level == "ERROR"
+
+
+def test_secrets_are_listed_and_never_in_repr() -> None:
+    s = Settings.from_env(
+        {"TELEGRAM_BOT_TOKEN": "123:tok", "OPENROUTER_API_KEY": "sk-or"}, dotenv_path=None
+    )
+    assert set(s.secrets) == {"123:tok", "sk-or"}
+    assert "123:tok" not in repr(s) and "sk-or" not in repr(s)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TELEGRAM_MODE", "carrier-pigeon"),
+        ("DATABASE_URL", "mysql://x"),
+        ("LOG_LEVEL", "LOUD"),
+        ("PORT", "eighty"),
+        ("PORT", "70000"),
+        ("ADMIN_IDS", "42"),
+        ("ADMIN_IDS", "irc:42"),
+        ("LLM_BASE_URL", "openrouter.ai"),
+        ("TELEGRAM_API_BASE", "ftp://x"),
+        ("DISCORD_GATEWAY_URL", "http://x"),
+        ("HISTORY_WINDOW", "0"),
+    ],
+)
+def test_a_bad_value_names_its_variable(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value}, dotenv_path=None)
+
+
+def test_webhook_mode_needs_a_webhook_url() -> None:
+    with pytest.raises(SettingsError, match="WEBHOOK_URL"):
+        Settings.from_env(
+            {"TELEGRAM_BOT_TOKEN": "1:x", "TELEGRAM_MODE": "webhook"}, dotenv_path=None
+        )
+
+
+def run_cli(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.endswith(("_TOKEN", "_API_KEY"))}
+    clean.update(PYTHONPATH=str(ROOT), **env)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=tmp_path,
+        env=clean,
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("args", [(), ("chat",), ("admin", "stats")])
+def test_cli_settings_error_is_one_line_naming_the_variable(tmp_path: Path, args) -> None:
+    proc = run_cli(tmp_path, {"LOG_LEVEL": "LOUD"}, *args)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "LOG_LEVEL" in lines[0]
+
+
+def test_cli_reads_dotenv_in_the_working_directory(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("ADMIN_IDS=bogus\n")
+    proc = run_cli(tmp_path, {}, "admin", "stats")
+    assert proc.returncode == 2 and "ADMIN_IDS" in proc.stderr

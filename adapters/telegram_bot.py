@@ -1,0 +1,257 @@
+"""The Telegram front end on python-telegram-bot 22: polling (default) or webhook.
+
+Lifecycle in-process: initialize() -> updater.start_polling()/start_webhook() -> start(), stop in
+reverse. `concurrent_updates` is on; the core keeps the order within a session.
+
+Nothing is lost across a crash: PTB confirms a fetched batch with the *next* getUpdates (and a
+webhook POST is confirmed by our 200), before any handler ran. So every update is recorded in the
+core's inbox (`core.accept`) as it enters the update queue — before that confirmation — and the
+inbox rows never answered are replayed at start. A failure to record is raised as a NetworkError,
+so PTB backs off and fetches the batch again (or Telegram retries the webhook POST).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlparse
+
+from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
+from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
+
+from adapters.telegram_delivery import DeliveryFailed, Sender, Target, TurnWriter
+from adapters.telegram_translate import PLATFORM, to_incoming
+from bot.messages import CommandSpec, ConversationCore, Incoming
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+START_ATTEMPTS = 5  # getMe at startup: network errors are retried with backoff
+# These log request URLs, which contain the token: keep them at WARNING whatever LOG_LEVEL says.
+_URL_LOGGERS = ("httpx", "httpcore")
+
+
+class _RecordingQueue(asyncio.Queue[object]):
+    """PTB's update queue, recording each update durably before PTB may confirm it."""
+
+    def __init__(self, record: Callable[[object], Awaitable[None]]) -> None:
+        super().__init__()
+        self._record = record
+
+    async def put(self, item: object) -> None:
+        await self._record(item)
+        await super().put(item)
+
+
+class TelegramAdapter:
+    """bot.messages.Adapter for Telegram. Built with (settings, core) by the composition root."""
+
+    name = PLATFORM
+
+    def __init__(
+        self, settings: Settings, core: ConversationCore, *, webhook_listen: str = "0.0.0.0"
+    ) -> None:
+        if not settings.telegram_bot_token:
+            raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+        self._settings = settings
+        self._core = core
+        self._listen = webhook_listen
+        self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
+        self._sender: Sender | None = None
+        self._bot_id = 0
+        self._username = ""
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopped = asyncio.Event()
+        self._stopping = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        for name in _URL_LOGGERS:
+            logger = logging.getLogger(name)
+            logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
+        app = self._build()
+        self._app = app
+        await self._initialize(app)
+        self._bot_id, self._username = app.bot.id, app.bot.username
+        self._sender = Sender(app.bot, self._username)
+        await self._register_commands()
+        # Fetched before polling starts, so it holds only what an earlier run left unanswered.
+        pending = await self._core.pending(PLATFORM)
+        if self._settings.telegram_mode == "webhook":
+            await self._start_webhook(app)
+        else:
+            await app.updater.start_polling(  # type: ignore[union-attr]
+                allowed_updates=[Update.MESSAGE],
+                bootstrap_retries=3,
+                error_callback=self._on_poll_error,
+            )
+        await app.start()
+        if pending:
+            log.info("telegram: replaying %d message(s) left unanswered", len(pending))
+            self._spawn(self._replay(pending))
+        log.info("telegram: @%s is running (%s)", self._username, self._settings.telegram_mode)
+
+    async def stop(self) -> None:
+        if self._stopping or self._app is None:
+            self._stopped.set()
+            return
+        self._stopping = True
+        app = self._app
+        try:
+            if app.updater is not None and app.updater.running:
+                await app.updater.stop()  # stop taking updates (confirms the fetched batch)
+            if app.running:
+                await app.stop()  # waits for the updates in flight
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            await app.shutdown()
+        finally:
+            self._stopped.set()
+            log.info("telegram: stopped")
+
+    async def wait(self) -> None:
+        await self._stopped.wait()
+
+    def _build(self) -> Application[Any, Any, Any, Any, Any, Any]:
+        base = self._settings.telegram_api_base
+        file_base = base[: -len("/bot")] + "/file/bot" if base.endswith("/bot") else base + "/file"
+        app = (
+            ApplicationBuilder()
+            .token(self._settings.telegram_bot_token or "")
+            .base_url(base)
+            .base_file_url(file_base)
+            .concurrent_updates(True)
+            .rate_limiter(AIORateLimiter(max_retries=3))
+            .update_queue(_RecordingQueue(self._record))
+            .connect_timeout(10.0)
+            .read_timeout(15.0)
+            .write_timeout(20.0)
+            .build()
+        )
+        app.add_handler(TypeHandler(Update, self._on_update))
+        app.add_error_handler(self._on_error)
+        return app
+
+    async def _initialize(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        """getMe, retried on network errors; a rejected token fails at once with a clear message."""
+        delay = 1.0
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                await app.initialize()
+                return
+            except InvalidToken:
+                raise RuntimeError("Telegram rejected TELEGRAM_BOT_TOKEN") from None
+            except NetworkError as exc:
+                if attempt == START_ATTEMPTS:
+                    raise RuntimeError(f"cannot reach the Telegram Bot API: {exc}") from None
+                log.warning("telegram: Bot API unreachable (%s); retry in %.0fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay *= 2
+
+    async def _start_webhook(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        url = self._settings.webhook_url or ""
+        await app.updater.start_webhook(  # type: ignore[union-attr]
+            listen=self._listen,
+            port=self._settings.port,
+            url_path=urlparse(url).path.lstrip("/"),
+            webhook_url=url,
+            secret_token=self._settings.webhook_secret,
+            allowed_updates=[Update.MESSAGE],
+            bootstrap_retries=3,
+        )
+
+    async def _register_commands(self) -> None:
+        """The menu: user commands for everyone; admins see the admin ones in their own chat."""
+        assert self._app is not None
+        bot = self._app.bot
+        user = [_bot_command(c) for c in self._core.commands if not c.admin]
+        everything = [_bot_command(c) for c in self._core.commands]
+        try:
+            await bot.set_my_commands(user, scope=BotCommandScopeDefault())
+        except TelegramError as exc:
+            log.warning("telegram: could not register the command menu: %s", exc)
+        if len(everything) == len(user):
+            return
+        for admin in sorted(self._settings.admin_ids):
+            platform, _, user_id = admin.partition(":")
+            if platform != PLATFORM or not user_id.lstrip("-").isdigit():
+                continue
+            try:
+                await bot.set_my_commands(everything, scope=BotCommandScopeChat(int(user_id)))
+            except TelegramError as exc:  # e.g. the admin has not started a chat with the bot
+                log.info("telegram: admin menu for %s not set: %s", user_id, exc)
+
+    # -- updates -----------------------------------------------------------------------------
+    async def _record(self, item: object) -> None:
+        if not isinstance(item, Update):
+            return  # PTB's own stop signal
+        incoming = self._translate(item)
+        if incoming is None:
+            return
+        try:
+            await self._core.accept(incoming)
+        except Exception as exc:
+            log.error("telegram: could not record update %s: %s", item.update_id, exc)
+            # A TelegramError makes PTB back off and fetch the batch again (unconfirmed).
+            raise NetworkError("could not record the update; it will be fetched again") from exc
+
+    def _translate(self, update: Update) -> Incoming | None:
+        try:
+            return to_incoming(update, self._bot_id, self._username)
+        except Exception:  # a malformed update must not stop the others
+            log.exception("telegram: cannot read update %s; skipped", update.update_id)
+            return None
+
+    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        incoming = self._translate(update)
+        if incoming is None:
+            log.debug("telegram: update %s is not for the bot", update.update_id)
+            return
+        await self._serve(incoming)
+
+    async def _serve(self, incoming: Incoming) -> None:
+        """Run one message through the core and send what it yields."""
+        assert self._sender is not None
+        target = Target.of(incoming)
+        writer = TurnWriter(self._sender, target)
+        replies = self._core.handle(incoming)
+        try:
+            async with self._sender.typing(target):
+                async for reply in replies:
+                    await writer.write(reply)
+        except DeliveryFailed as exc:
+            # Stop before the core marks it answered: it stays pending and is replayed at start.
+            log.error("telegram: reply to update %s not delivered: %s", incoming.message_id, exc)
+        finally:
+            aclose = getattr(replies, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def _replay(self, pending: list[Incoming]) -> None:
+        for incoming in pending:
+            if self._stopping:
+                return
+            try:
+                await self._serve(incoming)
+            except Exception:
+                log.exception("telegram: replaying message %s failed", incoming.message_id)
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_poll_error(self, exc: TelegramError) -> None:
+        log.warning("telegram: polling failed (%s); retrying", exc)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        uid = update.update_id if isinstance(update, Update) else "?"
+        log.error("telegram: update %s failed", uid, exc_info=context.error)
+
+
+def _bot_command(spec: CommandSpec) -> BotCommand:
+    # Telegram wants 1-256 characters of description; names are lowercase a-z, 0-9 and _.
+    return BotCommand(spec.name.lower(), (spec.description or spec.name)[:256])

@@ -1,0 +1,267 @@
+"""Sending one turn's replies into a Telegram chat: typing, streaming edits, splitting, files.
+
+Text goes out as plain text (no parse mode), so nothing a model writes can break the formatting.
+A send that fails on the network is retried with backoff (429s are already retried by PTB's
+AIORateLimiter); one that Telegram refuses for good (400/403) is logged and skipped, since retrying
+cannot help. If the network stays down, `DeliveryFailed` stops the turn *before* the core marks
+the message answered, so it is replayed at the next start instead of being lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from telegram import Bot, Message, ReplyParameters
+from telegram.constants import ChatAction
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
+
+from adapters.text import TELEGRAM_LIMIT, split_message, utf16_len
+from bot.messages import ChatKind, Incoming, Reply, ReplyFile
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+TYPING_REFRESH = 4.0  # Telegram shows "typing…" for 5 s or until the next message
+EDIT_INTERVAL = 1.0  # at most one streaming edit per second per chat (Telegram's chat limit)
+CAPTION_LIMIT = 1024
+SEND_ATTEMPTS = 4
+
+
+class DeliveryFailed(Exception):
+    """The platform stayed unreachable: the reply was not delivered."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where replies to one Incoming go."""
+
+    chat_id: int
+    user_id: int
+    group: bool
+    reply_to: int | None = None
+    thread_id: int | None = None
+
+    @classmethod
+    def of(cls, incoming: Incoming) -> Target:
+        group = incoming.chat_kind is ChatKind.GROUP
+        reply_to = incoming.extra.get("reply_to")
+        return cls(
+            chat_id=int(incoming.chat_id),
+            user_id=int(incoming.platform_user_id),
+            group=group,
+            # In groups, answer as a reply so it is clear whom the bot answers.
+            reply_to=int(reply_to) if group and reply_to else None,
+            thread_id=incoming.extra.get("thread_id"),
+        )
+
+    def kwargs(self) -> dict[str, Any]:
+        args: dict[str, Any] = {"chat_id": self.chat_id}
+        if self.thread_id is not None:
+            args["message_thread_id"] = self.thread_id
+        if self.reply_to is not None:
+            args["reply_parameters"] = ReplyParameters(
+                self.reply_to, allow_sending_without_reply=True
+            )
+        return args
+
+
+class Sender:
+    """Bot API calls with retries; one per adapter. Knows each chat's last streaming edit."""
+
+    def __init__(self, bot: Bot, bot_username: str) -> None:
+        self.bot = bot
+        self.bot_username = bot_username
+        self._last_edit: dict[int, float] = {}
+
+    async def call(self, what: str, action: Callable[[], Awaitable[T]]) -> T:
+        """Run a Bot API call, retrying network errors with backoff; raise DeliveryFailed."""
+        delay = 1.0
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            try:
+                return await action()
+            except (BadRequest, Forbidden, ChatMigrated):
+                raise
+            except RetryAfter as exc:  # AIORateLimiter gave up: wait as told, once more
+                wait = _seconds(exc)
+                log.warning("telegram %s: rate limited, retrying in %.0f s", what, wait)
+                await asyncio.sleep(float(wait))
+            except NetworkError as exc:
+                if attempt == SEND_ATTEMPTS:
+                    break
+                log.warning("telegram %s failed (%s); retry %d in %.0fs", what, exc, attempt, delay)
+                await asyncio.sleep(delay)
+                delay *= 2
+        raise DeliveryFailed(f"telegram {what} failed {SEND_ATTEMPTS} times")
+
+    @contextlib.asynccontextmanager
+    async def typing(self, target: Target) -> AsyncIterator[None]:
+        """Show "typing…" in the chat, refreshed, for as long as the block runs."""
+        done = asyncio.Event()
+
+        async def refresh() -> None:
+            while not done.is_set():
+                try:
+                    await self.bot.send_chat_action(
+                        target.chat_id, ChatAction.TYPING, message_thread_id=target.thread_id
+                    )
+                except Exception as exc:  # cosmetic: never let it disturb the turn
+                    log.debug("telegram typing indicator failed: %s", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), TYPING_REFRESH)
+
+        task = asyncio.create_task(refresh(), name=f"telegram-typing-{target.chat_id}")
+        try:
+            yield
+        finally:
+            done.set()
+            await task
+
+    async def send_text(self, target: Target, text: str, *, strict: bool = False) -> Message | None:
+        """Send `text` split at Telegram's limit; return the first message sent.
+        `strict` raises Telegram's refusals (Forbidden, BadRequest) instead of skipping them."""
+        first: Message | None = None
+        for chunk in split_message(text or "…", TELEGRAM_LIMIT, utf16_len):
+            sent = await self._send(
+                "sendMessage",
+                lambda c=chunk, t=target: self.bot.send_message(text=c, **t.kwargs()),
+                strict,
+            )
+            first = first or sent
+            target = replace(target, reply_to=None)  # only the first part is a reply
+        return first
+
+    async def edit_text(self, message: Message, text: str) -> bool:
+        """Replace a message's text; False if Telegram refused (e.g. it was deleted)."""
+        try:
+            await self.call(
+                "editMessageText",
+                lambda: self.bot.edit_message_text(
+                    text, chat_id=message.chat_id, message_id=message.message_id
+                ),
+            )
+        except BadRequest as exc:
+            if "not modified" in str(exc).lower():
+                return True
+            log.info("telegram edit refused (%s); sending a new message", exc)
+            return False
+        except (Forbidden, ChatMigrated) as exc:
+            log.warning("telegram edit refused: %s", exc)
+            return False
+        self._last_edit[message.chat_id] = time.monotonic()
+        return True
+
+    def may_edit(self, chat_id: int) -> bool:
+        return time.monotonic() - self._last_edit.get(chat_id, 0.0) >= EDIT_INTERVAL
+
+    def started_edit(self, chat_id: int) -> None:
+        self._last_edit[chat_id] = time.monotonic()
+
+    async def send_file(
+        self, target: Target, file: ReplyFile, text: str, *, strict: bool = False
+    ) -> None:
+        caption = text if text and utf16_len(text) <= CAPTION_LIMIT else None
+        await self._send(
+            "sendDocument",
+            lambda: self.bot.send_document(
+                document=file.data, filename=file.filename, caption=caption, **target.kwargs()
+            ),
+            strict,
+        )
+        if text and caption is None:
+            await self.send_text(replace(target, reply_to=None), text, strict=strict)
+
+    async def _send(self, what: str, action: Callable[[], Awaitable[T]], strict: bool) -> T | None:
+        """Like `call`, but unless `strict` a refusal for good is logged and skipped."""
+        try:
+            return await self.call(what, action)
+        except (BadRequest, Forbidden, ChatMigrated) as exc:
+            if strict:
+                raise
+            log.warning("telegram refused %s: %s", what, exc)
+            return None
+
+
+def _seconds(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():  # PTB 22 warns that the int form is deprecated
+        warnings.simplefilter("ignore")
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class TurnWriter:
+    """Writes the replies of one turn into its chat.
+
+    Partial replies (a streaming model) become one message edited as the text grows, at most
+    once per EDIT_INTERVAL; the final reply replaces it (and continues in more messages when
+    longer than the limit). A `private` reply to a group message goes to the user's private chat.
+    """
+
+    def __init__(self, sender: Sender, target: Target) -> None:
+        self._sender = sender
+        self._target = target
+        self._stream: Message | None = None
+        self._shown = ""
+        self._streaming = True
+
+    async def write(self, reply: Reply) -> None:
+        if reply.partial:
+            await self._partial(reply.text)
+            return
+        if reply.private and self._target.group:
+            await self._private(reply)
+        elif reply.file is not None:
+            await self._sender.send_file(self._target, reply.file, reply.text)
+        else:
+            await self._final(reply.text)
+        self._stream, self._shown = None, ""
+
+    async def _partial(self, text: str) -> None:
+        preview = split_message(text, TELEGRAM_LIMIT, utf16_len)[0]
+        if not self._streaming or not preview.strip() or preview == self._shown:
+            return
+        chat = self._target.chat_id
+        if self._stream is None:
+            self._stream = await self._sender.send_text(self._target, preview)
+            self._sender.started_edit(chat)
+            self._streaming = self._stream is not None
+        elif self._sender.may_edit(chat):
+            self._streaming = await self._sender.edit_text(self._stream, preview)
+        else:
+            return  # too soon: a later partial or the final reply shows this text
+        self._shown = preview
+
+    async def _final(self, text: str) -> None:
+        if self._stream is None:
+            await self._sender.send_text(self._target, text)
+            return
+        chunks = split_message(text or "…", TELEGRAM_LIMIT, utf16_len)
+        if chunks[0] == self._shown or await self._sender.edit_text(self._stream, chunks[0]):
+            chunks = chunks[1:]
+        rest = replace(self._target, reply_to=None)
+        for chunk in chunks:
+            await self._sender.send_text(rest, chunk)
+
+    async def _private(self, reply: Reply) -> None:
+        """Answer in the user's private chat and say so in the group."""
+        dm = Target(chat_id=self._target.user_id, user_id=self._target.user_id, group=False)
+        try:
+            if reply.file is not None:
+                await self._sender.send_file(dm, reply.file, reply.text, strict=True)
+            else:
+                await self._sender.send_text(dm, reply.text, strict=True)
+            note = "I sent you the answer in a private chat."
+        except (Forbidden, BadRequest) as exc:  # the user never started a chat with the bot
+            log.info("telegram private reply refused (%s); asking the user to start a chat", exc)
+            note = (
+                f"I can only answer that privately: open a chat with me "
+                f"(https://t.me/{self._sender.bot_username}), press Start and ask again."
+            )
+        await self._sender.send_text(self._target, note)

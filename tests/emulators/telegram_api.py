@@ -1,0 +1,450 @@
+"""A Telegram Bot API emulator for end-to-end tests (aiohttp on 127.0.0.1, an ephemeral port).
+
+The real python-telegram-bot talks to it exactly as to api.telegram.org: `base_url` is
+`emulator.base_url` (".../bot", PTB appends the token). It records every call, long-polls
+`getUpdates` with offsets like Telegram (an update is confirmed by the next call whose offset is
+past it), answers the send methods with realistic `Message` objects, and can inject failures
+(429 with `retry_after`, 5xx) into the next calls of a method. Tests push updates with the
+helpers (`private_text`, `group_text`, `sticker`, ...) and wait on `calls` with a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import re
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+# Bot API parameters that are plain strings: never JSON-decode them ("42" stays "42").
+_STRING_PARAMS = frozenset(
+    {"text", "caption", "action", "parse_mode", "url", "secret_token", "description", "emoji"}
+)
+_COMMAND = re.compile(r"(?<!\S)/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?")
+_MENTION = re.compile(r"(?<!\S)@[A-Za-z0-9_]{5,32}")
+
+
+def _utf16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _entities(text: str) -> list[dict[str, Any]]:
+    """The entities Telegram's servers would attach (offsets and lengths in UTF-16 units)."""
+    found = [("bot_command", m) for m in _COMMAND.finditer(text)]
+    found += [("mention", m) for m in _MENTION.finditer(text)]
+    found.sort(key=lambda item: item[1].start())
+    return [
+        {"type": kind, "offset": _utf16(text[: m.start()]), "length": _utf16(m.group())}
+        for kind, m in found
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedFile:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One request the bot made: method name, decoded parameters, uploaded files."""
+
+    method: str
+    params: dict[str, Any]
+    files: dict[str, UploadedFile] = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)
+    status: int = 200
+
+
+@dataclass(slots=True)
+class _Failure:
+    status: int
+    description: str
+    retry_after: int | None
+    remaining: int
+
+
+class TelegramApiEmulator:
+    """Use as `async with TelegramApiEmulator(token) as tg:`; point PTB at `tg.base_url`."""
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        bot_id: int = 7_000_001,
+        username: str = "switchboard_test_bot",
+        first_name: str = "Switchboard",
+    ) -> None:
+        self.token = token
+        self.bot = {"id": bot_id, "is_bot": True, "first_name": first_name, "username": username}
+        self.calls: list[Call] = []
+        self.webhook: dict[str, Any] | None = None
+        self.commands: dict[str, list[dict[str, Any]]] = {}  # scope (JSON) -> commands
+        self._updates: list[dict[str, Any]] = []
+        self._again: deque[dict[str, Any]] = deque()
+        self._delivered: dict[int, dict[str, Any]] = {}
+        self._messages: dict[tuple[int, int], dict[str, Any]] = {}
+        self._failures: dict[str, deque[_Failure]] = {}
+        self._update_ids = itertools.count(100_001)
+        self._message_ids = itertools.count(5_001)
+        self._wake = asyncio.Event()  # replaced after each wake-up, so every poll sees it
+        self._closing = False
+        self._runner: web.AppRunner | None = None
+        self._client: aiohttp.ClientSession | None = None
+        self.port = 0
+
+    # -- lifetime ----------------------------------------------------------------------------
+    async def __aenter__(self) -> TelegramApiEmulator:
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", self._api)
+        app.router.add_route("GET", "/file/bot{token}/{path:.*}", self._file)
+        self._runner = web.AppRunner(
+            app, handle_signals=False, shutdown_timeout=1.0, access_log=None
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        # Wake pending long polls first, or the runner's cleanup waits for them to time out.
+        self._closing = True
+        self._notify()
+        if self._client is not None:
+            await self._client.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/file/bot"
+
+    # -- what the bot did --------------------------------------------------------------------
+    def calls_to(self, method: str, *, ok_only: bool = True) -> list[Call]:
+        return [c for c in self.calls if c.method == method and (c.status == 200 or not ok_only)]
+
+    def sent(self, chat_id: int | None = None) -> list[Call]:
+        """Successful sendMessage calls (to one chat, or all)."""
+        return [
+            c
+            for c in self.calls_to("sendMessage")
+            if chat_id is None or int(c.params["chat_id"]) == chat_id
+        ]
+
+    def texts(self, chat_id: int | None = None) -> list[str]:
+        return [c.params["text"] for c in self.sent(chat_id)]
+
+    def bot_messages(self, chat_id: int) -> list[dict[str, Any]]:
+        """The bot's messages in a chat as they look now (after edits), oldest first."""
+        found = [
+            m
+            for (chat, _), m in self._messages.items()
+            if chat == chat_id and m["from"]["id"] == self.bot["id"]
+        ]
+        return sorted(found, key=lambda m: m["message_id"])
+
+    def shown(self, chat_id: int) -> list[str]:
+        """The texts (or captions) of the bot's messages in a chat, as a user sees them now."""
+        return [m.get("text") or m.get("caption") or "" for m in self.bot_messages(chat_id)]
+
+    def confirmed(self, update_id: int) -> bool:
+        """True once the bot asked for updates past `update_id` (Telegram forgets it then)."""
+        return any(
+            int(c.params.get("offset") or 0) > update_id for c in self.calls_to("getUpdates")
+        )
+
+    # -- failures ----------------------------------------------------------------------------
+    def fail_next(
+        self,
+        method: str,
+        times: int = 1,
+        *,
+        status: int = 429,
+        retry_after: int | None = None,
+        description: str | None = None,
+    ) -> None:
+        """Answer the next `times` calls of `method` with an error (429 carries retry_after)."""
+        if status == 429 and retry_after is None:
+            retry_after = 1
+        text = description or (
+            f"Too Many Requests: retry after {retry_after}" if status == 429 else "Bad Gateway"
+        )
+        self._failures.setdefault(method, deque()).append(
+            _Failure(status, text, retry_after, times)
+        )
+
+    # -- updates pushed by tests -------------------------------------------------------------
+    def push(self, update: dict[str, Any]) -> int:
+        """Queue a raw update (an `update_id` is assigned when missing) and return its id."""
+        update.setdefault("update_id", next(self._update_ids))
+        self._updates.append(update)
+        self._notify()
+        return int(update["update_id"])
+
+    def deliver_again(self, update_id: int) -> None:
+        """Put an already delivered update into the next batch regardless of the offset: what
+        Telegram does when the bot crashed before confirming it."""
+        self._again.append(self._delivered[update_id])
+        self._notify()
+
+    def private_text(self, user_id: int, text: str, *, first_name: str = "Ada") -> int:
+        user = self._user(user_id, first_name)
+        chat = {"id": user_id, "type": "private", "first_name": first_name}
+        return self.push({"message": self._message(chat, user, text=text)})
+
+    def group_text(
+        self,
+        chat_id: int,
+        user_id: int,
+        text: str,
+        *,
+        first_name: str = "Ada",
+        reply_to: int | None = None,
+    ) -> int:
+        """A group message; `reply_to` is the id of an earlier message (e.g. the bot's)."""
+        user = self._user(user_id, first_name)
+        message = self._message(self._group(chat_id), user, text=text)
+        if reply_to is not None:
+            message["reply_to_message"] = self._messages[(chat_id, reply_to)]
+        return self.push({"message": message})
+
+    def sticker(self, chat_id: int, user_id: int, *, first_name: str = "Ada") -> int:
+        chat = (
+            self._group(chat_id)
+            if chat_id < 0
+            else {"id": chat_id, "type": "private", "first_name": first_name}
+        )
+        sticker = {
+            "file_id": "CAACAgIAAxkBAAEB",
+            "file_unique_id": "AgADAQAD",
+            "type": "regular",
+            "width": 512,
+            "height": 512,
+            "is_animated": False,
+            "is_video": False,
+            "emoji": "👍",
+        }
+        message = self._message(chat, self._user(user_id, first_name), sticker=sticker)
+        return self.push({"message": message})
+
+    async def deliver_webhook(self, update: dict[str, Any], *, secret: str | None = None) -> int:
+        """POST an update to the URL the bot registered with setWebhook, as Telegram does."""
+        assert self.webhook is not None, "the bot did not call setWebhook"
+        update.setdefault("update_id", next(self._update_ids))
+        headers = {"Content-Type": "application/json"}
+        token = secret if secret is not None else self.webhook.get("secret_token")
+        if token:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = token
+        if self._client is None:
+            self._client = aiohttp.ClientSession()
+        async with self._client.post(
+            self.webhook["url"], data=json.dumps(update), headers=headers
+        ) as response:
+            return response.status
+
+    def message_update(self, chat_id: int, user_id: int, text: str) -> dict[str, Any]:
+        """A message update (private chat for a positive id) without queueing it."""
+        user = self._user(user_id, "Ada")
+        chat = (
+            self._group(chat_id)
+            if chat_id < 0
+            else {"id": chat_id, "type": "private", "first_name": "Ada"}
+        )
+        return {"message": self._message(chat, user, text=text)}
+
+    # -- HTTP --------------------------------------------------------------------------------
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params, files = await self._read(request)
+        if request.match_info["token"] != self.token:
+            return self._record(method, params, files, self._error(401, "Unauthorized"))
+        failure = self._take_failure(method)
+        if failure is not None:
+            return self._record(method, params, files, failure)
+        handler = getattr(self, f"_m_{method}", None)
+        if handler is None:
+            return self._record(method, params, files, self._error(404, "Not Found"))
+        if method == "getUpdates":  # record before waiting, so tests see the poll begin
+            self.calls.append(Call(method, params, files))
+            return self._ok(await handler(params))
+        try:
+            result = handler(params, files)
+        except LookupError as exc:
+            return self._record(method, params, files, self._error(400, f"Bad Request: {exc}"))
+        return self._record(method, params, files, self._ok(result))
+
+    async def _file(self, request: web.Request) -> web.Response:
+        return web.Response(status=404, text="file downloads are not emulated")
+
+    async def _read(self, request: web.Request) -> tuple[dict[str, Any], dict[str, UploadedFile]]:
+        params: dict[str, Any] = {}
+        files: dict[str, UploadedFile] = {}
+        if request.content_type == "application/json":
+            return dict(await request.json()), files
+        form = await request.post()
+        for key, value in form.items():
+            if isinstance(value, web.FileField):
+                data = value.file.read()
+                files[key] = UploadedFile(value.filename, value.content_type, data)
+            elif key in _STRING_PARAMS:
+                params[key] = value
+            else:
+                try:
+                    params[key] = json.loads(value)
+                except ValueError:
+                    params[key] = value
+        return params, files
+
+    def _record(
+        self,
+        method: str,
+        params: dict[str, Any],
+        files: dict[str, UploadedFile],
+        response: web.Response,
+    ) -> web.Response:
+        self.calls.append(Call(method, params, files, status=response.status))
+        return response
+
+    def _take_failure(self, method: str) -> web.Response | None:
+        queue = self._failures.get(method)
+        if not queue:
+            return None
+        failure = queue[0]
+        failure.remaining -= 1
+        if failure.remaining <= 0:
+            queue.popleft()
+        extra = {"retry_after": failure.retry_after} if failure.retry_after else None
+        return self._error(failure.status, failure.description, extra)
+
+    @staticmethod
+    def _ok(result: Any) -> web.Response:
+        return web.json_response({"ok": True, "result": result})
+
+    @staticmethod
+    def _error(status: int, description: str, parameters: dict[str, Any] | None = None):
+        body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+        if parameters:
+            body["parameters"] = parameters
+        return web.json_response(body, status=status)
+
+    def _notify(self) -> None:
+        self._wake.set()
+        self._wake = asyncio.Event()
+
+    # -- methods -----------------------------------------------------------------------------
+    async def _m_getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = int(params.get("offset") or 0)
+        limit = int(params.get("limit") or 100)
+        timeout = float(params.get("timeout") or 0)
+        deadline = time.monotonic() + timeout
+        while True:
+            if offset:  # confirm: Telegram forgets updates below the offset
+                self._updates = [u for u in self._updates if u["update_id"] >= offset]
+            batch = list(self._again) + self._updates[:limit]
+            self._again.clear()
+            left = deadline - time.monotonic()
+            if batch or self._closing or left <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), left)
+        for update in batch:
+            self._delivered[update["update_id"]] = update
+        return batch
+
+    def _m_getMe(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> dict:
+        return {**self.bot, "can_join_groups": True, "can_read_all_group_messages": False}
+
+    def _m_deleteWebhook(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> bool:
+        if params.get("drop_pending_updates"):
+            self._updates.clear()
+        self.webhook = None
+        return True
+
+    def _m_setWebhook(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> bool:
+        self.webhook = params
+        return True
+
+    def _m_setMyCommands(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> bool:
+        scope = json.dumps(params.get("scope") or {"type": "default"}, sort_keys=True)
+        self.commands[scope] = list(params["commands"])
+        return True
+
+    def _m_sendChatAction(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> bool:
+        return True
+
+    def _m_sendMessage(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> dict:
+        return self._bot_message(params, text=params["text"])
+
+    def _m_sendDocument(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> dict:
+        upload = files.get("document")
+        if upload is None:
+            raise LookupError("there is no document in the request")
+        document = {
+            "file_id": f"doc{len(self.calls)}",
+            "file_unique_id": f"u{len(self.calls)}",
+            "file_name": upload.filename,
+            "mime_type": upload.content_type,
+            "file_size": len(upload.data),
+        }
+        return self._bot_message(params, document=document, caption=params.get("caption"))
+
+    def _m_editMessageText(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> dict:
+        key = (int(params["chat_id"]), int(params["message_id"]))
+        if key not in self._messages:
+            raise LookupError("message to edit not found")
+        message = self._messages[key]
+        if message.get("text") == params["text"]:
+            raise LookupError("message is not modified")
+        message.update(text=params["text"], edit_date=int(time.time()))
+        return message
+
+    # -- building objects --------------------------------------------------------------------
+    def _bot_message(self, params: dict[str, Any], **content: Any) -> dict[str, Any]:
+        chat_id = int(params["chat_id"])
+        chat = (
+            self._group(chat_id)
+            if chat_id < 0
+            else {"id": chat_id, "type": "private", "first_name": "Ada"}
+        )
+        message = self._message(chat, self.bot, **{k: v for k, v in content.items() if v})
+        self._messages[(chat_id, message["message_id"])] = message
+        return message
+
+    def _message(self, chat: dict[str, Any], user: dict[str, Any], **content: Any) -> dict:
+        message = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": user,
+            **content,
+        }
+        text = content.get("text")
+        if text and not user.get("is_bot") and (entities := _entities(text)):
+            message["entities"] = entities
+        self._messages[(int(chat["id"]), message["message_id"])] = message
+        return message
+
+    @staticmethod
+    def _user(user_id: int, first_name: str) -> dict[str, Any]:
+        return {"id": user_id, "is_bot": False, "first_name": first_name}
+
+    @staticmethod
+    def _group(chat_id: int) -> dict[str, Any]:
+        return {"id": chat_id, "type": "supergroup", "title": "Test group"}

@@ -1,0 +1,137 @@
+"""Events and state values to and from the SQLite store's rows (JSON text columns).
+
+Encoding happens on the caller's side, before a write is queued, so a value that JSON cannot
+hold fails that caller at once and never reaches (or poisons) a group-commit batch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from storage.types import Event, EventActions, TokenUsage, split_delta
+
+# Column order shared by every SELECT of events and by row_to_event.
+EVENT_COLUMNS = (
+    "id, invocation_id, author, timestamp, content, state_delta, transfer_to_agent,"
+    " prompt_tokens, completion_tokens, final, error"
+)
+
+StateItems = tuple[tuple[str, str | None], ...]  # (key, JSON text or None = delete)
+
+
+def dumps(value: Any) -> str:
+    """Strict JSON (no NaN/Infinity, which other backends and clients reject)."""
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"value is not JSON-serialisable: {exc}") from exc
+
+
+def _items(part: Mapping[str, Any]) -> StateItems:
+    return tuple((key, None if value is None else dumps(value)) for key, value in part.items())
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedDelta:
+    app: StateItems = ()
+    user: StateItems = ()
+    session: StateItems = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.app or self.user or self.session)
+
+
+def encode_delta(delta: Mapping[str, Any]) -> EncodedDelta:
+    """Split by scope (dropping `temp:`) and encode each value."""
+    app, user, session = split_delta(delta)
+    return EncodedDelta(_items(app), _items(user), _items(session))
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedEvent:
+    row: tuple[Any, ...]  # the values of EVENT_COLUMNS, in order
+    delta: EncodedDelta
+    is_turn: bool
+    prompt_tokens: int
+    completion_tokens: int
+    transfer_to_agent: str | None
+
+    @property
+    def id(self) -> str:
+        return self.row[0]
+
+    @property
+    def timestamp(self) -> float:
+        return self.row[3]
+
+
+def encode_event(event: Event) -> EncodedEvent:
+    if event.partial:
+        raise ValueError("partial (streaming) events are never stored")
+    if not event.id:
+        raise ValueError("an event needs an id")
+    delta = event.actions.state_delta
+    persisted = {k: v for k, v in delta.items() if not k.startswith("temp:")}
+    usage = event.usage
+    row = (
+        event.id,
+        event.invocation_id,
+        event.author,
+        float(event.timestamp),
+        dumps(dict(event.content)),
+        dumps(persisted) if persisted else None,
+        event.actions.transfer_to_agent,
+        None if usage is None else usage.prompt_tokens,
+        None if usage is None else usage.completion_tokens,
+        int(event.final),
+        event.error,
+    )
+    return EncodedEvent(
+        row=row,
+        delta=encode_delta(persisted),
+        is_turn=event.author == "user",
+        prompt_tokens=0 if usage is None else usage.prompt_tokens,
+        completion_tokens=0 if usage is None else usage.completion_tokens,
+        transfer_to_agent=event.actions.transfer_to_agent,
+    )
+
+
+def row_to_event(row: Sequence[Any]) -> Event:
+    (eid, invocation_id, author, ts, content, delta, transfer, prompt, completion, final, err) = row
+    return Event(
+        author=author,
+        content=json.loads(content),
+        invocation_id=invocation_id,
+        id=eid,
+        timestamp=ts,
+        actions=EventActions(
+            state_delta=json.loads(delta) if delta else {}, transfer_to_agent=transfer
+        ),
+        usage=None if prompt is None else TokenUsage(prompt, completion or 0),
+        final=bool(final),
+        error=err,
+    )
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """The JSON form of an event in exports."""
+    return {
+        "id": event.id,
+        "invocation_id": event.invocation_id,
+        "author": event.author,
+        "timestamp": event.timestamp,
+        "content": dict(event.content),
+        "state_delta": dict(event.actions.state_delta),
+        "transfer_to_agent": event.actions.transfer_to_agent,
+        "usage": None
+        if event.usage is None
+        else {
+            "prompt_tokens": event.usage.prompt_tokens,
+            "completion_tokens": event.usage.completion_tokens,
+        },
+        "final": event.final,
+        "error": event.error,
+    }

@@ -1,0 +1,162 @@
+"""Identities, link codes, inbox and audit log of the SQLite store (run on a connection's thread).
+
+Identities and the inbox are not per app: a platform account is one person whatever the app.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+from typing import Any
+
+from storage.types import InboxItem, InboxStatus
+
+# No 0/O, 1/I/L: codes are read off one screen and typed on another.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 8
+
+
+def new_user_id() -> str:
+    return secrets.token_hex(6)
+
+
+def normalize_code(code: str) -> str:
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+def find_user(db: sqlite3.Connection, platform: str, puid: str) -> tuple[str, str | None] | None:
+    row = db.execute(
+        "SELECT user_id, display_name FROM identities WHERE platform = ? AND platform_user_id = ?",
+        (platform, puid),
+    ).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def resolve_user(
+    db: sqlite3.Connection, platform: str, puid: str, display_name: str | None, now: float
+) -> str:
+    row = db.execute(
+        "INSERT INTO identities (platform, platform_user_id, user_id, display_name, created_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (platform, platform_user_id) DO UPDATE"
+        " SET display_name = coalesce(excluded.display_name, identities.display_name)"
+        " RETURNING user_id",
+        (platform, puid, new_user_id(), display_name, now),
+    ).fetchone()
+    return row[0]
+
+
+def create_link_code(db: sqlite3.Connection, user_id: str, expires_at: float, now: float) -> str:
+    db.execute("DELETE FROM link_codes WHERE expires_at < ?", (now,))  # housekeeping
+    while True:
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        cur = db.execute(
+            "INSERT INTO link_codes (code, user_id, expires_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (code) DO NOTHING",
+            (code, user_id, expires_at),
+        )
+        if cur.rowcount == 1:
+            return code
+
+
+def redeem_link_code(
+    db: sqlite3.Connection, code: str, platform: str, puid: str, now: float
+) -> str | None:
+    row = db.execute(
+        "DELETE FROM link_codes WHERE code = ? RETURNING user_id, expires_at",
+        (normalize_code(code),),
+    ).fetchone()
+    if row is None or row[1] < now:
+        return None  # unknown, used or expired (an expired code is consumed all the same)
+    target = row[0]
+    found = find_user(db, platform, puid)
+    db.execute(
+        "INSERT INTO identities (platform, platform_user_id, user_id, display_name, created_at)"
+        " VALUES (?, ?, ?, NULL, ?) ON CONFLICT (platform, platform_user_id) DO UPDATE"
+        " SET user_id = excluded.user_id",
+        (platform, puid, target, now),
+    )
+    if found is not None and found[0] != target:
+        merge_user(db, found[0], target)
+    return target
+
+
+def merge_user(db: sqlite3.Connection, old: str, target: str) -> None:
+    """Fold `old` into `target`: its `user:` values fill the target's gaps, its sessions move
+    (renamed when the target has a session of the same id), its inbox rows follow."""
+    db.execute(
+        "INSERT INTO user_state (app_name, user_id, key, value)"
+        " SELECT app_name, ?, key, value FROM user_state WHERE user_id = ?"
+        " ON CONFLICT (app_name, user_id, key) DO NOTHING",
+        (target, old),
+    )
+    db.execute("DELETE FROM user_state WHERE user_id = ?", (old,))
+    db.execute(
+        "UPDATE sessions SET user_id = ? WHERE user_id = ? AND NOT EXISTS (SELECT 1 FROM"
+        " sessions t WHERE t.app_name = sessions.app_name AND t.user_id = ?"
+        " AND t.session_id = sessions.session_id)",
+        (target, old, target),
+    )
+    db.execute(
+        "UPDATE sessions SET user_id = ?, session_id = session_id || '~' || ? WHERE user_id = ?",
+        (target, old, old),
+    )
+    db.execute("UPDATE inbox SET user_id = ? WHERE user_id = ?", (target, old))
+    db.execute("UPDATE link_codes SET user_id = ? WHERE user_id = ?", (target, old))
+
+
+def inbox_put(
+    db: sqlite3.Connection,
+    platform: str,
+    message_id: str,
+    payload: str,
+    user_id: str | None,
+    now: float,
+) -> InboxStatus:
+    cur = db.execute(
+        "INSERT INTO inbox (platform, message_id, user_id, payload, received_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (platform, message_id) DO NOTHING",
+        (platform, message_id, user_id, payload, now),
+    )
+    if cur.rowcount == 1:
+        return InboxStatus.NEW
+    row = db.execute(
+        "SELECT done_at FROM inbox WHERE platform = ? AND message_id = ?", (platform, message_id)
+    ).fetchone()
+    return InboxStatus.DONE if row[0] is not None else InboxStatus.PENDING
+
+
+def inbox_done(db: sqlite3.Connection, platform: str, message_id: str, now: float) -> None:
+    db.execute(
+        "UPDATE inbox SET done_at = ? WHERE platform = ? AND message_id = ? AND done_at IS NULL",
+        (now, platform, message_id),
+    )
+
+
+def inbox_pending(db: sqlite3.Connection, platform: str | None, limit: int) -> list[InboxItem]:
+    only = "" if platform is None else " AND platform = ?"
+    args: tuple[Any, ...] = () if platform is None else (platform,)
+    rows = db.execute(
+        "SELECT platform, message_id, payload, received_at FROM inbox"
+        f" WHERE done_at IS NULL{only} ORDER BY received_at, rowid LIMIT ?",
+        (*args, max(limit, 0)),
+    ).fetchall()
+    return [InboxItem(p, m, json.loads(payload), received) for p, m, payload, received in rows]
+
+
+def audit(db: sqlite3.Connection, actor_hash: str, command: str, detail: str, now: float) -> None:
+    db.execute(
+        "INSERT INTO audit (at, actor, command, detail) VALUES (?, ?, ?, ?)",
+        (now, actor_hash, command, detail),
+    )
+
+
+def audit_entries(db: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
+    rows = db.execute(
+        "SELECT at, actor, command, detail FROM audit ORDER BY pk DESC LIMIT ?", (max(limit, 0),)
+    ).fetchall()
+    return [{"at": at, "actor": a, "command": c, "detail": d} for at, a, c, d in rows]
+
+
+def audit_salt(db: sqlite3.Connection) -> str:
+    return db.execute("SELECT value FROM meta WHERE key = 'audit_salt'").fetchone()[0]

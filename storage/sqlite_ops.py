@@ -1,0 +1,219 @@
+"""Sessions, scoped state and events: statements run on a connection's own thread.
+
+Each function takes the raw sqlite3 connection and runs inside a transaction the caller opened
+(a read snapshot, or a SAVEPOINT of a group-commit batch), so it never commits by itself.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from storage.sqlite_codec import EVENT_COLUMNS, EncodedDelta, EncodedEvent, row_to_event
+from storage.types import Event, Session, SessionNotFound
+
+_UPSERT_APP = (
+    "INSERT INTO app_state (app_name, key, value) VALUES (?, ?, ?)"
+    " ON CONFLICT (app_name, key) DO UPDATE SET value = excluded.value"
+)
+_UPSERT_USER = (
+    "INSERT INTO user_state (app_name, user_id, key, value) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (app_name, user_id, key) DO UPDATE SET value = excluded.value"
+)
+_UPSERT_SESSION = (
+    "INSERT INTO session_state (session_pk, key, value) VALUES (?, ?, ?)"
+    " ON CONFLICT (session_pk, key) DO UPDATE SET value = excluded.value"
+)
+_INSERT_EVENT = (
+    f"INSERT INTO events (session_pk, {EVENT_COLUMNS})"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (session_pk, id) DO NOTHING"
+)
+_BUMP_SESSION = (
+    "UPDATE sessions SET updated_at = max(updated_at, ?), events = events + ?,"
+    " turns = turns + ?, prompt_tokens = prompt_tokens + ?,"
+    " completion_tokens = completion_tokens + ? WHERE pk = ?"
+)
+_COUNT_DELEGATION = (
+    "INSERT INTO delegations (session_pk, agent, n) VALUES (?, ?, ?)"
+    " ON CONFLICT (session_pk, agent) DO UPDATE SET n = n + excluded.n"
+)
+NO_LIMIT_PK = 2**63 - 1
+
+
+def session_pk(db: sqlite3.Connection, app: str, user: str, sid: str) -> int | None:
+    row = db.execute(
+        "SELECT pk FROM sessions WHERE app_name = ? AND user_id = ? AND session_id = ?",
+        (app, user, sid),
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def load_state(db: sqlite3.Connection, app: str, user: str, pk: int) -> dict[str, Any]:
+    """The merged view: app + user + session scopes (their keys never collide: prefixes)."""
+    rows = db.execute(
+        "SELECT key, value FROM app_state WHERE app_name = ?"
+        " UNION ALL SELECT key, value FROM user_state WHERE app_name = ? AND user_id = ?"
+        " UNION ALL SELECT key, value FROM session_state WHERE session_pk = ?",
+        (app, app, user, pk),
+    ).fetchall()
+    return {key: json.loads(value) for key, value in rows}
+
+
+def session_state(db: sqlite3.Connection, pk: int) -> dict[str, Any]:
+    rows = db.execute("SELECT key, value FROM session_state WHERE session_pk = ?", (pk,))
+    return {key: json.loads(value) for key, value in rows}
+
+
+def user_state(db: sqlite3.Connection, app: str, user: str) -> dict[str, Any]:
+    rows = db.execute(
+        "SELECT key, value FROM user_state WHERE app_name = ? AND user_id = ?", (app, user)
+    )
+    return {key: json.loads(value) for key, value in rows}
+
+
+def events_before(db: sqlite3.Connection, pk: int, before_pk: int, limit: int) -> list[Event]:
+    """Up to `limit` events of one session older than `before_pk`, oldest first."""
+    if limit <= 0:
+        return []
+    rows = db.execute(
+        f"SELECT {EVENT_COLUMNS} FROM events WHERE session_pk = ? AND pk < ?"
+        " ORDER BY pk DESC LIMIT ?",
+        (pk, before_pk, limit),
+    ).fetchall()
+    return [row_to_event(row) for row in reversed(rows)]
+
+
+def load_session(
+    db: sqlite3.Connection, app: str, user: str, sid: str, recent: int
+) -> Session | None:
+    row = db.execute(
+        "SELECT pk, created_at, updated_at FROM sessions"
+        " WHERE app_name = ? AND user_id = ? AND session_id = ?",
+        (app, user, sid),
+    ).fetchone()
+    if row is None:
+        return None
+    pk, created_at, updated_at = row
+    return Session(
+        app_name=app,
+        user_id=user,
+        session_id=sid,
+        state=load_state(db, app, user, pk),
+        events=tuple(events_before(db, pk, NO_LIMIT_PK, recent)),
+        created_at=created_at,
+        updated_at=updated_at,
+    )
+
+
+def apply_delta(db: sqlite3.Connection, app: str, user: str, pk: int, delta: EncodedDelta) -> None:
+    """Upsert each key into its scope's table; a None value deletes the key."""
+    for key, value in delta.app:
+        if value is None:
+            db.execute("DELETE FROM app_state WHERE app_name = ? AND key = ?", (app, key))
+        else:
+            db.execute(_UPSERT_APP, (app, key, value))
+    for key, value in delta.user:
+        if value is None:
+            db.execute(
+                "DELETE FROM user_state WHERE app_name = ? AND user_id = ? AND key = ?",
+                (app, user, key),
+            )
+        else:
+            db.execute(_UPSERT_USER, (app, user, key, value))
+    for key, value in delta.session:
+        if value is None:
+            db.execute("DELETE FROM session_state WHERE session_pk = ? AND key = ?", (pk, key))
+        else:
+            db.execute(_UPSERT_SESSION, (pk, key, value))
+
+
+def create_session(
+    db: sqlite3.Connection, app: str, user: str, sid: str, delta: EncodedDelta, now: float
+) -> Session:
+    cur = db.execute(
+        "INSERT INTO sessions (app_name, user_id, session_id, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (app_name, user_id, session_id) DO NOTHING",
+        (app, user, sid, now, now),
+    )
+    if cur.rowcount == 1 and delta:
+        apply_delta(db, app, user, cur.lastrowid, delta)  # type: ignore[arg-type]
+    session = load_session(db, app, user, sid, 20)
+    assert session is not None  # inserted or already there, inside this transaction
+    return session
+
+
+def append_event(
+    db: sqlite3.Connection, app: str, user: str, sid: str, event: EncodedEvent
+) -> bool:
+    pk = session_pk(db, app, user, sid)
+    if pk is None:
+        raise SessionNotFound(f"no session {sid!r} for user {user!r} in app {app!r}")
+    if db.execute(_INSERT_EVENT, (pk, *event.row)).rowcount == 0:
+        return False  # this id is stored already: idempotent, nothing else changes
+    if event.delta:
+        apply_delta(db, app, user, pk, event.delta)
+    db.execute(
+        _BUMP_SESSION,
+        (event.timestamp, 1, int(event.is_turn), event.prompt_tokens, event.completion_tokens, pk),
+    )
+    if event.transfer_to_agent:
+        db.execute(_COUNT_DELEGATION, (pk, event.transfer_to_agent, 1))
+    return True
+
+
+def bulk_append(
+    db: sqlite3.Connection, app: str, user: str, sid: str, events: Sequence[EncodedEvent]
+) -> int:
+    """Many events in one statement batch (imports, benchmarks); same result as appending
+    them one by one. Returns how many were new."""
+    pk = session_pk(db, app, user, sid)
+    if pk is None:
+        raise SessionNotFound(f"no session {sid!r} for user {user!r} in app {app!r}")
+    seen: set[str] = set()
+    fresh: list[EncodedEvent] = []
+    exists = "SELECT 1 FROM events WHERE session_pk = ? AND id = ?"
+    for event in events:
+        if event.id in seen or db.execute(exists, (pk, event.id)).fetchone():
+            continue
+        seen.add(event.id)
+        fresh.append(event)
+    if not fresh:
+        return 0
+    db.executemany(_INSERT_EVENT, [(pk, *event.row) for event in fresh])
+    delegations: dict[str, int] = {}
+    for event in fresh:
+        if event.delta:
+            apply_delta(db, app, user, pk, event.delta)
+        if event.transfer_to_agent:
+            agent = event.transfer_to_agent
+            delegations[agent] = delegations.get(agent, 0) + 1
+    db.execute(
+        _BUMP_SESSION,
+        (
+            max(event.timestamp for event in fresh),
+            len(fresh),
+            sum(event.is_turn for event in fresh),
+            sum(event.prompt_tokens for event in fresh),
+            sum(event.completion_tokens for event in fresh),
+            pk,
+        ),
+    )
+    for agent, n in delegations.items():
+        db.execute(_COUNT_DELEGATION, (pk, agent, n))
+    return len(fresh)
+
+
+def delete_sessions(db: sqlite3.Connection, pks: Sequence[int]) -> None:
+    for pk in pks:
+        db.execute("DELETE FROM events WHERE session_pk = ?", (pk,))
+        db.execute("DELETE FROM session_state WHERE session_pk = ?", (pk,))
+        db.execute("DELETE FROM delegations WHERE session_pk = ?", (pk,))
+        db.execute("DELETE FROM sessions WHERE pk = ?", (pk,))
+
+
+def delete_session(db: sqlite3.Connection, app: str, user: str, sid: str) -> None:
+    pk = session_pk(db, app, user, sid)
+    if pk is not None:
+        delete_sessions(db, [pk])

@@ -1,0 +1,163 @@
+"""SQLite schema: versioned migrations applied at open, and the connection pragmas.
+
+Every migration is a list of statements run inside one `BEGIN IMMEDIATE` transaction together
+with the version bump, so a crash mid-upgrade leaves the old schema intact (SQLite DDL is
+transactional). Never edit a released migration: add the next one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from storage.types import StoreError
+
+# Version 1: the first released layout (sessions, events, scoped state, identities, inbox).
+_V1 = [
+    """CREATE TABLE sessions (
+        pk INTEGER PRIMARY KEY,
+        app_name TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        UNIQUE (app_name, user_id, session_id)
+    )""",
+    # `pk` is assigned in commit order by the single writer, so it is the event order.
+    """CREATE TABLE events (
+        pk INTEGER PRIMARY KEY,
+        session_pk INTEGER NOT NULL,
+        id TEXT NOT NULL,
+        invocation_id TEXT NOT NULL,
+        author TEXT NOT NULL,
+        timestamp REAL NOT NULL,
+        content TEXT NOT NULL,
+        state_delta TEXT,
+        transfer_to_agent TEXT,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        final INTEGER NOT NULL DEFAULT 0,
+        error TEXT
+    )""",
+    # Loading the last N events is an index range scan: cost independent of history length.
+    "CREATE INDEX events_session_seq ON events (session_pk, pk)",
+    # Idempotent append: an event id is stored at most once per session.
+    "CREATE UNIQUE INDEX events_session_id ON events (session_pk, id)",
+    """CREATE TABLE app_state (
+        app_name TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+        PRIMARY KEY (app_name, key)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE user_state (
+        app_name TEXT NOT NULL, user_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+        PRIMARY KEY (app_name, user_id, key)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE session_state (
+        session_pk INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+        PRIMARY KEY (session_pk, key)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE identities (
+        platform TEXT NOT NULL,
+        platform_user_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        display_name TEXT,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (platform, platform_user_id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX identities_user ON identities (user_id)",
+    """CREATE TABLE inbox (
+        platform TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        user_id TEXT,
+        payload TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        done_at REAL,
+        PRIMARY KEY (platform, message_id)
+    )""",
+]
+
+# Version 2: per-session counters (turns, events, tokens) and delegation counts so admin views
+# never scan the events table; one-time link codes; the audit log and its hashing salt.
+_V2 = [
+    "ALTER TABLE sessions ADD COLUMN turns INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE sessions ADD COLUMN events INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE sessions ADD COLUMN prompt_tokens INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE sessions ADD COLUMN completion_tokens INTEGER NOT NULL DEFAULT 0",
+    """UPDATE sessions SET
+        turns = (SELECT count(*) FROM events e WHERE e.session_pk = sessions.pk
+                 AND e.author = 'user'),
+        events = (SELECT count(*) FROM events e WHERE e.session_pk = sessions.pk),
+        prompt_tokens = (SELECT coalesce(sum(prompt_tokens), 0) FROM events e
+                         WHERE e.session_pk = sessions.pk),
+        completion_tokens = (SELECT coalesce(sum(completion_tokens), 0) FROM events e
+                             WHERE e.session_pk = sessions.pk)""",
+    "CREATE INDEX sessions_recent ON sessions (app_name, updated_at)",
+    """CREATE TABLE delegations (
+        session_pk INTEGER NOT NULL, agent TEXT NOT NULL, n INTEGER NOT NULL,
+        PRIMARY KEY (session_pk, agent)
+    ) WITHOUT ROWID""",
+    """INSERT INTO delegations (session_pk, agent, n)
+        SELECT session_pk, transfer_to_agent, count(*) FROM events
+        WHERE transfer_to_agent IS NOT NULL GROUP BY session_pk, transfer_to_agent""",
+    """CREATE TABLE link_codes (
+        code TEXT PRIMARY KEY, user_id TEXT NOT NULL, expires_at REAL NOT NULL
+    )""",
+    "CREATE INDEX link_codes_user ON link_codes (user_id)",
+    """CREATE TABLE audit (
+        pk INTEGER PRIMARY KEY, at REAL NOT NULL, actor TEXT NOT NULL,
+        command TEXT NOT NULL, detail TEXT NOT NULL
+    )""",
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "INSERT INTO meta (key, value) VALUES ('audit_salt', lower(hex(randomblob(16))))",
+    "CREATE INDEX inbox_pending ON inbox (received_at) WHERE done_at IS NULL",
+    "CREATE INDEX inbox_user ON inbox (user_id)",
+]
+
+MIGRATIONS: tuple[list[str], ...] = (_V1, _V2)
+LATEST = len(MIGRATIONS)
+
+
+class SchemaTooNew(StoreError):
+    """The database was written by a newer release; refusing to guess at its layout."""
+
+
+def configure_writer(db: sqlite3.Connection, busy_timeout_ms: int, synchronous: str) -> None:
+    """Pragmas of the one writer connection. WAL lets readers run beside the writer."""
+    db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    db.execute("PRAGMA journal_mode = WAL")
+    # FULL: a commit is on disk (WAL fsynced) before any caller's await returns. Group commit
+    # pays that fsync once per batch instead of once per append.
+    db.execute(f"PRAGMA synchronous = {synchronous}")
+    db.execute("PRAGMA temp_store = MEMORY")
+    db.execute("PRAGMA cache_size = -32000")
+
+
+def configure_reader(db: sqlite3.Connection, busy_timeout_ms: int) -> None:
+    db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    db.execute("PRAGMA query_only = ON")
+    db.execute("PRAGMA cache_size = -32000")
+
+
+def schema_version(db: sqlite3.Connection) -> int:
+    db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = db.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(db: sqlite3.Connection, target: int = LATEST) -> int:
+    """Bring the database up to `target` in one transaction; return the version found."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        found = schema_version(db)
+        if found > LATEST:
+            raise SchemaTooNew(
+                f"database schema v{found} is newer than this release (v{LATEST}); upgrade"
+            )
+        for version in range(found + 1, target + 1):
+            for statement in MIGRATIONS[version - 1]:
+                db.execute(statement)
+            db.execute("DELETE FROM schema_version")
+            db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return found

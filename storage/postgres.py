@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -53,7 +53,7 @@ WITH s AS (
     INSERT INTO events (id, sid, invocation_id, author, ts, content, state_delta,
                         transfer_to_agent, prompt_tokens, completion_tokens, final, error)
     SELECT $4, s.sid, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12, $13, $14 FROM s
-    ON CONFLICT (id) DO NOTHING
+    ON CONFLICT (sid, id) DO NOTHING
     RETURNING sid
 ), upd AS (
     UPDATE sessions SET state = (state || $19::jsonb) - $20::text[],
@@ -93,6 +93,13 @@ ON CONFLICT (app_name, user_id) DO UPDATE SET state = (u.state || EXCLUDED.state
 """
 
 
+def _not_found(session: Session) -> SessionNotFound:
+    return SessionNotFound(
+        f"no session {session.session_id!r} for user {session.user_id!r}"
+        f" in app {session.app_name!r}"
+    )
+
+
 def lock_key(app_name: str, user_id: str, session_id: str) -> int:
     """A signed 64-bit key for pg_advisory_lock, stable across processes and Python runs
     (unlike hash()). A collision only makes two sessions share a lock: slower, never wrong."""
@@ -103,10 +110,13 @@ def lock_key(app_name: str, user_id: str, session_id: str) -> int:
 class PostgresStore(AdminAndPrivacy, IdentityInboxAudit):
     """Implements storage.base.Store on PostgreSQL. Open with `await PostgresStore.open(url)`."""
 
-    def __init__(self, pool: asyncpg.Pool, lock_pool: asyncpg.Pool, settings: PoolSettings):
+    def __init__(
+        self, pool: asyncpg.Pool, lock_pool: asyncpg.Pool, settings: PoolSettings, salt: str
+    ) -> None:
         self._pool = pool
         self._lock_pool = lock_pool
         self._settings = settings
+        self._salt = salt.encode()
         self._local_locks = KeyedLocks()
 
     @classmethod
@@ -116,11 +126,12 @@ class PostgresStore(AdminAndPrivacy, IdentityInboxAudit):
         try:
             async with db_errors(), pool.acquire() as conn:
                 await migrate(conn)
+                salt = await conn.fetchval("SELECT value FROM meta WHERE key = 'audit_salt'")
         except BaseException:
             await pool.close()
             await lock_pool.close()
             raise
-        return cls(pool, lock_pool, settings)
+        return cls(pool, lock_pool, settings, salt)
 
     async def close(self) -> None:
         await self._lock_pool.close()
@@ -153,7 +164,7 @@ class PostgresStore(AdminAndPrivacy, IdentityInboxAudit):
                     await conn.execute(_MERGE_APP, app_name, app_set, app_del)
                 if user:
                     await conn.execute(_MERGE_USER, app_name, user_id, user_set, user_del)
-        found = await self.get_session(app_name, user_id, session_id, recent_events=0)
+        found = await self.get_session(app_name, user_id, session_id)
         if found is None:  # deleted between the two statements
             raise SessionNotFound(f"session {session_id} vanished while being created")
         return found
@@ -185,6 +196,8 @@ class PostgresStore(AdminAndPrivacy, IdentityInboxAudit):
     async def append_event(self, session: Session, event: Event) -> bool:
         if event.partial:
             raise ValueError("partial (streaming) events are never stored")
+        if not event.id:
+            raise ValueError("an event needs an id")
         delta = split_for_sql(event.actions.state_delta)
         app_set, app_del, user_set, user_del = delta[:4]
         async with db_errors():
@@ -201,6 +214,21 @@ class PostgresStore(AdminAndPrivacy, IdentityInboxAudit):
         if not row["found"]:
             raise SessionNotFound(f"no session {session.session_id!r} for user {session.user_id!r}")
         return bool(row["inserted"])
+
+    async def bulk_append(self, session: Session, events: Sequence[Event]) -> int:
+        """Append many events in one transaction (imports, benchmarks); returns how many were
+        new. Same result as appending them one by one (it is the same statement, pipelined)."""
+        args = [self._append_args(session, event) for event in events]
+        count = """SELECT events FROM sessions
+                   WHERE app_name = $1 AND user_id = $2 AND session_id = $3 FOR UPDATE"""
+        key = (session.app_name, session.user_id, session.session_id)
+        async with db_errors(), self._pool.acquire() as conn, conn.transaction():
+            before = await conn.fetchval(count, *key)
+            if before is None:
+                raise _not_found(session)
+            if args:
+                await conn.executemany(_APPEND, args)
+            return await conn.fetchval(count, *key) - before
 
     async def delete_session(self, app_name: str, user_id: str, session_id: str) -> None:
         async with db_errors():

@@ -18,9 +18,17 @@ NUL_WRAP = "__switchboard_json__"
 _NUL = "\\u0000"  # how json.dumps writes U+0000
 
 
+def _strict(value: Any) -> str:
+    """Strict JSON (no NaN/Infinity: JSONB and other clients reject them)."""
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"value is not JSON-serialisable: {exc}") from exc
+
+
 def dumps(value: Any) -> str:
-    """JSON text for a JSONB parameter (NaN/Infinity refused: JSON has no such numbers)."""
-    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    """JSON text for a JSONB parameter."""
+    text = _strict(value)
     if _NUL in text:
         return json.dumps({NUL_WRAP: text}, ensure_ascii=False)
     return text
@@ -41,16 +49,11 @@ def _unwrap(value: Any) -> Any:
 def dumps_state(state: Mapping[str, Any]) -> str:
     """A state mapping as a JSONB object, wrapping only the values that need it, so that `||`
     and `-` keep working key by key."""
-    return json.dumps(
-        {key: _wrap_value(value) for key, value in state.items()},
-        ensure_ascii=False,
-        allow_nan=False,
-        separators=(",", ":"),
-    )
+    return _strict({key: _wrap_value(value) for key, value in state.items()})
 
 
 def _wrap_value(value: Any) -> Any:
-    text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    text = _strict(value)
     return {NUL_WRAP: text} if _NUL in text else value
 
 

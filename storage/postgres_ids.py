@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import time
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,16 +47,24 @@ SELECT (SELECT count(*) FROM ins) AS inserted,
 """
 
 
-def hash_actor(actor: str) -> str:
-    return hashlib.sha256(actor.encode()).hexdigest()[:16]
+def hash_actor(salt: bytes, actor: str) -> str:
+    """Keyed with the database's salt (meta.audit_salt) so a small id space (chat ids) cannot
+    be looked up; the same function as the SQLite backend's, so copied rows stay comparable."""
+    return hmac.new(salt, actor.encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def new_user_id() -> str:
-    return uuid.uuid4().hex[:12]
+    return secrets.token_hex(6)
+
+
+def normalize_code(code: str) -> str:
+    """Codes are typed by people: case, spaces and dashes do not matter."""
+    return "".join(ch for ch in code.upper() if ch.isalnum())
 
 
 class IdentityInboxAudit:
     _pool: asyncpg.Pool
+    _salt: bytes
 
     # -- identities ----------------------------------------------------------------------------
     async def resolve_user(
@@ -76,48 +84,49 @@ class IdentityInboxAudit:
             )
 
     async def create_link_code(self, user_id: str, ttl_seconds: float = 600) -> str:
-        async with db_errors():
+        now = time.time()
+        async with db_errors(), self._pool.acquire() as conn:
+            await conn.execute("DELETE FROM link_codes WHERE expires_at < $1", now)  # housekeeping
             while True:  # a collision among 31^8 codes is rare; just draw again
                 code = "".join(secrets.choice(LINK_ALPHABET) for _ in range(LINK_CODE_LENGTH))
-                inserted = await self._pool.fetchval(
+                inserted = await conn.fetchval(
                     """INSERT INTO link_codes (code, user_id, expires_at) VALUES ($1, $2, $3)
                        ON CONFLICT (code) DO NOTHING RETURNING 1""",
                     code,
                     user_id,
-                    time.time() + ttl_seconds,
+                    now + ttl_seconds,
                 )
                 if inserted:
                     return code
 
     async def redeem_link_code(self, code: str, platform: str, platform_user_id: str) -> str | None:
-        code = code.strip().upper()
         now = time.time()
         async with db_errors(), self._pool.acquire() as conn, conn.transaction():
-            target = await conn.fetchval(
-                """UPDATE link_codes SET used_at = $2
-                   WHERE code = $1 AND used_at IS NULL AND expires_at > $2 RETURNING user_id""",
-                code,
-                now,
+            # One-time: the code is consumed even when it turns out to be expired.
+            row = await conn.fetchrow(
+                "DELETE FROM link_codes WHERE code = $1 RETURNING user_id, expires_at",
+                normalize_code(code),
             )
-            if target is None:
+            if row is None or row["expires_at"] < now:
                 return None
+            target = row["user_id"]
             former = await conn.fetchval(
                 """SELECT user_id FROM identities WHERE platform = $1 AND platform_user_id = $2
                    FOR UPDATE""",
                 platform,
                 platform_user_id,
             )
-            if former is None:
-                await conn.execute(
-                    """INSERT INTO identities (platform, platform_user_id, user_id, created_at)
-                       VALUES ($1, $2, $3, $4)""",
-                    platform,
-                    platform_user_id,
-                    target,
-                    now,
-                )
-            elif former != target:
-                await _move_user(conn, former, target, platform, platform_user_id)
+            await conn.execute(
+                """INSERT INTO identities (platform, platform_user_id, user_id, created_at)
+                   VALUES ($1, $2, $3, $4) ON CONFLICT (platform, platform_user_id)
+                   DO UPDATE SET user_id = EXCLUDED.user_id""",
+                platform,
+                platform_user_id,
+                target,
+                now,
+            )
+            if former is not None and former != target:
+                await _merge_user(conn, former, target)
             return target
 
     # -- inbox ---------------------------------------------------------------------------------
@@ -153,7 +162,7 @@ class IdentityInboxAudit:
             rows = await self._pool.fetch(
                 """SELECT platform, message_id, payload, received_at FROM inbox
                    WHERE done_at IS NULL AND ($1::text IS NULL OR platform = $1)
-                   ORDER BY received_at, platform, message_id LIMIT $2""",
+                   ORDER BY received_at, seq LIMIT $2""",
                 platform,
                 max(limit, 0),
             )
@@ -173,7 +182,7 @@ class IdentityInboxAudit:
             await self._pool.execute(
                 "INSERT INTO audit (at, actor, command, detail) VALUES ($1, $2, $3, $4)",
                 time.time(),
-                hash_actor(actor),
+                hash_actor(self._salt, actor),
                 command,
                 detail,
             )
@@ -187,29 +196,29 @@ class IdentityInboxAudit:
         return [dict(row) for row in rows]
 
 
-async def _move_user(
-    conn: asyncpg.Connection, former: str, target: str, platform: str, platform_user_id: str
-) -> None:
-    """Join `former` into `target`: the identity, user state where the target has no value,
-    sessions (unless the target has one with the same id) and inbox rows."""
-    await conn.execute(
-        "UPDATE identities SET user_id = $1 WHERE platform = $2 AND platform_user_id = $3",
-        target,
-        platform,
-        platform_user_id,
-    )
+async def _merge_user(conn: asyncpg.Connection, old: str, target: str) -> None:
+    """Fold `old` into `target`: its `user:` values fill the target's gaps, its sessions move
+    (renamed `<id>~<old>` when the target has a session of the same id), its inbox rows and
+    link codes follow. Same rules as the SQLite backend."""
     await conn.execute(
         """INSERT INTO user_state AS t (app_name, user_id, state)
            SELECT app_name, $2, state FROM user_state WHERE user_id = $1
            ON CONFLICT (app_name, user_id) DO UPDATE SET state = EXCLUDED.state || t.state""",
-        former,
+        old,
         target,
     )
+    await conn.execute("DELETE FROM user_state WHERE user_id = $1", old)
     await conn.execute(
         """UPDATE sessions s SET user_id = $2 WHERE s.user_id = $1 AND NOT EXISTS (
                SELECT 1 FROM sessions t
                WHERE t.app_name = s.app_name AND t.user_id = $2 AND t.session_id = s.session_id)""",
-        former,
+        old,
         target,
     )
-    await conn.execute("UPDATE inbox SET user_id = $2 WHERE user_id = $1", former, target)
+    await conn.execute(
+        "UPDATE sessions SET user_id = $2, session_id = session_id || '~' || $1 WHERE user_id = $1",
+        old,
+        target,
+    )
+    for table in ("inbox", "link_codes"):
+        await conn.execute(f"UPDATE {table} SET user_id = $2 WHERE user_id = $1", old, target)

@@ -32,8 +32,8 @@ CREATE INDEX sessions_by_user_activity ON sessions (app_name, user_id, updated_a
 
 CREATE TABLE events (
     seq bigserial PRIMARY KEY,
-    id text NOT NULL UNIQUE,
     sid bigint NOT NULL REFERENCES sessions (sid) ON DELETE CASCADE,
+    id text NOT NULL,
     invocation_id text NOT NULL DEFAULT '',
     author text NOT NULL,
     ts double precision NOT NULL,
@@ -46,6 +46,8 @@ CREATE TABLE events (
     error text
 );
 CREATE INDEX events_by_session ON events (sid, seq);
+-- Idempotent append: an event id is stored at most once per session (as in SQLite).
+CREATE UNIQUE INDEX events_session_id ON events (sid, id);
 CREATE INDEX events_transfers ON events (sid) WHERE transfer_to_agent IS NOT NULL;
 
 CREATE TABLE app_state (
@@ -73,12 +75,12 @@ CREATE INDEX identities_by_user ON identities (user_id);
 CREATE TABLE link_codes (
     code text PRIMARY KEY,
     user_id text NOT NULL,
-    expires_at double precision NOT NULL,
-    used_at double precision
+    expires_at double precision NOT NULL
 );
 CREATE INDEX link_codes_by_user ON link_codes (user_id);
 
 CREATE TABLE inbox (
+    seq bigserial NOT NULL,
     platform text NOT NULL,
     message_id text NOT NULL,
     payload jsonb NOT NULL,
@@ -87,7 +89,7 @@ CREATE TABLE inbox (
     done_at double precision,
     PRIMARY KEY (platform, message_id)
 );
-CREATE INDEX inbox_pending ON inbox (received_at) WHERE done_at IS NULL;
+CREATE INDEX inbox_pending ON inbox (received_at, seq) WHERE done_at IS NULL;
 CREATE INDEX inbox_by_user ON inbox (user_id);
 
 CREATE TABLE audit (
@@ -97,6 +99,10 @@ CREATE TABLE audit (
     command text NOT NULL,
     detail text NOT NULL DEFAULT ''
 );
+
+-- audit_salt: actors are stored as salted hashes, the salt never leaves the database.
+CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);
+INSERT INTO meta (key, value) VALUES ('audit_salt', replace(gen_random_uuid()::text, '-', ''));
 """
 
 MIGRATIONS: tuple[str, ...] = (_V1,)

@@ -6,11 +6,18 @@ scans a whole history; `history` pages by event `seq` through the (sid, seq) ind
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import asyncpg
 
-from storage.postgres_codec import EVENT_COLUMNS, event_from_row, event_to_dict, loads_state
+from storage.postgres_codec import (
+    EVENT_COLUMNS,
+    event_from_row,
+    event_to_dict,
+    loads,
+    loads_state,
+)
 from storage.postgres_pool import db_errors
 from storage.types import Event, SessionInfo, Stats, UserInfo
 
@@ -27,22 +34,28 @@ class AdminAndPrivacy:
         before: str | None = None,
         limit: int = 50,
     ) -> list[Event]:
-        where = ["s.app_name = $1", "s.user_id = $2"]
-        args: list[Any] = [app_name, user_id, max(limit, 0)]
-        if session_id is not None:
-            args.append(session_id)
-            where.append(f"s.session_id = ${len(args)}")
-        if before is not None:
-            args.append(before)
-            where.append(f"e.seq < (SELECT b.seq FROM events b WHERE b.id = ${len(args)})")
+        if limit <= 0:
+            return []
+        # $1 app, $2 user, $3 session or NULL (all the user's sessions), $4 cursor or NULL.
+        # An unknown cursor (not among these sessions) yields NULL: no rows, as in SQLite.
         query = f"""
+            WITH mine AS (
+                SELECT sid FROM sessions
+                WHERE app_name = $1 AND user_id = $2 AND ($3::text IS NULL OR session_id = $3)
+            ), cursor AS (
+                SELECT CASE WHEN $4::text IS NULL THEN 9223372036854775807
+                       ELSE (SELECT min(seq) FROM events
+                             WHERE id = $4 AND sid IN (SELECT sid FROM mine))
+                       END AS seq
+            )
             SELECT * FROM (
-                SELECT {EVENT_COLUMNS}, e.seq FROM events e JOIN sessions s ON s.sid = e.sid
-                WHERE {" AND ".join(where)} ORDER BY e.seq DESC LIMIT $3
+                SELECT {EVENT_COLUMNS}, e.seq FROM events e
+                WHERE e.sid IN (SELECT sid FROM mine) AND e.seq < (SELECT seq FROM cursor)
+                ORDER BY e.seq DESC LIMIT $5
             ) page ORDER BY seq
         """
         async with db_errors():
-            rows = await self._pool.fetch(query, *args)
+            rows = await self._pool.fetch(query, app_name, user_id, session_id, before, limit)
         return [event_from_row(row) for row in rows]
 
     async def list_sessions(
@@ -70,7 +83,7 @@ class AdminAndPrivacy:
             rows = await conn.fetch(query, app_name, max(limit, 0), max(offset, 0))
             ids = await conn.fetch(
                 """SELECT user_id, platform, platform_user_id, display_name FROM identities
-                   WHERE user_id = ANY($1::text[]) ORDER BY created_at, platform""",
+                   WHERE user_id = ANY($1::text[]) ORDER BY created_at DESC, platform""",
                 [row["user_id"] for row in rows],
             )
         by_user: dict[str, list[Any]] = {}
@@ -87,7 +100,7 @@ class AdminAndPrivacy:
                     turns=int(row["turns"] or 0),
                     last_active=row["last_active"],
                     identities=tuple((i["platform"], i["platform_user_id"]) for i in idents),
-                    display_name=names[-1] if names else None,
+                    display_name=names[0] if names else None,  # the newest identity's
                 )
             )
         return users
@@ -124,39 +137,29 @@ class AdminAndPrivacy:
 
     # -- privacy -------------------------------------------------------------------------------
     async def export_user(self, app_name: str, user_id: str) -> dict[str, Any]:
+        """The same document as the SQLite backend's export."""
         # One REPEATABLE READ snapshot: the export is consistent even while the user chats.
         async with (
             db_errors(),
             self._pool.acquire() as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),
         ):
-            idents = await conn.fetch(
-                """SELECT platform, platform_user_id, display_name FROM identities
-                   WHERE user_id = $1 ORDER BY created_at, platform""",
-                user_id,
-            )
+            idents = await conn.fetch(_EXPORT_IDENTITIES, user_id)
             user_state = await conn.fetchval(
                 "SELECT state FROM user_state WHERE app_name = $1 AND user_id = $2",
                 app_name,
                 user_id,
             )
-            sessions = await conn.fetch(
-                """SELECT sid, session_id, created_at, updated_at, state FROM sessions
-                   WHERE app_name = $1 AND user_id = $2 ORDER BY created_at, sid""",
-                app_name,
-                user_id,
-            )
-            events = await conn.fetch(
-                f"""SELECT e.sid, {EVENT_COLUMNS} FROM events e
-                    WHERE e.sid = ANY($1::bigint[]) ORDER BY e.seq""",
-                [row["sid"] for row in sessions],
-            )
+            sessions = await conn.fetch(_EXPORT_SESSIONS, app_name, user_id)
+            events = await conn.fetch(_EXPORT_EVENTS, [row["sid"] for row in sessions])
+            inbox = await conn.fetch(_EXPORT_INBOX, user_id)
         by_session: dict[int, list[dict[str, Any]]] = {}
         for row in events:
             by_session.setdefault(row["sid"], []).append(event_to_dict(event_from_row(row[1:])))
         return {
             "app_name": app_name,
             "user_id": user_id,
+            "exported_at": time.time(),
             "identities": [dict(row) for row in idents],
             "user_state": loads_state(user_state),
             "sessions": [
@@ -169,9 +172,20 @@ class AdminAndPrivacy:
                 }
                 for row in sessions
             ],
+            "messages": [
+                {
+                    "platform": row["platform"],
+                    "message_id": row["message_id"],
+                    "payload": loads(row["payload"]),
+                    "received_at": row["received_at"],
+                    "answered": row["done_at"] is not None,
+                }
+                for row in inbox
+            ],
         }
 
     async def delete_user(self, app_name: str, user_id: str) -> None:
+        """Every row about the user goes; audit details naming the user are scrubbed."""
         async with db_errors(), self._pool.acquire() as conn, conn.transaction():
             # Events go with their sessions (ON DELETE CASCADE).
             await conn.execute(
@@ -182,3 +196,28 @@ class AdminAndPrivacy:
             )
             for table in ("identities", "link_codes", "inbox"):
                 await conn.execute(f"DELETE FROM {table} WHERE user_id = $1", user_id)
+            await conn.execute(
+                """UPDATE audit SET detail = replace(detail, $1, $2)
+                   WHERE strpos(detail, $1) > 0""",
+                user_id,
+                DELETED_USER,
+            )
+
+
+DELETED_USER = "<deleted user>"
+
+_EXPORT_IDENTITIES = """
+SELECT platform, platform_user_id, display_name, created_at FROM identities
+WHERE user_id = $1 ORDER BY created_at
+"""
+_EXPORT_SESSIONS = """
+SELECT sid, session_id, created_at, updated_at, state FROM sessions
+WHERE app_name = $1 AND user_id = $2 ORDER BY created_at, sid
+"""
+_EXPORT_EVENTS = f"""
+SELECT e.sid, {EVENT_COLUMNS} FROM events e WHERE e.sid = ANY($1::bigint[]) ORDER BY e.seq
+"""
+_EXPORT_INBOX = """
+SELECT platform, message_id, payload, received_at, done_at FROM inbox
+WHERE user_id = $1 ORDER BY received_at, seq
+"""

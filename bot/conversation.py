@@ -131,16 +131,14 @@ class Conversation:
             await self._store.inbox_done(incoming.platform, incoming.message_id)
             return
         user_id = await self._user_of(incoming)
-        status = await self._inbox_put(incoming, user_id)
-        if status is InboxStatus.DONE:
+        if await self._inbox_put(incoming, user_id) is InboxStatus.DONE:
             log.info("redelivered %s:%s ignored", incoming.platform, incoming.message_id)
             return
         session_id = await self._sessions.current(user_id, incoming.platform, incoming.chat_id)
         async with self._store.session_lock(self._app, user_id, session_id):
-            # Another worker may have answered it while we waited for the lock.
-            if status is not InboxStatus.NEW and (
-                await self._inbox_put(incoming, user_id) is InboxStatus.DONE
-            ):
+            # Another worker (which got the lock first, whatever inbox_put told each of us) may
+            # have answered it while we waited: check again under the lock.
+            if await self._inbox_put(incoming, user_id) is InboxStatus.DONE:
                 return
             async for reply in self._answer(incoming, user_id, session_id):
                 yield reply
@@ -207,9 +205,16 @@ class Conversation:
         yield Reply(final.text or NO_ANSWER)
 
     async def _user_of(self, incoming: Incoming) -> str:
-        return await self._store.resolve_user(
-            incoming.platform, incoming.platform_user_id, incoming.display_name
-        )
+        for _ in range(3):
+            user_id = await self._store.resolve_user(
+                incoming.platform, incoming.platform_user_id, incoming.display_name
+            )
+            if user_id:
+                return user_id
+            # Two first messages of a new user racing on PostgreSQL can see no row for one
+            # statement (the other insert was not yet visible); the next statement sees it.
+            log.warning("resolve_user raced with a concurrent insert; retrying")
+        raise RuntimeError("could not resolve the user")
 
     async def _inbox_put(self, incoming: Incoming, user_id: str) -> InboxStatus:
         return await self._store.inbox_put(

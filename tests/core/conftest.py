@@ -1,0 +1,104 @@
+"""Fixtures for the core tests: the real app (store, offline model, runner, core), no network."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from bot.app import App, open_app
+from bot.messages import ChatKind, Incoming, Reply
+from bot.settings import Settings
+
+ADMIN = ("telegram", "1000")
+# Nothing listens on port 9 (discard): a quote lookup fails fast instead of reaching a network.
+NO_NETWORK = "http://127.0.0.1:9"
+_ids = itertools.count(1)
+
+
+def make_settings(database_url: str, **extra: str) -> Settings:
+    env = {
+        "DATABASE_URL": database_url,
+        "ADMIN_IDS": f"{ADMIN[0]}:{ADMIN[1]}",
+        "QUOTES_BASE_URL": NO_NETWORK,
+        "LLM_BASE_URL": NO_NETWORK,
+        **extra,
+    }
+    return Settings.from_env(env, dotenv_path=None)
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'bot.db'}"
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    url = os.environ.get("TEST_POSTGRES_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but TEST_POSTGRES_URL is not")
+        pytest.skip("TEST_POSTGRES_URL is not set (no PostgreSQL server for this test)")
+    return url
+
+
+AppFactory = Callable[..., contextlib.AbstractAsyncContextManager[App]]
+
+
+@pytest.fixture
+def app_factory(db_url: str) -> AppFactory:
+    """`async with app_factory() as app:` — the real composition root; reopen to 'restart'."""
+
+    def factory(
+        url: str | None = None, **extra: str
+    ) -> contextlib.AbstractAsyncContextManager[App]:
+        return open_app(make_settings(url or db_url, **extra))
+
+    return factory
+
+
+@pytest.fixture
+async def app(app_factory: AppFactory) -> AsyncIterator[App]:
+    async with app_factory() as opened:
+        yield opened
+
+
+def incoming(
+    text: str,
+    *,
+    user: str = "42",
+    platform: str = "telegram",
+    chat: str | None = None,
+    message_id: str | None = None,
+    name: str | None = "Ada",
+    group: bool = False,
+    addressed: bool = True,
+    kind: str = "text",
+    extra: dict | None = None,
+) -> Incoming:
+    return Incoming(
+        platform=platform,
+        platform_user_id=user,
+        chat_id=chat or (f"group-{user}" if group else user),
+        message_id=message_id or f"m{next(_ids)}",
+        text=text,
+        display_name=name,
+        chat_kind=ChatKind.GROUP if group else ChatKind.PRIVATE,
+        addressed=addressed,
+        kind=kind,
+        extra=extra or {},
+    )
+
+
+async def replies(app: App, message: Incoming) -> list[Reply]:
+    """Drive `handle` to its end, as an adapter does; only the non-partial replies."""
+    return [r async for r in app.core.handle(message) if not r.partial]
+
+
+async def say(app: App, text: str, **kwargs) -> str:
+    """The text of the replies to one message, joined."""
+    return "\n".join(r.text for r in await replies(app, incoming(text, **kwargs)))

@@ -1,0 +1,72 @@
+"""Admin commands: allowed for ADMIN_IDS (audited, private), refused with no data for others."""
+
+from __future__ import annotations
+
+from .conftest import ADMIN, incoming, replies, say
+
+REFUSAL = "Sorry, that command is only for the bot's admins."
+
+
+async def seed(app) -> str:
+    await say(app, "My name is Ada", user="42")
+    await say(app, "Tell me a joke about Python", user="42")
+    await say(app, "/watchlist add AAPL", user="42")
+    user_id = await app.store.find_user("telegram", "42")
+    assert user_id is not None
+    return user_id
+
+
+async def admin_says(app, text: str) -> str:
+    got = await replies(app, incoming(text, user=ADMIN[1], platform=ADMIN[0], name="Root"))
+    assert got and all(r.private for r in got)
+    return "\n".join(r.text for r in got)
+
+
+async def test_admin_commands_for_an_admin(app) -> None:
+    user_id = await seed(app)
+    history = await admin_says(app, "/history telegram:42 50")
+    lines = history.splitlines()
+    assert lines[0].startswith(f"History of {user_id}")
+    assert any(" user: My name is Ada" in line for line in lines)
+    assert any("funny_nerd" in line for line in lines)
+    assert "UTC" in lines[1]
+    # Newest last.
+    assert lines.index(next(x for x in lines if "My name is Ada" in x)) < lines.index(
+        next(x for x in lines if "joke about Python" in x)
+    )
+    # Paging: a small limit points at the older page, which continues where this one stopped.
+    page1 = (await admin_says(app, f"/history {user_id} 2")).splitlines()
+    assert page1[-1].startswith(f"Older: /history {user_id} 2 ")
+    page2 = (await admin_says(app, page1[-1].removeprefix("Older: "))).splitlines()
+    assert page2[1:3] != page1[1:3] and page2[0].startswith("History of")
+    sessions = await admin_says(app, "/sessions")
+    assert user_id in sessions and "turns" in sessions
+    stats = await admin_says(app, "/stats")
+    assert "Users: 1" in stats and "Turns: 2" in stats  # the admin has no session
+    assert "funny_nerd" in stats
+    profile = await admin_says(app, f"/user {user_id}")
+    assert "name: Ada" in profile and "AAPL" in profile
+    assert "No such user" in await admin_says(app, "/user telegram:nobody")
+    assert (await admin_says(app, "/history telegram:42 lots")).startswith("Usage: /history")
+    assert (await admin_says(app, "/user")).startswith("Usage: /user")
+    assert "Erased" in await admin_says(app, "/forget telegram:42")
+    assert await app.store.find_user("telegram", "42") is None
+    entries = await app.store.audit_entries()
+    commands = [e.get("command") for e in entries]
+    assert "/history" in commands and "/forget" in commands
+    assert all("1000" not in str(e.get("actor")) for e in entries)  # actors are hashed
+
+
+async def test_admin_commands_refused_for_everyone_else_with_no_data(app) -> None:
+    user_id = await seed(app)
+    for text in ("/history", f"/history {user_id}", "/sessions", "/stats", f"/user {user_id}"):
+        got = await replies(app, incoming(text, user="42"))
+        assert [(r.text, r.private, r.file) for r in got] == [(REFUSAL, True, None)], text
+    got = await replies(app, incoming("/forget telegram:42", user="99", platform="discord"))
+    assert [r.text for r in got] == [REFUSAL]
+    assert await app.store.find_user("telegram", "42") == user_id  # nothing erased
+    # Same ids on another platform are not the admin either.
+    got = await replies(app, incoming("/stats", user=ADMIN[1], platform="discord"))
+    assert [r.text for r in got] == [REFUSAL]
+    denied = [e for e in await app.store.audit_entries() if "denied" in str(e.get("command"))]
+    assert len(denied) == 7

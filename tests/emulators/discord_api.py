@@ -27,7 +27,8 @@ API_PREFIX = "/api/v10"
 DISCORD_EPOCH_MS = 1_420_070_400_000
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
-OPTION_TYPES = {3: "str", 4: "int"}
+BODY = web.RequestKey("body", object)
+FILES = web.RequestKey("files", list)
 
 
 @dataclass
@@ -437,8 +438,8 @@ class DiscordEmulator:
         if not request.path.startswith(API_PREFIX):
             return await handler(request)
         body, files = await _read_body(request)
-        request["body"] = body
-        request["files"] = files
+        request[BODY] = body
+        request[FILES] = files
         path = request.path[len(API_PREFIX) :]
         fault = self._take_fault(request.method, path)
         if fault is not None and not fault.after_processing:
@@ -522,7 +523,7 @@ class DiscordEmulator:
         self, request: web.Request, app_id: str, guild: str | None
     ) -> web.Response:
         synced = []
-        for command in request["body"]:
+        for command in request[BODY]:
             command = {**command, "id": str(self.snowflake()), "application_id": app_id}
             command.setdefault("type", 1)
             command["version"] = "1"
@@ -533,12 +534,12 @@ class DiscordEmulator:
         return _json(synced)
 
     async def _create_message(self, request: web.Request, channel_id: str) -> web.Response:
-        body: dict[str, Any] = request["body"] or {}
+        body: dict[str, Any] = request[BODY] or {}
         nonce = body.get("nonce")
         key = (channel_id, str(nonce))
         if nonce is not None and body.get("enforce_nonce") and key in self._nonces:
             return _json(self.messages[self._nonces[key]])
-        attachments = _attachments(request["files"], self.snowflake)
+        attachments = _attachments(request[FILES], self.snowflake)
         extra = {"nonce": nonce} if nonce is not None else {}
         if int(channel_id) in {int(g["channels"][0]["id"]) for g in self._guilds}:
             extra["guild_id"] = str(self.guild_id)
@@ -559,7 +560,7 @@ class DiscordEmulator:
         message = self.messages.get(int(message_id))
         if message is None:
             return _json({"message": "Unknown Message", "code": 10008}, 404)
-        body = request["body"] or {}
+        body = request[BODY] or {}
         if "content" in body:
             message["content"] = body["content"] or ""
         message["edited_timestamp"] = _now()
@@ -578,7 +579,7 @@ class DiscordEmulator:
             return _json(
                 {"message": "Interaction has already been acknowledged.", "code": 40060}, 400
             )
-        body = request["body"] or {}
+        body = request[BODY] or {}
         state["acked"] = body
         flags = int((body.get("data") or {}).get("flags") or 0)
         channel_id = int(state["payload"]["channel_id"])
@@ -603,13 +604,13 @@ class DiscordEmulator:
         state = self.interactions.get(token)
         if state is None or state["acked"] is None:
             return _json({"message": "Unknown Webhook", "code": 10015}, 404)
-        body = request["body"] or {}
+        body = request[BODY] or {}
         channel_id = int(state["payload"]["channel_id"])
         message = self._message(
             channel_id, self.bot_user, body.get("content") or "", flags=int(body.get("flags") or 0)
         )
         message["webhook_id"] = app_id
-        message["attachments"] = _attachments(request["files"], self.snowflake)
+        message["attachments"] = _attachments(request[FILES], self.snowflake)
         message["allowed_mentions"] = body.get("allowed_mentions")
         state["followups"].append(message)
         return _json(message)
@@ -620,12 +621,12 @@ class DiscordEmulator:
         message = self._webhook_message(token, message_id)
         if message is None:
             return _json({"message": "Unknown Message", "code": 10008}, 404)
-        body = request["body"] or {}
+        body = request[BODY] or {}
         if "content" in body:
             message["content"] = body["content"] or ""
         message["flags"] = int(message.get("flags") or 0) & ~LOADING
         message["attachments"] = (
-            _attachments(request["files"], self.snowflake) or message["attachments"]
+            _attachments(request[FILES], self.snowflake) or message["attachments"]
         )
         return _json(message)
 

@@ -1,0 +1,308 @@
+"""The Discord adapter (discord.py 2.x): gateway events and slash commands <-> Incoming / Reply.
+
+It runs in the process's one event loop next to the other adapters. DMs are always a turn; in a
+guild channel only messages that mention the bot (or its role) or reply to it are — those carry
+their content without the privileged message-content intent, so the bot needs no privileged
+intent at all. Commands, admin checks, dedupe, sessions and ordering live in the core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import aiohttp
+import discord
+import yarl
+from discord import app_commands
+
+from adapters.discord_commands import build_commands, command_line
+from adapters.discord_send import ChannelReplies, InteractionReplies, Undeliverable, typing
+from adapters.discord_translate import to_incoming
+from bot.messages import ChatKind, CommandSpec, ConversationCore, Incoming, Reply
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STOP_GRACE = 30.0  # seconds in-flight turns get to finish on stop
+RESTARTING = "I'm restarting — please try that again in a minute."
+FAILED = "Sorry, something went wrong on my side. Please try again."
+SEND_ERRORS = (discord.HTTPException, aiohttp.ClientError, OSError, asyncio.TimeoutError)
+
+
+class Replies(Protocol):
+    async def partial(self, text: str) -> None: ...
+    async def final(self, reply: Reply) -> None: ...
+
+
+class _Dropped:
+    """Replies to a slash command replayed after a restart: its token (valid 15 min, never
+    stored) is gone, so the answer cannot be delivered — the turn still completes."""
+
+    def __init__(self, message_id: str) -> None:
+        self._message_id = message_id
+
+    async def partial(self, text: str) -> None:
+        return None
+
+    async def final(self, reply: Reply) -> None:
+        log.info("reply to replayed interaction %s dropped (token expired)", self._message_id)
+
+
+def configure_endpoints(settings: Settings) -> None:
+    """discord.py has no per-client endpoint option; its class attributes are the switch."""
+    if settings.discord_api_base:
+        discord.http.Route.BASE = settings.discord_api_base
+    if settings.discord_gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
+class DiscordAdapter:
+    name = "discord"
+
+    def __init__(
+        self,
+        settings: Settings,
+        core: ConversationCore,
+        *,
+        guild_ready_timeout: float = 2.0,
+        ready_timeout: float = 30.0,
+    ) -> None:
+        if not settings.discord_bot_token:
+            raise ValueError("DISCORD_BOT_TOKEN is not set")
+        if settings.discord_shard_ids and not settings.discord_shard_count:
+            raise ValueError("DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT (the total shard count)")
+        self._settings = settings
+        self._core = core
+        self._guild_ready_timeout = guild_ready_timeout
+        self._ready_timeout = ready_timeout
+        self._client: discord.Client | None = None
+        self._connection: asyncio.Task[None] | None = None
+        self._inflight: set[asyncio.Task[Any]] = set()
+        self._stopping = False
+        self._replayed = False
+        self._ended = asyncio.Event()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        configure_endpoints(self._settings)
+        client = self._client = self._build_client()
+        tree = app_commands.CommandTree(client)
+        tree.error(self._on_command_error)
+        guild = self._sync_guild()
+        for command in build_commands(self._core.commands, self._on_slash):
+            tree.add_command(command, guild=guild)
+        try:
+            await client.login(self._settings.discord_bot_token or "")
+        except discord.LoginFailure:
+            await client.close()
+            raise RuntimeError("Discord rejected DISCORD_BOT_TOKEN (401 Unauthorized)") from None
+        await self._sync_commands(tree, guild)
+        self._connection = asyncio.create_task(client.connect(), name="discord-gateway")
+        self._connection.add_done_callback(self._connection_ended)
+        await self._wait_ready(client)
+
+    async def stop(self) -> None:
+        if self._stopping:
+            await self._ended.wait()
+            return
+        self._stopping = True
+        if self._inflight:
+            _, late = await asyncio.wait(set(self._inflight), timeout=STOP_GRACE)
+            if late:
+                log.warning("discord: %d turns still running at shutdown", len(late))
+        if self._client is not None:
+            await self._client.close()
+        if self._connection is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await self._connection
+        self._ended.set()
+        log.info("discord adapter stopped")
+
+    async def wait(self) -> None:
+        await self._ended.wait()
+
+    def _build_client(self) -> discord.Client:
+        # Intents.default() has no privileged intent: DMs and messages that mention the bot
+        # carry their content anyway. Reading every guild message would need message_content.
+        intents = discord.Intents.default()
+        intents.typing = False
+        options: dict[str, Any] = {
+            "intents": intents,
+            "allowed_mentions": discord.AllowedMentions.none(),
+            "guild_ready_timeout": self._guild_ready_timeout,
+            "activity": discord.CustomActivity(name="DM me or @mention me · /help"),
+        }
+        shard_count = self._settings.discord_shard_count
+        if shard_count:
+            ids = self._settings.discord_shard_ids
+            client: discord.Client = discord.AutoShardedClient(
+                shard_ids=list(ids) if ids else None, shard_count=shard_count, **options
+            )
+        else:
+            client = discord.Client(**options)
+        client.event(self._handler("on_message", self._on_message))
+        client.event(self._handler("on_ready", self._on_ready))
+        return client
+
+    @staticmethod
+    def _handler(name: str, func: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+        async def handler(*args: Any) -> None:
+            await func(*args)
+
+        handler.__name__ = name
+        return handler
+
+    def _sync_guild(self) -> discord.Object | None:
+        guild_id = self._settings.discord_guild_id
+        return discord.Object(id=guild_id) if guild_id else None
+
+    async def _sync_commands(
+        self, tree: app_commands.CommandTree, guild: discord.Object | None
+    ) -> None:
+        where = f"to guild {guild.id}" if guild else "globally (may take up to an hour to show)"
+        try:
+            synced = await tree.sync(guild=guild)
+        except discord.HTTPException as exc:
+            log.warning("discord: slash command sync failed (%s); old commands stay", exc.status)
+            return
+        log.info("discord: %d slash commands synced %s", len(synced), where)
+
+    async def _wait_ready(self, client: discord.Client) -> None:
+        assert self._connection is not None
+        ready = asyncio.create_task(client.wait_until_ready())
+        done, _ = await asyncio.wait(
+            {ready, self._connection}, timeout=self._ready_timeout, return_when="FIRST_COMPLETED"
+        )
+        ready.cancel()
+        if self._connection in done:
+            exc = self._connection.exception()
+            await client.close()
+            raise RuntimeError(f"Discord gateway connection failed: {exc!r}")
+        if not done:
+            log.warning("discord: not ready after %.0fs; still connecting", self._ready_timeout)
+
+    def _connection_ended(self, task: asyncio.Task[None]) -> None:
+        if self._stopping or task.cancelled():
+            return
+        log.error("discord: gateway connection ended: %r", task.exception())
+        self._ended.set()
+
+    # -- events ----------------------------------------------------------------------------
+    async def _on_ready(self) -> None:
+        assert self._client is not None and self._client.user is not None
+        log.info(
+            "discord: connected as %s (%d guilds)", self._client.user, len(self._client.guilds)
+        )
+        if not self._replayed:
+            self._replayed = True
+            await self._track(self._replay_pending())
+
+    async def _on_message(self, message: discord.Message) -> None:
+        me = self._client.user if self._client else None
+        incoming = to_incoming(message, me)
+        if incoming is None:
+            return
+        reference = message.to_reference(fail_if_not_exists=False) if message.guild else None
+        replies = ChannelReplies(message.channel, incoming.message_id, reference=reference)
+        await self._track(self._handle(incoming, replies, message.channel))
+
+    async def _on_slash(
+        self, interaction: discord.Interaction, spec: CommandSpec, values: dict[str, Any]
+    ) -> None:
+        # Guild output is the asking user's business; admin output is private everywhere. In a
+        # DM the conversation is private already (and ephemeral files would vanish).
+        ephemeral = spec.admin or interaction.guild_id is not None
+        try:
+            await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+        except SEND_ERRORS as exc:
+            log.warning("discord: could not acknowledge /%s: %s", spec.name, exc)
+            return
+        replies = InteractionReplies(interaction, ephemeral=ephemeral)
+        if self._stopping:
+            await self._send_safely(replies, Reply(RESTARTING))
+            return
+        incoming = Incoming(
+            platform="discord",
+            platform_user_id=str(interaction.user.id),
+            chat_id=str(interaction.channel_id),
+            message_id=str(interaction.id),
+            text=command_line(spec, values),
+            display_name=interaction.user.display_name,
+            chat_kind=ChatKind.GROUP if interaction.guild_id else ChatKind.PRIVATE,
+            timestamp=interaction.created_at.timestamp(),
+            extra={"ephemeral": ephemeral, "interaction": True, "guild_id": interaction.guild_id},
+        )
+        await self._track(self._handle(incoming, replies, None))
+
+    async def _on_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        name = interaction.command.name if interaction.command else "?"
+        log.error("discord: /%s failed: %r", name, error)
+        if interaction.response.is_done():
+            await self._send_safely(InteractionReplies(interaction, ephemeral=True), Reply(FAILED))
+        else:
+            with contextlib.suppress(*SEND_ERRORS):
+                await interaction.response.send_message(FAILED, ephemeral=True)
+
+    # -- turns -----------------------------------------------------------------------------
+    async def _track(self, coro: Awaitable[None]) -> None:
+        """Run a turn as a task stop() waits for."""
+        task = asyncio.ensure_future(coro)
+        self._inflight.add(task)
+        try:
+            await task
+        finally:
+            self._inflight.discard(task)
+
+    async def _handle(
+        self, incoming: Incoming, replies: Replies, channel: discord.abc.Messageable | None
+    ) -> None:
+        if self._stopping:
+            # Recorded now, answered by the next start (the gateway never redelivers).
+            await self._core.accept(incoming)
+            log.info("discord: message %s kept for after the restart", incoming.message_id)
+            return
+        indicator = typing(channel) if channel is not None else contextlib.nullcontext()
+        async with indicator, contextlib.aclosing(self._core.handle(incoming)) as stream:
+            async for reply in stream:
+                if not await self._deliver(replies, reply, incoming.message_id):
+                    # Leaving the loop closes the stream before the core marks the message
+                    # answered, so it stays pending and is retried at the next start.
+                    return
+
+    async def _deliver(self, replies: Replies, reply: Reply, message_id: str) -> bool:
+        try:
+            if reply.partial:
+                await replies.partial(reply.text)
+            else:
+                await replies.final(reply)
+        except Undeliverable as exc:
+            # Retrying cannot help (no access, channel or interaction gone): let the core
+            # close the message.
+            log.warning("discord: reply to %s cannot be delivered: %s", message_id, exc)
+        except SEND_ERRORS as exc:
+            log.warning("discord: reply to %s failed, kept for retry: %r", message_id, exc)
+            return False
+        return True
+
+    async def _send_safely(self, replies: Replies, reply: Reply) -> None:
+        with contextlib.suppress(Undeliverable, *SEND_ERRORS):
+            await replies.final(reply)
+
+    async def _replay_pending(self) -> None:
+        """Messages recorded but never answered (a crash or a stop mid-turn), oldest first."""
+        assert self._client is not None
+        items = await self._core.pending(self.name)
+        if items:
+            log.info("discord: answering %d messages left from the last run", len(items))
+        for incoming in items:
+            if incoming.extra.get("interaction"):
+                await self._handle(incoming, _Dropped(incoming.message_id), None)
+                continue
+            channel = self._client.get_partial_messageable(int(incoming.chat_id))
+            await self._handle(incoming, ChannelReplies(channel, incoming.message_id), channel)

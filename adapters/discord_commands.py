@@ -1,0 +1,95 @@
+"""The core's commands as Discord application (slash) commands with typed options.
+
+discord.py derives a command's options from its callback's signature, so each CommandSpec gets a
+callback whose signature is built from the spec (str/int options, choices as Literal, optional
+ones defaulting to None). The interaction is handed back as (interaction, spec, values); the
+adapter renders it into the one command line the core reads ("/watchlist add AAPL").
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, Optional
+
+import discord
+from discord import app_commands
+
+from bot.messages import CommandOption, CommandSpec
+
+log = logging.getLogger(__name__)
+
+SlashHandler = Callable[[discord.Interaction, CommandSpec, dict[str, Any]], Awaitable[None]]
+
+DESCRIPTION_LIMIT = 100  # Discord's limit for command and option descriptions
+# Admin commands are hidden from members without this permission in guild UIs (a hint only:
+# server admins can change it under Integrations; the core checks ADMIN_IDS on every call).
+ADMIN_DEFAULT_PERMISSIONS = discord.Permissions(manage_guild=True)
+CONTEXTS = app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=False)
+INSTALLS = app_commands.AppInstallationType(guild=True, user=False)
+
+
+def command_line(spec: CommandSpec, values: dict[str, Any]) -> str:
+    """'/history' + the given option values in the declared order (the core's positional form)."""
+    parts = [f"/{spec.name}"]
+    for option in spec.options:
+        value = values.get(option.name)
+        if value is not None and str(value).strip():
+            parts.append(" ".join(str(value).split()))
+    return " ".join(parts)
+
+
+def build_commands(specs: tuple[CommandSpec, ...], handler: SlashHandler) -> list[Any]:
+    """One app_commands.Command per valid spec; an invalid one is logged and left out."""
+    commands: list[Any] = []
+    for spec in specs:
+        try:
+            commands.append(_command(spec, handler))
+        except (TypeError, ValueError) as exc:
+            log.warning("command /%s cannot be a Discord slash command: %s", spec.name, exc)
+    return commands
+
+
+def _command(spec: CommandSpec, handler: SlashHandler) -> Any:
+    async def callback(interaction: discord.Interaction, **values: Any) -> None:
+        await handler(interaction, spec, values)
+
+    parameters = [
+        inspect.Parameter(
+            "interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction
+        )
+    ]
+    parameters += [_parameter(option) for option in spec.options]
+    callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    callback.__name__ = callback.__qualname__ = f"slash_{spec.name}"
+    callback.__discord_app_commands_param_description__ = {  # type: ignore[attr-defined]
+        o.name: _clip(o.description) for o in spec.options
+    }
+    if spec.admin:
+        callback.__discord_app_commands_default_permissions__ = ADMIN_DEFAULT_PERMISSIONS  # type: ignore[attr-defined]
+    return app_commands.Command(
+        name=spec.name,
+        description=_clip(spec.description),
+        callback=callback,
+        allowed_contexts=CONTEXTS,
+        allowed_installs=INSTALLS,
+    )
+
+
+def _parameter(option: CommandOption) -> inspect.Parameter:
+    annotation: Any = int if option.type == "int" else str
+    if option.choices:
+        annotation = Literal[option.choices]  # type: ignore[valid-type]
+    if option.required:
+        default: Any = inspect.Parameter.empty
+    else:
+        annotation, default = Optional[annotation], None  # noqa: UP045 (a runtime typing object)
+    return inspect.Parameter(
+        option.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default
+    )
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split()) or "…"
+    return text if len(text) <= DESCRIPTION_LIMIT else text[: DESCRIPTION_LIMIT - 1] + "…"

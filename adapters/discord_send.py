@@ -1,0 +1,173 @@
+"""Sending the core's replies to Discord: channel messages (streamed by edits) and slash-command
+follow-ups. Every text goes out split at 2000 characters and with mentions disabled.
+
+Idempotent sends: each message a turn creates carries the nonce "<incoming id>:<n>" with
+`enforce_nonce` (discord.py sets it with any nonce), so a POST retried after a timeout, or a turn
+replayed after a restart, returns the message Discord already has instead of a duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+import discord
+
+from adapters.text import DISCORD_LIMIT, split_message
+from bot.messages import Reply, ReplyFile
+
+log = logging.getLogger(__name__)
+
+EDIT_INTERVAL = 1.2  # seconds between edits of a streaming message (Discord allows ~5 per 5 s)
+TYPING_EVERY = 8.0  # a typing indicator lasts ~10 s
+NONCE_LIMIT = 25  # Discord rejects longer string nonces
+NO_MENTIONS = discord.AllowedMentions.none()
+
+
+class Undeliverable(Exception):
+    """Discord refuses this reply for good (no access, channel gone): retrying cannot help."""
+
+
+def _file(file: ReplyFile) -> discord.File:
+    return discord.File(io.BytesIO(file.data), filename=file.filename)
+
+
+def _preview(text: str) -> str:
+    """What a streaming message shows: the text so far, cut to one message."""
+    return text if len(text) <= DISCORD_LIMIT else text[: DISCORD_LIMIT - 1] + "…"
+
+
+@contextlib.asynccontextmanager
+async def typing(channel: discord.abc.Messageable) -> AsyncIterator[None]:
+    """Show "typing…" until the block ends. A failed typing call is only logged: it is cosmetic
+    and must not cost the user the reply."""
+
+    async def trigger() -> None:
+        try:
+            await channel.typing()
+        except (discord.HTTPException, OSError) as exc:
+            log.debug("typing indicator failed: %s", exc)
+
+    async def keep_typing() -> None:
+        while True:
+            await asyncio.sleep(TYPING_EVERY)
+            await trigger()
+
+    await trigger()  # before the turn starts, so it shows ahead of the first reply
+    task = asyncio.create_task(keep_typing())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+class ChannelReplies:
+    """Replies to one incoming message in its channel: partial replies are one message edited as
+    the text grows (at most every EDIT_INTERVAL s); the final reply replaces it, overflow and
+    files follow as new messages."""
+
+    def __init__(
+        self,
+        channel: discord.abc.Messageable,
+        message_id: str,
+        *,
+        reference: discord.MessageReference | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._channel = channel
+        self._message_id = message_id
+        self._reference = reference
+        self._clock = clock
+        self._count = 0  # messages created so far (numbers the nonces)
+        self._stream: discord.Message | None = None
+        self._shown = ""
+        self._edited_at = 0.0
+
+    async def partial(self, text: str) -> None:
+        preview = _preview(text)
+        if not preview.strip() or preview == self._shown:
+            return
+        if self._stream is None:
+            self._stream = await self._post(preview)
+        elif self._clock() - self._edited_at >= EDIT_INTERVAL:
+            await self._edit(self._stream, preview)
+        else:
+            return  # too soon: the next partial or the final reply shows it
+        self._shown, self._edited_at = preview, self._clock()
+
+    async def final(self, reply: Reply) -> None:
+        chunks = [c for c in split_message(reply.text, DISCORD_LIMIT) if c.strip()]
+        if self._stream is not None and chunks:
+            if chunks[0] != self._shown:
+                await self._edit(self._stream, chunks[0])
+            chunks = chunks[1:]
+        self._stream, self._shown = None, ""
+        for index, chunk in enumerate(chunks):
+            last = index == len(chunks) - 1
+            await self._post(chunk, reply.file if last else None)
+        if reply.file is not None and not chunks:
+            await self._post("", reply.file)
+
+    async def _post(self, text: str, file: ReplyFile | None = None) -> discord.Message:
+        nonce = f"{self._message_id}:{self._count}"[-NONCE_LIMIT:]
+        reference = self._reference if self._count == 0 else None
+        self._count += 1
+        extra = {"file": _file(file)} if file is not None else {}
+        try:
+            sent = await self._channel.send(
+                text or None,
+                nonce=nonce,
+                allowed_mentions=NO_MENTIONS,
+                reference=reference,  # type: ignore[arg-type]
+                mention_author=False if reference else None,
+                **extra,  # type: ignore[arg-type]
+            )
+        except (discord.Forbidden, discord.NotFound) as exc:
+            raise Undeliverable(str(exc)) from exc
+        if text and sent.content != text:
+            # Discord returned an earlier message with this nonce (a replayed turn): bring it
+            # up to date instead of posting a duplicate.
+            await self._edit(sent, text)
+        return sent
+
+    async def _edit(self, message: discord.Message, text: str) -> None:
+        try:
+            await message.edit(content=text, allowed_mentions=NO_MENTIONS)
+        except discord.NotFound as exc:
+            raise Undeliverable(str(exc)) from exc
+
+
+class InteractionReplies:
+    """Replies to a deferred slash command: follow-ups with the visibility chosen at defer time
+    (the first follow-up replaces Discord's "thinking…" message, so visibility cannot change)."""
+
+    def __init__(self, interaction: discord.Interaction, *, ephemeral: bool) -> None:
+        self._interaction = interaction
+        self._ephemeral = ephemeral
+
+    async def partial(self, text: str) -> None:
+        """Commands answer at once; nothing is streamed into a deferred response."""
+
+    async def final(self, reply: Reply) -> None:
+        chunks = [c for c in split_message(reply.text, DISCORD_LIMIT) if c.strip()] or [""]
+        for index, chunk in enumerate(chunks):
+            file = reply.file if index == len(chunks) - 1 else None
+            extra = {"file": _file(file)} if file is not None else {}
+            if not chunk and not extra:
+                continue
+            try:
+                await self._interaction.followup.send(
+                    chunk or discord.utils.MISSING,
+                    ephemeral=self._ephemeral,
+                    allowed_mentions=NO_MENTIONS,
+                    **extra,  # type: ignore[arg-type]
+                )
+            except (discord.Forbidden, discord.NotFound) as exc:
+                # NotFound: the interaction token expired (15 min) or the defer never landed.
+                raise Undeliverable(str(exc)) from exc

@@ -1,0 +1,113 @@
+"""Chat on Discord end to end: real discord.py against the emulator, the real core behind it."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.text import DISCORD_LIMIT
+from tests.e2e.discord.conftest import ADMIN, USER, RunningBot
+from tests.emulators.discord_api import Fault
+from tests.helpers import wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_dm_turn_shows_typing_then_answers_without_pings(bot: RunningBot) -> None:
+    replies = await bot.say(USER, "Hi, my name is Alice")
+
+    assert [m["content"] for m in replies] == ["Nice to meet you, Alice! I'll remember that."]
+    channel = f"/channels/{USER + 1}"
+    typing = bot.emu.calls_to("POST", f"{channel}/typing")
+    posts = bot.emu.calls_to("POST", f"{channel}/messages")
+    assert typing and bot.emu.calls.index(typing[0]) < bot.emu.calls.index(posts[0])
+    assert all(c.body["allowed_mentions"] == {"parse": []} for c in posts)
+    assert all(c.body["enforce_nonce"] is True for c in posts)
+
+
+async def test_joke_flow_streams_and_stores_the_topic(bot: RunningBot) -> None:
+    (joke,) = await bot.say(USER, "Tell me a joke about Python")
+
+    assert joke["content"].startswith("Here's one about python")
+    # Streamed: posted with the first words, then edited to the whole joke.
+    (post,) = bot.emu.calls_to("POST", rf"/channels/{USER + 1}/messages")
+    assert len(post.body["content"]) < len(joke["content"])
+    assert bot.emu.calls_to("PATCH", rf"/channels/{USER + 1}/messages/{joke['id']}")
+
+    user_id = await bot.app.store.find_user("discord", str(USER))
+    assert user_id is not None
+    exported = await bot.app.store.export_user(bot.app.settings.app_name, user_id)
+    assert "python" in str(exported).lower()
+    (prefs,) = await bot.say(USER, "/prefs")
+    assert "Joke topics: python" in prefs["content"]
+
+
+async def test_guild_messages_are_answered_only_when_addressed(bot: RunningBot) -> None:
+    ignored = await bot.emu.send_message(
+        bot.user(USER), "just chatting, my name is Bob", guild=True
+    )
+    (answer,) = await bot.say(USER, "Hi, my name is Carol", guild=True, mention_bot=True)
+
+    assert "Carol" in answer["content"]
+    guild_replies = bot.emu.channel_messages(bot.emu.guild_channel_id)
+    assert [m["message_reference"]["message_id"] for m in guild_replies] != [ignored["id"]]
+    assert len(guild_replies) == 1
+    # A reply to the bot is addressed too, even without a mention.
+    (again,) = await bot.say(USER, "tell me a joke about cats", guild=True, reply_to=answer)
+    assert "cats" in again["content"].lower()
+    # The unaddressed message never reached the core (no inbox row, no user named Bob).
+    user_id = await bot.app.store.find_user("discord", str(USER))
+    assert "Bob" not in str(await bot.app.store.export_user(bot.app.settings.app_name, user_id))
+
+
+async def test_non_text_message_gets_a_polite_answer(bot: RunningBot) -> None:
+    photo = {"id": "5", "filename": "cat.png", "size": 10, "url": "https://cdn.invalid/cat.png"}
+    photo |= {"proxy_url": photo["url"], "content_type": "image/png"}
+    (answer,) = await bot.say(USER, "", attachments=[photo])
+    assert answer["content"] == "I can only read text for now."
+
+
+async def test_a_3000_character_reply_is_split_at_2000(bot: RunningBot) -> None:
+    # An honest long answer: an admin's /history over a long conversation.
+    for n in range(12):
+        await bot.say(ADMIN, f"Message {n}: " + "tell me something nerdy about lambdas " * 7)
+    replies = await bot.say(ADMIN, "/history 40")
+
+    texts = [m["content"] for m in replies]
+    assert len(texts) >= 2
+    assert sum(map(len, texts)) >= 3000
+    assert all(len(t) <= DISCORD_LIMIT for t in texts)
+    assert texts[0].startswith("History of")
+    assert all(not t[0].isspace() and not t[-1].isspace() for t in texts)
+    nonces = [m["nonce"] for m in replies]
+    assert len(set(nonces)) == len(nonces)
+
+
+async def test_rate_limited_post_is_retried_and_posted_once(bot: RunningBot) -> None:
+    bot.emu.inject(Fault("POST", r"/channels/\d+/messages", 429, retry_after=0.05))
+    (answer,) = await bot.say(USER, "Hi, my name is Dana")
+
+    posts = bot.emu.calls_to("POST", rf"/channels/{USER + 1}/messages")
+    assert [c.status for c in posts] == [429, 200]
+    assert posts[0].body["nonce"] == posts[1].body["nonce"]
+    assert "Dana" in answer["content"]
+
+
+async def test_a_post_that_landed_but_failed_is_not_duplicated(bot: RunningBot) -> None:
+    # Discord created the message but the answer was lost (502): discord.py retries the POST
+    # and the nonce makes Discord hand back the same message.
+    bot.emu.inject(Fault("POST", r"/channels/\d+/messages", 502, after_processing=True))
+    replies = await bot.say(USER, "Hi, my name is Eve")
+
+    posts = bot.emu.calls_to("POST", rf"/channels/{USER + 1}/messages")
+    assert [c.status for c in posts] == [502, 200]
+    assert len(replies) == 1 and "Eve" in replies[0]["content"]
+
+
+async def test_gateway_resume_replays_missed_messages(bot: RunningBot) -> None:
+    await bot.emu.force_reconnect()
+    # Dispatched while the client is away: delivered on RESUME, answered once.
+    (answer,) = await bot.say(USER, "Hi, my name is Frank")
+
+    assert "Frank" in answer["content"]
+    assert any(op["op"] == 6 for op in bot.emu.gateway_ops)
+    await wait_until(lambda: bot.emu.connected)

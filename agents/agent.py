@@ -1,0 +1,188 @@
+"""Agents are plain data; tools are typed functions that see the world through a ToolContext.
+
+Delegation design (ADK-style `transfer_to_agent`, not agent-as-tool): an agent with sub-agents
+gets a `transfer_to_agent(agent_name)` tool. The runner stores that call and its result as
+events, the result event carrying `actions.transfer_to_agent`, and hands the rest of the turn to
+the named agent, which sees the same history. So every delegation is one stored event the
+store's stats count per agent. Each turn starts again at the root agent (the manager), which
+keeps routing predictable when the user changes subject.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.model import ModelClient
+from storage.types import APP_PREFIX
+
+log = logging.getLogger(__name__)
+
+TRANSFER_TOOL = "transfer_to_agent"
+
+
+class ToolContext:
+    """What a tool may touch: the state of the calling user's session, nothing else.
+
+    Bound by the runner to (app, user, session); a tool never gets a user id from the model's
+    arguments. Reads see the session's merged state plus this call's own writes; writes are
+    collected into `state_delta`, which the runner stores on the tool-result event (so they are
+    applied atomically with it). `app:` keys are read-only for tools: one user's prompt must not
+    change what every user sees.
+    """
+
+    def __init__(
+        self,
+        *,
+        app_name: str,
+        user_id: str,
+        session_id: str,
+        agent_name: str,
+        invocation_id: str,
+        state: Mapping[str, Any],
+    ) -> None:
+        self._app_name = app_name
+        self._user_id = user_id
+        self._session_id = session_id
+        self._agent_name = agent_name
+        self._invocation_id = invocation_id
+        self._state = dict(state)
+        self._delta: dict[str, Any] = {}
+
+    @property
+    def user_id(self) -> str:
+        return self._user_id
+
+    @property
+    def session_id(self) -> str:
+        return self._session_id
+
+    @property
+    def app_name(self) -> str:
+        return self._app_name
+
+    @property
+    def agent_name(self) -> str:
+        return self._agent_name
+
+    @property
+    def invocation_id(self) -> str:
+        return self._invocation_id
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self._delta:
+            value = self._delta[key]
+            return default if value is None else value
+        return self._state.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        """Record a state change (None deletes the key)."""
+        if key.startswith(APP_PREFIX):
+            raise PermissionError("tools may not change app-wide state")
+        self._delta[key] = value
+
+    @property
+    def state_delta(self) -> dict[str, Any]:
+        return dict(self._delta)
+
+
+ToolFunc = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """A function the model may call. `parameters` is its JSON schema (an "object").
+
+    `func(ctx, **arguments)` receives only the declared parameters: anything else the model
+    sends (say, a smuggled `user_id`) is dropped before the call and logged.
+    """
+
+    name: str
+    description: str
+    func: ToolFunc
+    parameters: Mapping[str, Any] = field(
+        default_factory=lambda: {"type": "object", "properties": {}}
+    )
+
+    def schema(self) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": dict(self.parameters),
+            },
+        }
+
+    def accepted_arguments(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        allowed = set(self.parameters.get("properties", {}))
+        extra = sorted(set(arguments) - allowed)
+        if extra:
+            log.warning("tool %s: ignoring undeclared arguments %s", self.name, extra)
+        return {k: v for k, v in arguments.items() if k in allowed}
+
+    def missing_arguments(self, arguments: Mapping[str, Any]) -> list[str]:
+        required = self.parameters.get("required", [])
+        return [name for name in required if name not in arguments]
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    """One agent: what it is for (`description`, read by its parent to route), how it behaves
+    (`instruction`, with ADK-style `{user:name}` / `{user:name?}` placeholders filled from state),
+    what it can do (`tools`), whom it can hand over to (`sub_agents`), which model client runs it
+    (`model`; a sub-agent without one uses its root's) and an optional model name override
+    (`model_name`, else the client's default model)."""
+
+    name: str
+    description: str
+    instruction: str
+    tools: tuple[Tool, ...] = ()
+    sub_agents: tuple[Agent, ...] = ()
+    model: ModelClient | None = field(default=None, compare=False)
+    model_name: str | None = None
+
+    def find(self, name: str) -> Agent | None:
+        """This agent or a descendant by name."""
+        if self.name == name:
+            return self
+        for sub in self.sub_agents:
+            found = sub.find(name)
+            if found is not None:
+                return found
+        return None
+
+    def tool(self, name: str) -> Tool | None:
+        return next((t for t in self.tools if t.name == name), None)
+
+    def system_prompt(self, state: Mapping[str, Any]) -> str:
+        prompt = render_instruction(self.instruction, state)
+        if self.sub_agents:
+            lines = [f"- {sub.name}: {sub.description}" for sub in self.sub_agents]
+            prompt += (
+                "\n\nYou can hand the conversation to one of these agents with the "
+                f"{TRANSFER_TOOL} tool when the request is theirs:\n" + "\n".join(lines)
+            )
+        return prompt
+
+
+_PLACEHOLDER = re.compile(r"\{((?:app:|user:|temp:)?[A-Za-z_][A-Za-z0-9_]*)(\?)?\}")
+
+
+def render_instruction(template: str, state: Mapping[str, Any]) -> str:
+    """Fill `{key}` and `{key?}` from state, as ADK does. A missing key renders as "" for the
+    optional form and as "unknown" otherwise (ADK raises; a chat bot should not)."""
+
+    def fill(match: re.Match[str]) -> str:
+        key, optional = match.group(1), match.group(2)
+        value = state.get(key)
+        if value is None or value == [] or value == "":
+            return "" if optional else "unknown"
+        if isinstance(value, list | tuple):
+            return ", ".join(str(v) for v in value)
+        return str(value)
+
+    return _PLACEHOLDER.sub(fill, template)

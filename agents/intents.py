@@ -1,0 +1,141 @@
+"""Deterministic intent reading for the offline model: what does this message ask for?"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+COMPANIES: dict[str, str] = {
+    "apple": "AAPL",
+    "tesla": "TSLA",
+    "microsoft": "MSFT",
+    "google": "GOOGL",
+    "alphabet": "GOOGL",
+    "amazon": "AMZN",
+    "nvidia": "NVDA",
+    "meta": "META",
+    "facebook": "META",
+    "netflix": "NFLX",
+    "intel": "INTC",
+    "disney": "DIS",
+    "coca-cola": "KO",
+    "bitcoin": "BTC-USD",
+    "ethereum": "ETH-USD",
+    "s&p 500": "^GSPC",
+    "nasdaq": "^IXIC",
+    "dow jones": "^DJI",
+}
+# Upper-case words that are not tickers in chat.
+_NOT_TICKERS = _words(
+    "I A AT MY TO THE OK AND OR IS IT OF ON IN ME US USD EUR GBP ETF CEO AI PM AM ET UTC FYI "
+    "LOL TLDR PLS PLZ WHAT HOW WHO WHY HI HEY YES NO NOT DO BE SO UP VS TV PC API URL"
+)
+_STOCK_WORDS = re.compile(
+    r"\b(stocks?|shares?|price|prices|quotes?|ticker|trading|market|nasdaq|nyse|dow|"
+    r"s&p|invest\w*|crypto|bitcoin|ethereum)\b"
+)
+_WATCHLIST = re.compile(r"\b(watch ?list|portfolio)\b")
+_JOKE = re.compile(r"\b(jokes?|puns?|funny|laugh|humou?r|kidding)\b")
+_FACT = re.compile(r"\b(facts?|trivia|nerdy|did you know|something (interesting|cool|nerdy))\b")
+_NAME_PATTERNS = (
+    re.compile(r"\bmy name(?:\s+is|'s)\s+([^\W\d_][\w'\-]*(?:\s+[A-Z][\w'\-]*)?)", re.I),
+    re.compile(r"\bcall me\s+([^\W\d_][\w'\-]*)", re.I),
+    re.compile(r"^(?:hi|hello|hey)?[\s,!]*(?:i am|i'm)\s+([A-Z][\w'\-]*)\b"),
+)
+_NOT_NAMES = _words(
+    "fine good ok okay bored back here tired great well sad happy sorry not just so very"
+)
+_TOPIC_AFTER = re.compile(r"\b(?:about|on|regarding|involving)\s+([a-z0-9+#][a-z0-9+# \-]{0,30})")
+_TOPIC_BEFORE = re.compile(r"\b([a-z0-9+#]+)\s+(?:jokes?|puns?|facts?|trivia)\b")
+_NOT_TOPICS = _words(
+    "a an me another the some good funny nerdy random one any tell dad bad new cool fun your my "
+    "interesting short quick great best of"
+)
+_ACTION_SPAN = re.compile(
+    r"\b(?:add|track|watch|put|remove|delete|drop|untrack|unwatch)\s+(.+?)\s+"
+    r"(?:to|on|in|into|from|off)\b",
+    re.I,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    kind: str  # joke | fact | quote | watch_add | watch_remove | watch_show | watch_quotes | chat
+    topic: str | None = None
+    symbols: tuple[str, ...] = ()
+    name: str | None = None
+
+
+def read_intent(text: str) -> Intent:
+    lowered = text.lower()
+    name = find_name(text)
+    if _WATCHLIST.search(lowered):
+        return Intent(
+            _watchlist_kind(lowered), symbols=find_symbols(text, watchlist=True), name=name
+        )
+    if _JOKE.search(lowered):
+        return Intent("joke", topic=find_topic(lowered), name=name)
+    if _FACT.search(lowered):
+        return Intent("fact", topic=find_topic(lowered), name=name)
+    symbols = find_symbols(text)
+    if _STOCK_WORDS.search(lowered) or (symbols and "?" in text):
+        return Intent("quote", symbols=symbols, name=name)
+    return Intent("chat", name=name)
+
+
+def _watchlist_kind(lowered: str) -> str:
+    if re.search(r"\b(remove|delete|drop|untrack|unwatch|take)\b", lowered):
+        return "watch_remove"
+    if re.search(r"\b(add|track|put|include)\b", lowered):
+        return "watch_add"
+    if re.search(r"\b(doing|prices?|quotes?|performance|perform\w*|moving|update)\b", lowered):
+        return "watch_quotes"
+    return "watch_show"
+
+
+def find_name(text: str) -> str | None:
+    for pattern in _NAME_PATTERNS:
+        match = pattern.search(text.strip())
+        if match and match.group(1).lower() not in _NOT_NAMES:
+            return match.group(1)
+    return None
+
+
+def find_topic(lowered: str) -> str | None:
+    match = _TOPIC_AFTER.search(lowered)
+    if match:
+        words = [w for w in re.split(r"[\s]+", match.group(1)) if w][:3]
+        words = [w for w in words if w not in ("please", "pls", "now")]
+        if words and words[0] not in _NOT_TOPICS:
+            return " ".join(words)
+    for match in _TOPIC_BEFORE.finditer(lowered):
+        if match.group(1) not in _NOT_TOPICS:
+            return match.group(1)
+    return None
+
+
+def find_symbols(text: str, *, watchlist: bool = False) -> tuple[str, ...]:
+    """Tickers in a message: $aapl, AAPL, known company names, and for watchlist edits the
+    words between the verb and "to/from" ("add aapl and tsla to my watchlist")."""
+    found: list[str] = []
+    lowered = text.lower()
+    for company, symbol in COMPANIES.items():
+        if re.search(r"(?<![\w^])" + re.escape(company) + r"(?!\w)", lowered):
+            found.append(symbol)
+    for token in re.findall(r"(?<![\w$^])[$^]?[A-Za-z][A-Za-z0-9.\-]{0,9}", text):
+        bare = token.lstrip("$").rstrip(".-")
+        if token[0] in "$^" or (bare.isupper() and bare.upper() not in _NOT_TICKERS):
+            found.append(("^" if token[0] == "^" else "") + bare.upper())
+    if watchlist and not found:
+        match = _ACTION_SPAN.search(text)
+        if match:
+            for word in re.split(r"[\s,]+|\band\b", match.group(1)):
+                word = word.strip().lstrip("$")
+                if word and word.lower() not in ("my", "the", "a") and len(word) <= 10:
+                    found.append(word.upper())
+    return tuple(dict.fromkeys(found))

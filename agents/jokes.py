@@ -1,0 +1,134 @@
+"""Jokes (from the maintained `pyjokes` collection) and nerdy facts, both topic-aware."""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+
+import pyjokes
+
+# Topics whose jokes use other words: "coding" jokes mention programmers, code, bugs...
+_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "programming": ("programmer", "code", "coding", "developer", "bug", "compiler"),
+    "coding": ("programmer", "code", "developer", "bug"),
+    "code": ("programmer", "code", "developer"),
+    "computers": ("computer", "hardware", "cpu", "keyboard"),
+    "databases": ("database", "sql", "table"),
+    "db": ("database", "sql"),
+    "js": ("javascript",),
+    "cpp": ("c++",),
+    "chuck": ("chuck norris",),
+}
+
+# Short, true, nerdy facts, tagged with topics.
+FACTS: tuple[tuple[str, str], ...] = (
+    ("python", "Python is named after Monty Python's Flying Circus, not the snake."),
+    ("python", "`import this` in Python prints 'The Zen of Python', 19 aphorisms by Tim Peters."),
+    ("python", "Python's first public release, version 0.9.0, was posted in February 1991."),
+    (
+        "programming",
+        "The first 'computer bug' logged, in 1947, was a real moth found in a relay "
+        "of the Harvard Mark II.",
+    ),
+    (
+        "programming",
+        "Ada Lovelace published what is considered the first computer program in "
+        "1843, for Babbage's Analytical Engine.",
+    ),
+    (
+        "programming",
+        "Unix time started at 00:00:00 UTC on 1 January 1970; signed 32-bit counters "
+        "of it overflow in January 2038.",
+    ),
+    (
+        "computers",
+        "A single modern CPU core can run billions of instructions per second, while "
+        "the Apollo Guidance Computer's clock ran at about 2 MHz.",
+    ),
+    (
+        "computers",
+        "The word 'bit' is short for 'binary digit' and was popularised by Claude Shannon in 1948.",
+    ),
+    ("space", "A day on Venus (one rotation) is longer than its year."),
+    ("space", "Light from the Sun takes about 8 minutes and 20 seconds to reach Earth."),
+    ("space", "Neutron stars are so dense that a teaspoon of one would weigh billions of tonnes."),
+    ("math", "There are more possible orderings of a 52-card deck (52!) than atoms on Earth."),
+    ("math", "0.999... (repeating forever) is exactly equal to 1."),
+    ("math", "In a room of just 23 people, the chance that two share a birthday exceeds 50%."),
+    (
+        "physics",
+        "Photons have no rest mass, yet they carry momentum - that is how solar sails work.",
+    ),
+    (
+        "physics",
+        "GPS satellites must correct for both special and general relativity, or "
+        "positions would drift by kilometres a day.",
+    ),
+    ("biology", "Octopuses have three hearts and blue, copper-based blood."),
+    ("biology", "Tardigrades can survive the vacuum of space in a dried-out state."),
+    (
+        "history",
+        "The first webcam watched a coffee pot at the University of Cambridge so people "
+        "would not walk to an empty pot.",
+    ),
+    ("history", "Email predates the World Wide Web by about two decades."),
+    ("chemistry", "Helium was discovered in the Sun's spectrum before it was found on Earth."),
+    (
+        "finance",
+        "Ticker symbols are short because the first stock ticker (Edward Calahan, 1867) "
+        "printed them on narrow paper tape over telegraph lines.",
+    ),
+)
+FACT_TOPICS: tuple[str, ...] = tuple(sorted({topic for topic, _ in FACTS}))
+
+
+@dataclass(frozen=True, slots=True)
+class Pick:
+    text: str
+    topic: str | None  # the topic it matched, None when nothing matched and a random one is given
+    matched: bool
+
+
+def normalize_topic(raw: str | None) -> str | None:
+    """A short lower-case topic, or None: keeps state small and prompts free of injected text."""
+    if not raw:
+        return None
+    words = re.findall(r"[a-z0-9+#]+", str(raw).lower())[:3]
+    topic = " ".join(words)[:30].strip()
+    return topic or None
+
+
+class JokeBook:
+    """Picks jokes and facts. `rng` is injectable so tests can make the choice reproducible."""
+
+    def __init__(self, rng: random.Random | None = None) -> None:
+        self._rng = rng or random.Random()
+        self._jokes = tuple(pyjokes.get_jokes(language="en", category="all"))
+
+    def joke(self, topic: str | None) -> Pick:
+        if topic:
+            matches = [j for j in self._jokes if _mentions(j, topic)]
+            if matches:
+                return Pick(self._rng.choice(matches), topic, True)
+        return Pick(self._rng.choice(self._jokes), None, False)
+
+    def fact(self, topic: str | None) -> Pick:
+        if topic:
+            wanted = _terms(topic)
+            matches = [text for tag, text in FACTS if tag in wanted or _mentions(text, topic)]
+            if matches:
+                return Pick(self._rng.choice(matches), topic, True)
+        _tag, text = self._rng.choice(FACTS)
+        return Pick(text, None, False)
+
+
+def _terms(topic: str) -> set[str]:
+    terms = {topic, topic.rstrip("s")}
+    terms.update(_SYNONYMS.get(topic, ()))
+    return {t for t in terms if t}
+
+
+def _mentions(text: str, topic: str) -> bool:
+    lowered = text.lower()
+    return any(re.search(r"(?<![a-z])" + re.escape(term), lowered) for term in _terms(topic))

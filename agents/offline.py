@@ -1,0 +1,132 @@
+"""The offline model: a real mode for running the bot with no LLM key and no network.
+
+It reads intent deterministically (agents/intents.py) and answers the way the real model is
+instructed to: the manager calls `set_user_name` and `transfer_to_agent`, the specialists call
+their tools, and once the tool results are in it writes a friendly answer from them. So every
+flow (delegation events, state deltas, quotes from the provider) is the same as with an LLM.
+Answers are streamed word by word, like a real model's, so partial events work too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from agents.agent import TRANSFER_TOOL
+from agents.intents import Intent, read_intent
+from agents.model import Message, ModelChunk, ModelRequest, ModelResponse, TextDelta, ToolCall
+from agents.replies import compose_results, small_talk
+
+ROUTES = {
+    "joke": "funny_nerd",
+    "fact": "funny_nerd",
+    "quote": "stock_analyst",
+    "watch_add": "stock_analyst",
+    "watch_remove": "stock_analyst",
+    "watch_show": "stock_analyst",
+    "watch_quotes": "stock_analyst",
+}
+
+
+class OfflineModel:
+    description = "offline model (no LLM key: built-in intent routing, no network)"
+
+    async def aclose(self) -> None:
+        return None
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+        response = respond(request)
+        for piece in re.findall(r"\S+\s*|\s+", response.text):
+            yield TextDelta(piece)
+        yield response
+
+
+def respond(request: ModelRequest) -> ModelResponse:
+    user_text, results = _this_turn(request.messages)
+    intent = read_intent(user_text)
+    tools = {_tool_name(t) for t in request.tools}
+    asked = {name for name, _ in results}
+    calls = _plan(intent, tools, asked, request)
+    if calls:
+        return ModelResponse(tool_calls=tuple(calls), model="offline")
+    own = [(name, result) for name, result in results if name in tools or name == "set_user_name"]
+    text = (
+        compose_results(own, request.state) if own else small_talk(user_text, request.state, tools)
+    )
+    return ModelResponse(text=text, model="offline")
+
+
+def _plan(
+    intent: Intent, tools: set[str], asked: set[str], request: ModelRequest
+) -> list[ToolCall]:
+    """The tool calls to make now (none once this agent's tools have answered)."""
+    calls: list[tuple[str, dict[str, Any]]] = []
+    if asked & (tools - {TRANSFER_TOOL, "set_user_name"}):
+        return []
+    if intent.name and "set_user_name" in tools and "set_user_name" not in asked:
+        calls.append(("set_user_name", {"name": intent.name}))
+    target = ROUTES.get(intent.kind)
+    can_transfer = TRANSFER_TOOL in tools and TRANSFER_TOOL not in asked
+    if can_transfer and target in _transfer_targets(request) and target != request.agent_name:
+        calls.append((TRANSFER_TOOL, {"agent_name": target}))
+    calls.extend(_specialist_calls(intent, tools))
+    return [
+        ToolCall(id=f"call_{uuid.uuid4().hex[:16]}", name=name, arguments=args)
+        for name, args in calls
+    ]
+
+
+def _specialist_calls(intent: Intent, tools: set[str]) -> list[tuple[str, dict[str, Any]]]:
+    topic = {"topic": intent.topic} if intent.topic else {}
+    if intent.kind == "joke" and "tell_joke" in tools:
+        return [("tell_joke", topic)]
+    if intent.kind == "fact" and "nerd_fact" in tools:
+        return [("nerd_fact", topic)]
+    if intent.kind == "watch_add" and "watchlist_add" in tools and intent.symbols:
+        return [("watchlist_add", {"symbols": list(intent.symbols)})]
+    if intent.kind == "watch_remove" and "watchlist_remove" in tools and intent.symbols:
+        return [("watchlist_remove", {"symbols": list(intent.symbols)})]
+    if intent.kind == "watch_show" and "watchlist_show" in tools:
+        return [("watchlist_show", {})]
+    if intent.kind == "watch_quotes" and "watchlist_quotes" in tools:
+        return [("watchlist_quotes", {})]
+    if intent.kind == "quote" and "get_quote" in tools:
+        return [("get_quote", {"symbol": s}) for s in intent.symbols[:5]]
+    return []
+
+
+def _this_turn(messages: tuple[Message, ...]) -> tuple[str, list[tuple[str, Any]]]:
+    """The last user message, and the (tool name, result) pairs that came after it."""
+    start = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
+    user_text = str(messages[start].get("content") or "") if start >= 0 else ""
+    names: dict[str, str] = {}
+    results: list[tuple[str, Any]] = []
+    for message in messages[start + 1 :]:
+        for call in message.get("tool_calls") or []:
+            names[call["id"]] = call["function"]["name"]
+        if message.get("role") == "tool":
+            name = names.get(str(message.get("tool_call_id")), "")
+            results.append((name, _decode(message.get("content"))))
+    return user_text, results
+
+
+def _decode(content: Any) -> Any:
+    try:
+        return json.loads(content) if isinstance(content, str) else content
+    except ValueError:
+        return content
+
+
+def _tool_name(schema: Mapping[str, Any]) -> str:
+    return str(schema.get("function", {}).get("name", ""))
+
+
+def _transfer_targets(request: ModelRequest) -> set[str]:
+    for schema in request.tools:
+        if _tool_name(schema) == TRANSFER_TOOL:
+            props = schema["function"]["parameters"]["properties"]
+            return set(props["agent_name"].get("enum", []))
+    return set()

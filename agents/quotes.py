@@ -1,0 +1,192 @@
+"""Stock quotes from Yahoo Finance's public chart endpoint (no key needed).
+
+`GET {base}/v8/finance/chart/{SYMBOL}?range=2d&interval=1d` answers
+`{"chart": {"result": [{"meta": {...}, "indicators": {"quote": [{"close": [...]}]}}], "error"}}`.
+The price is `meta.regularMarketPrice`. The previous close is the second-to-last daily close when
+the 2-day range has two bars (`chartPreviousClose` is the close *before* the range, i.e. two
+sessions back), else `meta.previousClose`, else `chartPreviousClose`.
+Any failure or malformed answer is `QuotesUnavailable`: a price is never made up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote as urlquote
+
+import aiohttp
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://query1.finance.yahoo.com"
+# Yahoo refuses some default client user agents with 429; identify as a plain browser-ish client.
+USER_AGENT = "Mozilla/5.0 (compatible; Switchboard/0.1; +https://github.com/)"
+_TICKER = re.compile(r"^[A-Z0-9.\-^=]{1,10}$")
+
+
+class QuoteError(Exception):
+    """Base class: a quote could not be given. `str()` is a short user-facing reason."""
+
+
+class InvalidTicker(QuoteError):
+    pass
+
+
+class UnknownTicker(QuoteError):
+    pass
+
+
+class QuotesUnavailable(QuoteError):
+    pass
+
+
+def normalize_ticker(raw: str) -> str:
+    """Upper-case and validate: letters, digits and . - ^ = only, at most 10 characters."""
+    symbol = str(raw).strip().lstrip("$").upper()
+    if not _TICKER.fullmatch(symbol) or not any(c.isalnum() for c in symbol):
+        raise InvalidTicker(f"{str(raw)[:20]!r} is not a valid ticker symbol")
+    return symbol
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    symbol: str
+    price: float
+    previous_close: float | None
+    currency: str
+    name: str | None = None
+
+    @property
+    def change(self) -> float | None:
+        if self.previous_close is None:
+            return None
+        return self.price - self.previous_close
+
+    @property
+    def change_percent(self) -> float | None:
+        if self.previous_close in (None, 0):
+            return None
+        return (self.price - self.previous_close) / self.previous_close * 100  # type: ignore[operator]
+
+    def as_dict(self) -> dict[str, Any]:
+        change, pct = self.change, self.change_percent
+        return {
+            "symbol": self.symbol,
+            "name": self.name,
+            "price": round(self.price, 4),
+            "currency": self.currency,
+            "previous_close": None
+            if self.previous_close is None
+            else round(self.previous_close, 4),
+            "change": None if change is None else round(change, 4),
+            "change_percent": None if pct is None else round(pct, 2),
+        }
+
+
+class QuoteProvider:
+    """Async context manager owning its aiohttp session. Safe to share between tasks."""
+
+    def __init__(self, base_url: str = DEFAULT_BASE_URL, timeout: float = 5.0) -> None:
+        self._base = base_url.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> QuoteProvider:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        # Created lazily so the provider can be built outside a running loop.
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout, headers={"User-Agent": USER_AGENT}
+            )
+        return self._session
+
+    async def get_quote(self, raw_symbol: str) -> Quote:
+        symbol = normalize_ticker(raw_symbol)
+        url = f"{self._base}/v8/finance/chart/{urlquote(symbol, safe='^=')}"
+        try:
+            async with self._http().get(url, params={"range": "2d", "interval": "1d"}) as resp:
+                if resp.status == 404:
+                    raise UnknownTicker(f"I couldn't find a quote for {symbol}")
+                if resp.status != 200:
+                    log.warning("quotes: HTTP %s for %s", resp.status, symbol)
+                    raise QuotesUnavailable("quotes are unavailable right now")
+                data = await resp.json(content_type=None)
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            log.warning("quotes: %s for %s: %s", type(exc).__name__, symbol, exc)
+            raise QuotesUnavailable("quotes are unavailable right now") from None
+        return parse_chart(symbol, data)
+
+    async def get_quotes(self, symbols: list[str]) -> dict[str, Quote | QuoteError]:
+        """Quotes for several symbols at once; each entry is a Quote or the reason it failed."""
+        results = await asyncio.gather(
+            *(self.get_quote(s) for s in symbols), return_exceptions=True
+        )
+        out: dict[str, Quote | QuoteError] = {}
+        for symbol, result in zip(symbols, results, strict=True):
+            if isinstance(result, QuoteError | Quote):
+                out[symbol] = result
+            else:  # an unexpected bug must not sink the other quotes
+                log.error("quotes: unexpected %r for %s", result, symbol)
+                out[symbol] = QuotesUnavailable("quotes are unavailable right now")
+        return out
+
+
+def parse_chart(symbol: str, data: Any) -> Quote:
+    try:
+        chart = data["chart"]
+        if chart.get("error") and not chart.get("result"):
+            raise UnknownTicker(f"I couldn't find a quote for {symbol}")
+        result = chart["result"][0]
+        meta = result["meta"]
+        price = _number(meta["regularMarketPrice"])
+        if price is None or price <= 0:
+            raise ValueError("no price")
+        previous = _previous_close(result, meta)
+        currency = str(meta.get("currency") or "USD")[:8]
+        name = meta.get("longName") or meta.get("shortName")
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        log.warning("quotes: malformed answer for %s", symbol)
+        raise QuotesUnavailable("quotes are unavailable right now") from None
+    return Quote(
+        symbol=str(meta.get("symbol") or symbol).upper()[:10],
+        price=price,
+        previous_close=previous,
+        currency=currency,
+        name=str(name)[:80] if name else None,
+    )
+
+
+def _previous_close(result: dict[str, Any], meta: dict[str, Any]) -> float | None:
+    try:
+        closes = [_number(c) for c in result["indicators"]["quote"][0]["close"]]
+        closes = [c for c in closes if c is not None]
+    except (KeyError, IndexError, TypeError):
+        closes = []
+    if len(closes) >= 2:
+        return closes[-2]
+    for key in ("previousClose", "chartPreviousClose"):
+        value = _number(meta.get(key))
+        if value is not None and value > 0:
+            return value
+    return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None

@@ -1,0 +1,67 @@
+"""The team, as in the seed: a manager that chats and routes, a funny nerd, a stock analyst."""
+
+from __future__ import annotations
+
+from agents.agent import Agent
+from agents.jokes import JokeBook
+from agents.model import ModelClient
+from agents.quotes import QuoteProvider
+from agents.tools import humour_tools, name_tools, stock_tools
+
+MANAGER = "manager"
+FUNNY_NERD = "funny_nerd"
+STOCK_ANALYST = "stock_analyst"
+
+_KNOWN = (
+    "What you know about the user: name: {user:name}; favourite joke topics: "
+    "{user:joke_topics?}; favourite nerd topics: {user:nerd_topics?}; "
+    "watchlist: {user:stock_watchlist?}."
+)
+
+MANAGER_INSTRUCTION = f"""You are the friendly manager of Switchboard, a small team of assistants
+in a chat app. {_KNOWN}
+- Answer greetings and small talk yourself, briefly and warmly; use the user's name if known.
+- When the user tells you their name, call set_user_name.
+- Jokes, puns, nerdy or science facts: hand over to funny_nerd.
+- Stock prices, tickers, markets and the user's watchlist: hand over to stock_analyst.
+- Never invent prices, and never claim to do things you have no tool for.
+Keep answers short: this is a chat."""
+
+FUNNY_NERD_INSTRUCTION = f"""You are funny_nerd: a cheerful nerd who tells programming jokes and
+true nerdy facts. {_KNOWN}
+- For a joke call tell_joke (with the topic if the user gave one); for a fact call nerd_fact.
+  With no topic the tools lean to the user's favourite topics.
+- Deliver the joke or fact from the tool, with at most one short friendly line around it.
+- If the tool found nothing on the exact topic, say so lightly and give what it returned."""
+
+STOCK_ANALYST_INSTRUCTION = f"""You are stock_analyst: a concise market assistant. {_KNOWN}
+- For a price or day change call get_quote; for the whole watchlist call watchlist_quotes.
+- Manage the watchlist with watchlist_add, watchlist_remove and watchlist_show.
+- Only state prices that a tool returned, with currency and day change. If quotes are
+  unavailable, say so plainly; never guess a number. No investment advice."""
+
+
+def build_team(model: ModelClient, quotes: QuoteProvider, jokes: JokeBook | None = None) -> Agent:
+    """The manager with its two sub-agents, all run by `model`."""
+    funny_nerd = Agent(
+        name=FUNNY_NERD,
+        description="Tells programming jokes and nerdy facts; remembers favourite topics.",
+        instruction=FUNNY_NERD_INSTRUCTION,
+        tools=humour_tools(jokes or JokeBook()),
+        model=model,
+    )
+    stock_analyst = Agent(
+        name=STOCK_ANALYST,
+        description="Stock quotes, day changes and the user's watchlist (add, remove, show).",
+        instruction=STOCK_ANALYST_INSTRUCTION,
+        tools=stock_tools(quotes),
+        model=model,
+    )
+    return Agent(
+        name=MANAGER,
+        description="Answers small talk and routes requests to the right specialist.",
+        instruction=MANAGER_INSTRUCTION,
+        tools=name_tools(),
+        sub_agents=(funny_nerd, stock_analyst),
+        model=model,
+    )

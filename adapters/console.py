@@ -127,17 +127,17 @@ class ConsoleAdapter:
         if not shown:
             self._write(BOT_PREFIX)
         if text.startswith(shown):
-            self._write(text[len(shown) :])
+            self._write(_indent(text[len(shown) :]))
             return text
         return shown  # a rewrite, not an extension: wait for the final text
 
     def _final(self, shown: str, reply: Reply) -> None:
         if shown and reply.text.startswith(shown):
-            self._write(reply.text[len(shown) :] + "\n")
+            self._write(_indent(reply.text[len(shown) :]) + "\n")
         else:
             if shown:
                 self._write("\n")
-            self._write(BOT_PREFIX + reply.text.replace("\n", "\n     ") + "\n")
+            self._write(BOT_PREFIX + _indent(reply.text) + "\n")
         if reply.file is not None:
             self._save(reply)
 
@@ -149,7 +149,7 @@ class ConsoleAdapter:
             path.chmod(0o600)  # personal data: owner only
         except OSError as exc:
             log.warning("could not save %s: %s", path.name, exc)
-            self._write(f"     (could not save {path.name}: {exc.strerror})\n")
+            self._write(f"{' ' * len(BOT_PREFIX)}(could not save {path.name}: {exc.strerror})\n")
             return
         self._write(f"     (saved to {path})\n")
 
@@ -159,6 +159,11 @@ class ConsoleAdapter:
             self._out.flush()
         except (OSError, ValueError):  # the terminal went away; nothing useful to do
             pass
+
+
+def _indent(text: str) -> str:
+    # Continuation lines line up under the text after "bot> ".
+    return text.replace("\n", "\n" + " " * len(BOT_PREFIX))
 
 
 def _isatty(stream: TextIO) -> bool:

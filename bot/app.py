@@ -110,13 +110,24 @@ async def run(
     stdout: TextIO | None = None,
 ) -> int:
     """Run until SIGINT/SIGTERM (or the console's end of input); returns the exit code."""
-    setup_logging(settings.log_level, settings.secrets)
+    platforms = not console and bool(settings.telegram_bot_token or settings.discord_bot_token)
+    setup_logging(settings.log_level if platforms else _console_level(settings), settings.secrets)
     async with open_app(settings) as app:
         log.info("model: %s; database: %s", app.model_description, _db_kind(settings))
-        adapters = [] if console else platform_adapters(app)
+        adapters = platform_adapters(app) if platforms else []
         if not adapters:
             adapters = [console_adapter(app, user, stdin, stdout)]
         return await _serve(adapters)
+
+
+def _console_level(settings: Settings) -> str:
+    """Log lines would interleave with the chat in the terminal: only errors, unless DEBUG
+    was asked for. (What a warning would say, e.g. the offline model, the chat says itself.)"""
+    return (
+        "DEBUG"
+        if settings.log_level == "DEBUG"
+        else max(settings.log_level, "ERROR", key=logging.getLevelName)
+    )
 
 
 async def _serve(adapters: list[Adapter]) -> int:

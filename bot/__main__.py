@@ -114,21 +114,26 @@ def _write_export(data: dict, out: Path | None) -> int:
 
 
 async def migrate(src: str, dst: str) -> int:
-    from storage.migrate import copy_store
     from tqdm import tqdm
+
+    from storage.migrate import copy_store
 
     if not src.startswith("sqlite:") or not dst.startswith(("postgresql:", "postgres:")):
         print("Usage: migrate-sqlite-to-postgres sqlite:///PATH postgresql://...", file=sys.stderr)
         return 2
-    with tqdm(unit="row", desc="copying") as bar:
+    with tqdm(unit="row", desc="copying", file=sys.stderr) as bar:
 
         def progress(done: int, total: int) -> None:
             bar.total = total
-            bar.n = done
-            bar.refresh()
+            bar.update(done - bar.n)
 
-        await copy_store(src, dst, progress)
-    print("done: the PostgreSQL database now holds everything from the SQLite one.")
+        try:
+            report = await copy_store(src, dst, progress)
+        except ValueError as exc:  # a missing source, a wrong destination
+            bar.leave = False
+            print(f"Cannot migrate: {exc}", file=sys.stderr)
+            return 2
+    print(report.summary())
     return 0
 
 

@@ -153,7 +153,8 @@ class UserCommands:
 
     async def _cmd_start(self, ctx: CommandContext, args: tuple[str, ...]) -> list[Reply]:
         name = (await self._state(ctx)).get("user:name")
-        hello = f"Welcome back, {name}!" if name else "Hi there!"
+        display = ctx.incoming.display_name
+        hello = f"Welcome back, {name}!" if name else f"Hi {display}!" if display else "Hi there!"
         return [
             Reply(
                 f"{hello} I'm a small team of agents: a manager, a funny nerd (jokes and nerdy "
@@ -184,7 +185,7 @@ class UserCommands:
     async def _cmd_watchlist(self, ctx: CommandContext, args: tuple[str, ...]) -> list[Reply]:
         current = [t.upper() for t in as_list((await self._state(ctx)).get(WATCHLIST_KEY))]
         action = args[0].lower() if args else "show"
-        if action == "show" and len(args) <= 1:
+        if action == "show":
             text = ", ".join(current) if current else "empty — add one with /watchlist add AAPL"
             return [Reply(f"Your watchlist: {text}")]
         if action not in ("add", "remove") or len(args) != 2 or not TICKER.match(args[1].upper()):

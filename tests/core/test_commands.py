@@ -84,7 +84,9 @@ async def test_forgetme_asks_for_confirmation_then_leaves_no_row(app, db_url: st
                 assert user_id not in flat, table
                 assert "Ada" not in flat, table
     # Starting over is a brand-new user.
-    assert "Hi there!" in await say(app, "/start")
+    greeting = await say(app, "/start")
+    assert "Hi Ada!" in greeting and "Welcome back" not in greeting
+    assert "Hi there!" in await say(app, "/start", user="5", name=None)
 
 
 async def test_help_unknown_commands_and_bot_suffix(app) -> None:

@@ -24,9 +24,9 @@ from typing import Any
 from aiohttp import web
 
 
-def call(name: str, **arguments: Any) -> dict[str, Any]:
+def call(tool: str, /, **arguments: Any) -> dict[str, Any]:
     """A tool call for `Say(tool_calls=[...])`."""
-    return {"name": name, "arguments": arguments}
+    return {"name": tool, "arguments": arguments}
 
 
 @dataclass(frozen=True)

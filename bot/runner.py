@@ -1,0 +1,318 @@
+"""The ADK-style runner: one user message in, a stream of events out.
+
+`run_async` loads the session with only the last `history_window` events, appends the user
+event, runs the root agent and whichever agent it transfers to, stores every event with its
+state delta, and yields: partial events (streamed text, never stored), every stored event, and
+last exactly one final event. Failures end the turn with an honest final message (`error` set);
+the user's message stays stored. The caller holds the session lock.
+
+With an `invocation_id` a turn is idempotent and resumable: the user event's id is
+f"{invocation_id}:u" and the final event's f"{invocation_id}:final"; a turn whose final event is
+stored is replayed from the store, and one with only its user event continues from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.agent import TRANSFER_TOOL, Agent, ToolContext
+from agents.history import to_messages, tool_call_content
+from agents.model import (
+    ERROR_MESSAGES,
+    ModelClient,
+    ModelError,
+    ModelRequest,
+    ModelResponse,
+    TextDelta,
+    ToolCall,
+)
+from storage.base import SessionStore
+from storage.types import Event, EventActions, Session, new_id
+
+log = logging.getLogger(__name__)
+
+EMPTY_ANSWER = "Sorry, I came up empty on that one. Could you rephrase it?"
+
+
+class TurnTimeout(Exception):
+    pass
+
+
+@dataclass
+class _Turn:
+    """Mutable bookkeeping of one turn (never shared between turns)."""
+
+    session: Session
+    invocation_id: str
+    deadline: float
+    state: dict[str, Any]
+    events: list[Event] = field(default_factory=list)
+
+
+class Runner:
+    def __init__(
+        self,
+        store: SessionStore,
+        root_agent: Agent,
+        *,
+        app_name: str,
+        history_window: int = 20,
+        turn_timeout: float = 60.0,
+        max_steps: int = 8,
+    ) -> None:
+        if root_agent.model is None:
+            raise ValueError(f"the root agent {root_agent.name!r} needs a model client")
+        self._store = store
+        self._root = root_agent
+        self._app_name = app_name
+        self._window = history_window
+        self._turn_timeout = turn_timeout
+        self._max_steps = max_steps
+
+    @property
+    def root_agent(self) -> Agent:
+        return self._root
+
+    async def run_async(
+        self,
+        user_id: str,
+        session_id: str,
+        new_message: str,
+        *,
+        invocation_id: str | None = None,
+    ) -> AsyncIterator[Event]:
+        inv = invocation_id or new_id()
+        session = await self._load(user_id, session_id)
+        mine = [e for e in session.events if e.invocation_id == inv]
+        done = next((e for e in mine if e.final), None)
+        if done is not None:
+            yield done  # a replayed turn: answer again from the store, no model call
+            return
+        loop = asyncio.get_running_loop()
+        turn = _Turn(session, inv, loop.time() + self._turn_timeout, dict(session.state))
+        turn.events.extend(session.events)
+        if not any(e.id == f"{inv}:u" for e in mine):
+            yield await self._append(
+                turn,
+                Event(
+                    author="user", content={"text": new_message}, invocation_id=inv, id=f"{inv}:u"
+                ),
+            )
+        agent = self._root
+        try:
+            async for event in self._agent_loop(turn):
+                agent = self._root.find(event.author) or agent
+                yield event
+        except TurnTimeout:
+            log.warning("turn %s passed its %.0fs deadline", inv, self._turn_timeout)
+            yield await self._final_error(turn, agent, "turn_timeout")
+        except ModelError as exc:
+            yield await self._final_error(turn, agent, exc.kind)
+
+    async def _load(self, user_id: str, session_id: str) -> Session:
+        app, window = self._app_name, self._window
+        session = await self._store.get_session(app, user_id, session_id, recent_events=window)
+        if session is None:
+            await self._store.create_session(app, user_id, session_id)
+            session = await self._store.get_session(app, user_id, session_id, recent_events=window)
+            if session is None:
+                raise RuntimeError("the store did not keep a session it just created")
+        return session
+
+    async def _append(self, turn: _Turn, event: Event) -> Event:
+        await self._store.append_event(turn.session, event)
+        for key, value in event.actions.state_delta.items():
+            if value is None:
+                turn.state.pop(key, None)
+            else:
+                turn.state[key] = value
+        turn.events.append(event)
+        return event
+
+    async def _final_error(self, turn: _Turn, agent: Agent, kind: str) -> Event:
+        event = Event(
+            author=agent.name,
+            content={"text": ERROR_MESSAGES[kind]},
+            invocation_id=turn.invocation_id,
+            id=f"{turn.invocation_id}:final",
+            final=True,
+            error=kind,
+        )
+        return await self._append(turn, event)
+
+    async def _agent_loop(self, turn: _Turn) -> AsyncIterator[Event]:
+        agent = self._root
+        for _ in range(self._max_steps):
+            response: ModelResponse | None = None
+            async for chunk in self._call_model(turn, agent):
+                if isinstance(chunk, TextDelta):
+                    yield Event(
+                        author=agent.name,
+                        content={"text": chunk.text},
+                        invocation_id=turn.invocation_id,
+                        partial=True,
+                    )
+                else:
+                    response = chunk
+            if response is None:
+                raise ModelError("internal", "the model stream ended without a response")
+            if not response.tool_calls:
+                yield await self._append(turn, self._final(turn, agent, response))
+                return
+            yield await self._append(
+                turn,
+                Event(
+                    author=agent.name,
+                    content=tool_call_content(response.tool_calls, response.text),
+                    invocation_id=turn.invocation_id,
+                    usage=response.usage,
+                ),
+            )
+            next_agent: Agent | None = None
+            for call in response.tool_calls:
+                event = await self._run_tool(turn, agent, call)
+                yield await self._append(turn, event)
+                target = event.actions.transfer_to_agent
+                if target and next_agent is None:
+                    next_agent = self._root.find(target)
+            agent = next_agent or agent
+        raise ModelError("too_many_steps", f"more than {self._max_steps} model calls")
+
+    def _final(self, turn: _Turn, agent: Agent, response: ModelResponse) -> Event:
+        text = response.text.strip()
+        if not text:
+            log.warning("agent %s gave an empty answer", agent.name)
+        return Event(
+            author=agent.name,
+            content={"text": text or EMPTY_ANSWER},
+            invocation_id=turn.invocation_id,
+            id=f"{turn.invocation_id}:final",
+            usage=response.usage,
+            final=True,
+        )
+
+    async def _call_model(self, turn: _Turn, agent: Agent) -> AsyncIterator[Any]:
+        model = self._model_of(agent)
+        request = ModelRequest(
+            agent_name=agent.name,
+            system=agent.system_prompt(turn.state),
+            messages=to_messages(turn.events),
+            tools=tuple(_schemas(agent)),
+            model=agent.model_name,
+            state=dict(turn.state),
+        )
+        stream = model.stream(request)
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout_at(turn.deadline):
+                        chunk = await anext(stream)
+                except StopAsyncIteration:
+                    return
+                except TimeoutError:
+                    raise TurnTimeout() from None
+                except ModelError:
+                    raise
+                except Exception:
+                    log.exception("model client %s failed", type(model).__name__)
+                    raise ModelError("internal", "model client crashed") from None
+                yield chunk
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+
+    def _model_of(self, agent: Agent) -> ModelClient:
+        return agent.model or self._root.model  # type: ignore[return-value]
+
+    async def _run_tool(self, turn: _Turn, agent: Agent, call: ToolCall) -> Event:
+        """Run one tool call; every failure becomes a result the model can read."""
+        actions = EventActions()
+        if call.name == TRANSFER_TOOL and agent.sub_agents:
+            result, actions = _transfer(agent, call)
+        else:
+            ctx = ToolContext(
+                app_name=self._app_name,
+                user_id=turn.session.user_id,
+                session_id=turn.session.session_id,
+                agent_name=agent.name,
+                invocation_id=turn.invocation_id,
+                state=turn.state,
+            )
+            result = await self._call_tool(turn, agent, call, ctx)
+            if not (isinstance(result, Mapping) and "error" in result):
+                actions = EventActions(state_delta=ctx.state_delta)
+        return Event(
+            author=agent.name,
+            content={"tool_result": {"id": call.id, "name": call.name, "result": result}},
+            invocation_id=turn.invocation_id,
+            actions=actions,
+        )
+
+    async def _call_tool(self, turn: _Turn, agent: Agent, call: ToolCall, ctx: ToolContext) -> Any:
+        tool = agent.tool(call.name)
+        if tool is None:
+            return {"error": f"there is no tool named {call.name[:60]!r}"}
+        if call.raw_arguments is not None:
+            return {"error": "the arguments were not a valid JSON object"}
+        arguments = tool.accepted_arguments(call.arguments)
+        missing = tool.missing_arguments(arguments)
+        if missing:
+            return {"error": f"missing argument(s): {', '.join(missing)}"}
+        try:
+            async with asyncio.timeout_at(turn.deadline):
+                result = await tool.func(ctx, **arguments)
+        except TimeoutError:
+            if asyncio.get_running_loop().time() >= turn.deadline:
+                raise TurnTimeout() from None
+            log.warning("tool %s timed out", call.name)
+            return {"error": "the tool timed out"}
+        except Exception:
+            log.exception("tool %s failed", call.name)
+            return {"error": "the tool failed unexpectedly"}
+        try:
+            return _jsonable(result)
+        except ValueError:
+            log.error("tool %s returned a value JSON cannot hold", call.name)
+            return {"error": "the tool returned an unusable result"}
+
+
+def _transfer(agent: Agent, call: ToolCall) -> tuple[Any, EventActions]:
+    target = str(call.arguments.get("agent_name", ""))
+    names = [sub.name for sub in agent.sub_agents]
+    if target not in names:
+        return {"error": f"unknown agent {target[:40]!r}; choose one of {names}"}, EventActions()
+    return {"transferred_to": target}, EventActions(transfer_to_agent=target)
+
+
+def _schemas(agent: Agent) -> list[dict[str, Any]]:
+    schemas = [tool.schema() for tool in agent.tools]
+    if agent.sub_agents:
+        schemas.append(
+            {
+                "type": "function",
+                "function": {
+                    "name": TRANSFER_TOOL,
+                    "description": "Hand the conversation to the named agent, who answers next.",
+                    "parameters": {
+                        "type": "object",
+                        "properties": {
+                            "agent_name": {
+                                "type": "string",
+                                "enum": [sub.name for sub in agent.sub_agents],
+                            }
+                        },
+                        "required": ["agent_name"],
+                    },
+                },
+            }
+        )
+    return schemas
+
+
+def _jsonable(value: Any) -> Any:
+    """What the store can hold: round-trip through JSON (unknown objects become strings)."""
+    return json.loads(json.dumps(value, default=str, allow_nan=False))

@@ -1,0 +1,41 @@
+"""Building a runner on the real team, and running one turn to the end."""
+
+from __future__ import annotations
+
+import random
+
+from agents import JokeBook, ModelClient, QuoteProvider, build_team
+from bot.runner import Runner
+from storage import Store
+from storage.types import Event
+
+APP = "test-app"
+
+
+def make_runner(
+    store: Store,
+    model: ModelClient,
+    quotes: QuoteProvider,
+    *,
+    history_window: int = 20,
+    turn_timeout: float = 5.0,
+) -> Runner:
+    team = build_team(model, quotes, JokeBook(random.Random(7)))
+    return Runner(
+        store, team, app_name=APP, history_window=history_window, turn_timeout=turn_timeout
+    )
+
+
+async def run(
+    runner: Runner,
+    text: str,
+    *,
+    user: str = "u1",
+    session: str = "s1",
+    invocation_id: str | None = None,
+    partials: bool = False,
+) -> list[Event]:
+    events = [
+        event async for event in runner.run_async(user, session, text, invocation_id=invocation_id)
+    ]
+    return events if partials else [e for e in events if not e.partial]

@@ -95,6 +95,9 @@ class TelegramApiEmulator:
         self._failures: dict[str, deque[_Failure]] = {}
         self._update_ids = itertools.count(100_001)
         self._message_ids = itertools.count(5_001)
+        self._held: set[str] = set()
+        self.holding: list[Call] = []  # requests parked by `hold`, never answered successfully
+        self._drop = asyncio.Event()
         self._wake = asyncio.Event()  # replaced after each wake-up, so every poll sees it
         self._closing = False
         self._runner: web.AppRunner | None = None
@@ -122,6 +125,7 @@ class TelegramApiEmulator:
         # Wake pending long polls first, or the runner's cleanup waits for them to time out.
         self._closing = True
         self._notify()
+        self.drop_held()
         if self._client is not None:
             await self._client.close()
         if self._runner is not None:
@@ -189,6 +193,15 @@ class TelegramApiEmulator:
         self._failures.setdefault(method, deque()).append(
             _Failure(status, text, retry_after, times)
         )
+
+    def hold(self, method: str) -> None:
+        """Park every call of `method` without answering (a send in flight when the bot dies);
+        `drop_held` answers them with a 502 so nothing waits past the test."""
+        self._held.add(method)
+
+    def drop_held(self) -> None:
+        self._held.clear()
+        self._drop.set()
 
     # -- updates pushed by tests -------------------------------------------------------------
     def push(self, update: dict[str, Any]) -> int:
@@ -275,6 +288,10 @@ class TelegramApiEmulator:
         params, files = await self._read(request)
         if request.match_info["token"] != self.token:
             return self._record(method, params, files, self._error(401, "Unauthorized"))
+        if method in self._held:
+            self.holding.append(Call(method, params, files, status=0))
+            await self._drop.wait()
+            return self._error(502, "Bad Gateway")
         failure = self._take_failure(method)
         if failure is not None:
             return self._record(method, params, files, failure)

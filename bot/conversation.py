@@ -31,6 +31,8 @@ GROUP_ADMIN = "Ask me in a private chat."
 BUSY = "I'm a little overloaded right now. Please send that again in a moment."
 FAILED = "Sorry, something went wrong on my side. Please try again."
 NO_ANSWER = "Sorry, I couldn't come up with an answer. Please try again."
+MAX_TEXT = 8000  # characters; longer messages are refused rather than sent to the model
+TOO_LONG = f"That message is too long for me. Please keep it under {MAX_TEXT:,} characters."
 
 
 class TurnRunner(Protocol):
@@ -158,6 +160,10 @@ class Conversation:
             return
         if not incoming.text.strip():
             yield Reply("Say something and I'll answer. /help lists what I can do.")
+            return
+        if len(incoming.text) > MAX_TEXT:
+            log.info("message %s refused: %d characters", invocation_id, len(incoming.text))
+            yield Reply(TOO_LONG)
             return
         async for reply in self._turn(incoming, user_id, session_id, invocation_id):
             yield reply

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -17,7 +17,6 @@ from bot.settings import Settings
 ADMIN = ("telegram", "1000")
 # Nothing listens on port 9 (discard): a quote lookup fails fast instead of reaching a network.
 NO_NETWORK = "http://127.0.0.1:9"
-_ids = itertools.count(1)
 
 
 def make_settings(database_url: str, **extra: str) -> Settings:
@@ -84,7 +83,7 @@ def incoming(
         platform=platform,
         platform_user_id=user,
         chat_id=chat or (f"group-{user}" if group else user),
-        message_id=message_id or f"m{next(_ids)}",
+        message_id=message_id or uuid.uuid4().hex,
         text=text,
         display_name=name,
         chat_kind=ChatKind.GROUP if group else ChatKind.PRIVATE,

@@ -7,7 +7,7 @@ import json
 import aiosqlite
 
 from bot.commands import WATCHLIST_KEY
-from bot.conversation import GROUP_ADMIN, NON_TEXT
+from bot.conversation import GROUP_ADMIN, MAX_TEXT, NON_TEXT, TOO_LONG
 
 from .conftest import AppFactory, incoming, replies, say
 
@@ -101,6 +101,8 @@ async def test_help_unknown_commands_and_bot_suffix(app) -> None:
 
 async def test_non_text_group_chatter_and_empty_text(app) -> None:
     assert await say(app, "", kind="sticker") == NON_TEXT
+    assert await say(app, "x" * (MAX_TEXT + 1)) == TOO_LONG
+    assert "Say something" in await say(app, "   ")
     assert await replies(app, incoming("hello all", group=True, addressed=False)) == []
     assert await app.core.pending("telegram") == []  # recorded and closed, never replayed
     assert await say(app, "Tell me a joke", group=True) != ""

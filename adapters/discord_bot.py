@@ -20,7 +20,12 @@ import yarl
 from discord import app_commands
 
 from adapters.discord_commands import build_commands, command_line
-from adapters.discord_send import ChannelReplies, InteractionReplies, Undeliverable, typing
+from adapters.discord_send import (
+    ChannelReplies,
+    InteractionReplies,
+    TypingIndicator,
+    Undeliverable,
+)
 from adapters.discord_translate import to_incoming
 from bot.messages import ChatKind, CommandSpec, ConversationCore, Incoming, Reply
 from bot.settings import Settings
@@ -207,8 +212,11 @@ class DiscordAdapter:
         if incoming is None:
             return
         reference = message.to_reference(fail_if_not_exists=False) if message.guild else None
-        replies = ChannelReplies(message.channel, incoming.message_id, reference=reference)
-        await self._track(self._handle(incoming, replies, message.channel))
+        indicator = TypingIndicator(message.channel)
+        replies = ChannelReplies(
+            message.channel, incoming.message_id, reference=reference, typing=indicator
+        )
+        await self._track(self._handle(incoming, replies, indicator))
 
     async def _on_slash(
         self, interaction: discord.Interaction, spec: CommandSpec, values: dict[str, Any]
@@ -260,20 +268,27 @@ class DiscordAdapter:
             self._inflight.discard(task)
 
     async def _handle(
-        self, incoming: Incoming, replies: Replies, channel: discord.abc.Messageable | None
+        self, incoming: Incoming, replies: Replies, indicator: TypingIndicator | None
     ) -> None:
         if self._stopping:
             # Recorded now, answered by the next start (the gateway never redelivers).
             await self._core.accept(incoming)
             log.info("discord: message %s kept for after the restart", incoming.message_id)
             return
-        indicator = typing(channel) if channel is not None else contextlib.nullcontext()
-        async with indicator, contextlib.aclosing(self._core.handle(incoming)) as stream:
-            async for reply in stream:
-                if not await self._deliver(replies, reply, incoming.message_id):
-                    # Leaving the loop closes the stream before the core marks the message
-                    # answered, so it stays pending and is retried at the next start.
-                    return
+        # Nothing is awaited before the core's generator starts: it takes its per-chat FIFO
+        # lock on the first step, which keeps a burst of messages in order.
+        if indicator is not None:
+            indicator.start()
+        try:
+            async with contextlib.aclosing(self._core.handle(incoming)) as stream:
+                async for reply in stream:
+                    if not await self._deliver(replies, reply, incoming.message_id):
+                        # Leaving the loop closes the stream before the core marks the message
+                        # answered, so it stays pending and is retried at the next start.
+                        return
+        finally:
+            if indicator is not None:
+                await indicator.stop()
 
     async def _deliver(self, replies: Replies, reply: Reply, message_id: str) -> bool:
         try:
@@ -305,4 +320,6 @@ class DiscordAdapter:
                 await self._handle(incoming, _Dropped(incoming.message_id), None)
                 continue
             channel = self._client.get_partial_messageable(int(incoming.chat_id))
-            await self._handle(incoming, ChannelReplies(channel, incoming.message_id), channel)
+            indicator = TypingIndicator(channel)
+            replies = ChannelReplies(channel, incoming.message_id, typing=indicator)
+            await self._handle(incoming, replies, indicator)

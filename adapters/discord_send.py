@@ -13,7 +13,7 @@ import contextlib
 import io
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import discord
 
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 EDIT_INTERVAL = 1.2  # seconds between edits of a streaming message (Discord allows ~5 per 5 s)
 TYPING_EVERY = 8.0  # a typing indicator lasts ~10 s
+TYPING_WAIT = 3.0  # the longest a reply waits for its typing indicator to be shown
 NONCE_LIMIT = 25  # Discord rejects longer string nonces
 NO_MENTIONS = discord.AllowedMentions.none()
 
@@ -41,30 +42,37 @@ def _preview(text: str) -> str:
     return text if len(text) <= DISCORD_LIMIT else text[: DISCORD_LIMIT - 1] + "…"
 
 
-@contextlib.asynccontextmanager
-async def typing(channel: discord.abc.Messageable) -> AsyncIterator[None]:
-    """Show "typing…" until the block ends. A failed typing call is only logged: it is cosmetic
-    and must not cost the user the reply."""
+class TypingIndicator:
+    """Shows "typing…" in a channel while a turn runs. Started without awaiting anything, so the
+    core's per-chat FIFO lock is taken in message order; replies wait for `shown` instead, so
+    the indicator still comes first. A failed typing call is only logged: it is cosmetic."""
 
-    async def trigger() -> None:
-        try:
-            await channel.typing()
-        except (discord.HTTPException, OSError) as exc:
-            log.debug("typing indicator failed: %s", exc)
+    def __init__(self, channel: discord.abc.Messageable) -> None:
+        self._channel = channel
+        self._task: asyncio.Task[None] | None = None
+        self.shown = asyncio.Event()
 
-    async def keep_typing() -> None:
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def wait_shown(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.shown.wait(), TYPING_WAIT)
+
+    async def _run(self) -> None:
         while True:
+            try:
+                await self._channel.typing()
+            except (discord.HTTPException, OSError) as exc:
+                log.debug("typing indicator failed: %s", exc)
+            self.shown.set()
             await asyncio.sleep(TYPING_EVERY)
-            await trigger()
-
-    await trigger()  # before the turn starts, so it shows ahead of the first reply
-    task = asyncio.create_task(keep_typing())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 class ChannelReplies:
@@ -78,9 +86,11 @@ class ChannelReplies:
         message_id: str,
         *,
         reference: discord.MessageReference | None = None,
+        typing: TypingIndicator | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._channel = channel
+        self._typing = typing
         self._message_id = message_id
         self._reference = reference
         self._clock = clock
@@ -115,6 +125,8 @@ class ChannelReplies:
             await self._post("", reply.file)
 
     async def _post(self, text: str, file: ReplyFile | None = None) -> discord.Message:
+        if self._typing is not None and self._count == 0:
+            await self._typing.wait_shown()
         nonce = f"{self._message_id}:{self._count}"[-NONCE_LIMIT:]
         reference = self._reference if self._count == 0 else None
         self._count += 1

@@ -7,6 +7,7 @@ records and the inbox, never sleep.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,7 @@ class RunningBot:
         return self.emu.followups(payload)
 
 
+@contextlib.asynccontextmanager
 async def start_bot(settings: Settings, emu: DiscordEmulator) -> AsyncIterator[RunningBot]:
     async with open_app(settings) as app:
         adapter = DiscordAdapter(settings, app.core, guild_ready_timeout=0.05)
@@ -107,5 +109,5 @@ async def start_bot(settings: Settings, emu: DiscordEmulator) -> AsyncIterator[R
 
 @pytest.fixture
 async def bot(settings: Settings, emu: DiscordEmulator) -> AsyncIterator[RunningBot]:
-    async for running in start_bot(settings, emu):
+    async with start_bot(settings, emu) as running:
         yield running

@@ -1,0 +1,139 @@
+"""Slash commands on Discord end to end: sync with typed options, defer then follow up, admin
+privacy, files; and the adapter's lifecycle (startup replay, sharding, no token in logs)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from bot.app import open_app
+from bot.messages import Incoming
+from bot.settings import Settings
+from tests.e2e.discord.conftest import ADMIN, TOKEN, USER, RunningBot, bot_env, start_bot
+from tests.emulators.discord_api import EPHEMERAL, DiscordEmulator
+from tests.helpers import wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_every_core_command_is_synced_with_typed_options(bot: RunningBot) -> None:
+    synced = {c["name"]: c for c in bot.emu.commands[None]}
+
+    assert set(synced) == {spec.name for spec in bot.app.core.commands}
+    action, ticker = synced["watchlist"]["options"]
+    assert action["type"] == 3 and [c["value"] for c in action["choices"]] == [
+        "show",
+        "add",
+        "remove",
+    ]
+    assert ticker["type"] == 3 and not ticker["required"]
+    history = {o["name"]: o for o in synced["history"]["options"]}
+    assert history["limit"]["type"] == 4  # an integer option
+    assert synced["history"]["default_member_permissions"] is not None  # hidden by default
+    assert synced["help"]["default_member_permissions"] is None
+    assert synced["user"]["options"][0]["required"] is True
+    assert synced["help"]["contexts"] == [0, 1]  # guilds and DMs with the bot
+
+
+async def test_slash_command_is_deferred_then_followed_up(bot: RunningBot) -> None:
+    options = {"action": "add", "ticker": "AAPL"}
+    (added,) = await bot.command(USER, "watchlist", options, guild=True)
+
+    callback = bot.emu.calls_to("POST", r"/interactions/\d+/[^/]+/callback")[-1]
+    followup = bot.emu.calls_to("POST", r"/webhooks/\d+/[^/]+")[-1]
+    assert callback.body["type"] == 5  # "thinking…" first, within Discord's 3 seconds
+    assert bot.emu.calls.index(callback) < bot.emu.calls.index(followup)
+    assert "Added AAPL" in added["content"]
+    assert added["flags"] & EPHEMERAL  # guild command output is the asking user's business
+    (shown,) = await bot.command(USER, "watchlist", {"action": "show"}, guild=True)
+    assert "AAPL" in shown["content"]
+
+
+async def test_admin_history_is_ephemeral_for_admins_and_refused_to_others(
+    bot: RunningBot,
+) -> None:
+    await bot.say(USER, "Tell me a joke about Python")
+
+    (history,) = await bot.command(ADMIN, "history", {"user": f"discord:{USER}"}, guild=True)
+    assert history["content"].startswith("History of")
+    assert "python" in history["content"].lower()
+    assert history["flags"] & EPHEMERAL
+    callback = bot.emu.calls_to("POST", r"/interactions/\d+/[^/]+/callback")[-1]
+    assert callback.body["data"]["flags"] & EPHEMERAL  # deferred as ephemeral
+
+    (refused,) = await bot.command(USER, "history", {"user": f"discord:{USER}"}, guild=True)
+    assert refused["content"] == "Sorry, that command is only for the bot's admins."
+    assert refused["flags"] & EPHEMERAL
+    # In a DM an admin command is ephemeral too.
+    (in_dm,) = await bot.command(ADMIN, "history", {"limit": 5})
+    assert in_dm["flags"] & EPHEMERAL
+
+
+async def test_export_arrives_as_a_json_file(bot: RunningBot) -> None:
+    await bot.say(USER, "Hi, my name is Alice")
+    (export,) = await bot.command(USER, "export")
+
+    (attachment,) = export["attachments"]
+    assert attachment["filename"].endswith(".json")
+    assert "Alice" in json.dumps(json.loads(attachment["content"]))
+    assert not export["flags"] & EPHEMERAL  # a DM is private; an ephemeral file would vanish
+
+
+async def test_burst_of_messages_is_answered_in_order(bot: RunningBot) -> None:
+    names = ["Anna", "Bea", "Cleo", "Dora", "Ella"]
+    sent = [await bot.emu.send_message(bot.user(USER), f"Hi, my name is {n}") for n in names]
+
+    async def all_answered() -> bool:
+        return len(bot.emu.channel_messages(USER + 1)) == 5 and await bot.settled()
+
+    await wait_until(all_answered, timeout=15)
+    replies = bot.emu.channel_messages(USER + 1)
+    assert [m["nonce"] for m in replies] == [f"{m['id']}:0" for m in sent]
+    assert all(name in m["content"] for name, m in zip(names, replies, strict=True))
+
+
+async def test_a_message_left_unanswered_by_the_last_run_is_answered_at_start(
+    emu: DiscordEmulator, settings: Settings
+) -> None:
+    lost = Incoming("discord", str(USER), str(USER + 1), "4242", "Hi, my name is Grace")
+    async with open_app(settings) as app:
+        assert await app.core.accept(lost)  # recorded, then the process died
+
+    async with start_bot(settings, emu) as running:
+        settled = running.settled
+
+        async def answered() -> bool:
+            return bool(emu.channel_messages(USER + 1)) and await settled()
+
+        await wait_until(answered, timeout=15)
+        (reply,) = emu.channel_messages(USER + 1)
+        assert reply["nonce"] == "4242:0" and "Grace" in reply["content"]
+
+
+async def test_sharded_client_identifies_each_shard(emu: DiscordEmulator, tmp_path: Path) -> None:
+    env = bot_env(emu, tmp_path, DISCORD_SHARD_COUNT="2")
+    async with start_bot(Settings.from_env(env, dotenv_path=None), emu) as running:
+        shards = sorted(tuple(op["d"]["shard"]) for op in emu.gateway_ops if op["op"] == 2)
+        assert shards == [(0, 2), (1, 2)]
+        (dm,) = await running.say(USER, "Hi, my name is Heidi")
+        assert "Heidi" in dm["content"]
+        (in_guild,) = await running.say(USER, "Hi, my name is Ivan", guild=True, mention_bot=True)
+        assert "Ivan" in in_guild["content"]
+
+
+async def test_the_token_never_appears_in_a_log_line(
+    emu: DiscordEmulator, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Everything at DEBUG and no redaction filter installed: nothing may log the token at all.
+    caplog.set_level(logging.DEBUG)
+    async with start_bot(settings, emu) as running:
+        await running.say(USER, "Tell me a joke about Python")
+        await running.command(USER, "help", guild=True)
+        await emu.force_reconnect()
+        await running.say(USER, "Hi, my name is Judy")
+    assert any(r.name.startswith("discord.") for r in caplog.records)  # discord.py did log
+    assert TOKEN not in caplog.text
+    assert TOKEN.split(".")[-1] not in caplog.text

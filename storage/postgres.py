@@ -133,6 +133,11 @@ class PostgresStore(AdminAndPrivacy, IdentityInboxAudit):
             raise
         return cls(pool, lock_pool, settings, salt)
 
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The data pool, for bulk tools in this package (storage.migrate)."""
+        return self._pool
+
     async def close(self) -> None:
         await self._lock_pool.close()
         await self._pool.close()

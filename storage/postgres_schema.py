@@ -99,6 +99,7 @@ CREATE TABLE audit (
     command text NOT NULL,
     detail text NOT NULL DEFAULT ''
 );
+CREATE INDEX audit_by_time ON audit (at);
 
 -- audit_salt: actors are stored as salted hashes, the salt never leaves the database.
 CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);

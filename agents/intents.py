@@ -43,9 +43,11 @@ _WATCHLIST = re.compile(r"\b(watch ?list|portfolio)\b")
 _JOKE = re.compile(r"\b(jokes?|puns?|funny|laugh|humou?r|kidding)\b")
 _FACT = re.compile(r"\b(facts?|trivia|nerdy|did you know|something (interesting|cool|nerdy))\b")
 _NAME_PATTERNS = (
-    re.compile(r"\bmy name(?:\s+is|'s)\s+([^\W\d_][\w'\-]*(?:\s+[A-Z][\w'\-]*)?)", re.I),
-    re.compile(r"\bcall me\s+([^\W\d_][\w'\-]*)", re.I),
-    re.compile(r"^(?:hi|hello|hey)?[\s,!]*(?:i am|i'm)\s+([A-Z][\w'\-]*)\b"),
+    # a second word only when capitalised: "my name is Ada Lovelace", not "... is bob and ..."
+    re.compile(r"(?i:\bmy name(?:\s+is|'s))\s+([^\W\d_][\w'\-]*(?:\s+[A-Z][\w'\-]*)?)"),
+    # "call me Maverick" / "just call me bob." but not "call me later, ok?"
+    re.compile(r"(?i:\bcall me)\s+([A-Z][\w'\-]*|[^\W\d_][\w'\-]*(?=\s*[.!]?\s*$))"),
+    re.compile(r"^(?i:hi|hello|hey)?[\s,!]*(?i:i am|i'm)\s+([A-Z][\w'\-]*)\b"),
 )
 _NOT_NAMES = _words(
     "fine good ok okay bored back here tired great well sad happy sorry not just so very"
@@ -54,7 +56,12 @@ _TOPIC_AFTER = re.compile(r"\b(?:about|on|regarding|involving)\s+([a-z0-9+#][a-z
 _TOPIC_BEFORE = re.compile(r"\b([a-z0-9+#]+)\s+(?:jokes?|puns?|facts?|trivia)\b")
 _NOT_TOPICS = _words(
     "a an me another the some good funny nerdy random one any tell dad bad new cool fun your my "
-    "interesting short quick great best of"
+    "interesting short quick great best of like love more want few two three enjoy hate know need "
+    "any some"
+)
+_AFTER_PRICE = re.compile(
+    r"\b(?:price of|price for|quote for|quote of|quote on|ticker)\s+\$?([a-z][a-z0-9.\-]{0,9})\b",
+    re.I,
 )
 _ACTION_SPAN = re.compile(
     r"\b(?:add|track|watch|put|remove|delete|drop|untrack|unwatch)\s+(.+?)\s+"
@@ -120,8 +127,12 @@ def find_topic(lowered: str) -> str | None:
 
 
 def find_symbols(text: str, *, watchlist: bool = False) -> tuple[str, ...]:
-    """Tickers in a message: $aapl, AAPL, known company names, and for watchlist edits the
-    words between the verb and "to/from" ("add aapl and tsla to my watchlist")."""
+    """Tickers in a message: $aapl, AAPL, known company names; for watchlist edits, the words
+    between the verb and "to/from" ("add aapl and tesla to my watchlist")."""
+    if watchlist:
+        match = _ACTION_SPAN.search(text)
+        if match:
+            return tuple(dict.fromkeys(_span_symbols(match.group(1))))
     found: list[str] = []
     lowered = text.lower()
     for company, symbol in COMPANIES.items():
@@ -131,11 +142,17 @@ def find_symbols(text: str, *, watchlist: bool = False) -> tuple[str, ...]:
         bare = token.lstrip("$").rstrip(".-")
         if token[0] in "$^" or (bare.isupper() and bare.upper() not in _NOT_TICKERS):
             found.append(("^" if token[0] == "^" else "") + bare.upper())
-    if watchlist and not found:
-        match = _ACTION_SPAN.search(text)
-        if match:
-            for word in re.split(r"[\s,]+|\band\b", match.group(1)):
-                word = word.strip().lstrip("$")
-                if word and word.lower() not in ("my", "the", "a") and len(word) <= 10:
-                    found.append(word.upper())
+    match = _AFTER_PRICE.search(text)
+    if match and match.group(1).lower() not in ("the", "my", "a", "an", "this", "that"):
+        found.append(COMPANIES.get(match.group(1).lower(), match.group(1).upper()))
     return tuple(dict.fromkeys(found))
+
+
+def _span_symbols(span: str) -> list[str]:
+    symbols = []
+    for word in re.split(r"[\s,]+", span):
+        word = word.strip().lstrip("$")
+        if not word or word.lower() in ("my", "the", "a", "and", "also", "please", "stock"):
+            continue
+        symbols.append(COMPANIES.get(word.lower(), word.upper()))
+    return symbols

@@ -7,6 +7,7 @@ knows who is asking, the shell is trusted). A "user" argument is our user id or 
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
@@ -102,8 +103,20 @@ class AdminCommands:
 
     async def execute(self, actor: str, cmd: ParsedCommand, own_user_id: str | None) -> str:
         """Audit, then answer. Raises UsageError for bad arguments or an unknown user."""
-        await self._store.audit(actor, f"/{cmd.name}", " ".join(cmd.args)[:200])
+        await self._store.audit(actor, f"/{cmd.name}", await self._audit_detail(cmd))
         return await getattr(self, f"_cmd_{cmd.name}")(cmd.args, own_user_id)
+
+    async def _audit_detail(self, cmd: ParsedCommand) -> str:
+        """Which user was looked at, pseudonymous: a digest of our random user id (never a
+        platform id or a name), so the audit log keeps nothing personal once a user is erased."""
+        parts = [a for a in cmd.args if _is_limit(a)]
+        ref = _target_ref(cmd)
+        if ref is not None:
+            try:
+                parts.insert(0, f"user=#{digest(await self.resolve_user(ref))}")
+            except UsageError:
+                parts.insert(0, "user=unknown")
+        return " ".join(parts)
 
     async def refuse(self, actor: str, cmd: ParsedCommand) -> list[Reply]:
         await self._store.audit(actor, f"denied /{cmd.name}", "")
@@ -197,8 +210,25 @@ class AdminCommands:
 
     async def export(self, actor: str, ref: str) -> dict[str, Any]:
         """For the shell: the user's data as a dict (chat users get /export for their own)."""
-        await self._store.audit(actor, "export", ref)
+        await self._store.audit(
+            actor, "export", await self._audit_detail(ParsedCommand("user", (ref,)))
+        )
         return await self._store.export_user(self._app, await self.resolve_user(ref))
+
+
+def digest(user_id: str) -> str:
+    return hashlib.sha256(user_id.encode()).hexdigest()[:16]
+
+
+def _target_ref(cmd: ParsedCommand) -> str | None:
+    if cmd.name == "history":
+        try:
+            return _history_args(cmd.args)[0]
+        except UsageError:
+            return None
+    if cmd.name in ("user", "forget") and len(cmd.args) == 1:
+        return cmd.args[0]
+    return None
 
 
 def _show(value: Any) -> str:

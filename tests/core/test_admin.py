@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot.admin_commands import digest
+
 from .conftest import ADMIN, incoming, replies, say
 
 REFUSAL = "Sorry, that command is only for the bot's admins."
@@ -54,7 +56,11 @@ async def test_admin_commands_for_an_admin(app) -> None:
     entries = await app.store.audit_entries()
     commands = [e.get("command") for e in entries]
     assert "/history" in commands and "/forget" in commands
-    assert all("1000" not in str(e.get("actor")) for e in entries)  # actors are hashed
+    # Actors are hashed by the store; targets are a digest of our random id, never "telegram:42".
+    assert all("1000" not in str(e.get("actor")) for e in entries)
+    details = " ".join(str(e.get("detail")) for e in entries)
+    assert "telegram:42" not in details and user_id not in details
+    assert f"user=#{digest(user_id)}" in details and "user=unknown" in details
 
 
 async def test_admin_commands_refused_for_everyone_else_with_no_data(app) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlparse
@@ -30,6 +31,7 @@ from bot.settings import Settings
 log = logging.getLogger(__name__)
 
 START_ATTEMPTS = 5  # getMe at startup: network errors are retried with backoff
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 # These log request URLs, which contain the token: keep them at WARNING whatever LOG_LEVEL says.
 _URL_LOGGERS = ("httpx", "httpcore")
 
@@ -153,6 +155,10 @@ class TelegramAdapter:
 
     async def _start_webhook(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         url = self._settings.webhook_url or ""
+        secret = self._settings.webhook_secret
+        if secret is not None and not _SECRET_TOKEN.fullmatch(secret):
+            # Telegram would refuse it at setWebhook with a vaguer error.
+            raise ValueError("WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         await app.updater.start_webhook(  # type: ignore[union-attr]
             listen=self._listen,
             port=self._settings.port,

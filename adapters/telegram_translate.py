@@ -33,6 +33,7 @@ _KINDS = (
     "poll",
     "dice",
 )
+_MENTION_TAIL = (",", ":", ";")
 _SPACES = re.compile(r"[ \t]{2,}")
 
 
@@ -88,6 +89,8 @@ def _address(message: Message, bot_id: int, username: str) -> tuple[str, bool]:
         value = units[start:end].decode("utf-16-le")
         if entity.type == MessageEntity.MENTION and value.lower() == f"@{username}":
             addressed = True
+            if units[end : end + 2].decode("utf-16-le", "ignore") in _MENTION_TAIL:
+                end += 2  # "@bot, tell me" -> "tell me"
             cuts.append((start, end))
         elif entity.type == MessageEntity.BOT_COMMAND and entity.offset == 0:
             _, at, target = value.partition("@")
@@ -98,7 +101,7 @@ def _address(message: Message, bot_id: int, username: str) -> tuple[str, bool]:
     for start, end in sorted(cuts, reverse=True):
         units = units[:start] + units[end:]
     if cuts:
-        text = _SPACES.sub(" ", units.decode("utf-16-le")).strip().lstrip(",:;").strip()
+        text = _SPACES.sub(" ", units.decode("utf-16-le")).strip()
     return text, addressed
 
 

@@ -25,6 +25,11 @@ async def test_private_message_is_a_turn_with_typing(bot: RunningBot) -> None:
 async def test_joke_flow_remembers_the_topic(bot: RunningBot) -> None:
     [joke] = await bot.ask(USER, USER, "Tell me a joke about Python")
     assert joke.strip()
+    # The model streams: one message, sent with the first words and edited up to the whole joke.
+    [first] = bot.tg.texts(USER)
+    edits = [c.params["text"] for c in bot.tg.calls_to("editMessageText")]
+    assert joke.startswith(first.strip())
+    assert (edits and edits[-1] == joke) or first == joke
     user_id = await bot.app.store.find_user("telegram", str(USER))
     assert user_id is not None
     [info] = await bot.app.store.list_sessions(bot.app.settings.app_name, user_id)
@@ -111,3 +116,14 @@ async def test_token_never_logged(settings, tg, caplog: pytest.LogCaptureFixture
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert TOKEN not in text
     assert TOKEN.split(":")[1] not in text
+
+
+async def test_mentions_and_command_suffixes_are_stripped(bot: RunningBot) -> None:
+    # Entity offsets count UTF-16 units: the emoji before the mention take two each.
+    await bot.ask(GROUP, USER, "🎉🎉 hey @switchboard_test_bot, tell me a joke about space")
+    [added] = await bot.ask(GROUP, USER, "/watchlist@switchboard_test_bot add NVDA")
+    assert "Added NVDA" in added
+    user_id = await bot.app.store.find_user("telegram", str(USER))
+    events = await bot.app.store.history(bot.app.settings.app_name, str(user_id), limit=50)
+    said = [e.text for e in events if e.author == "user"]
+    assert said[0] == "🎉🎉 hey tell me a joke about space"

@@ -135,6 +135,8 @@ class DiscordAdapter:
         # carry their content anyway. Reading every guild message would need message_content.
         intents = discord.Intents.default()
         intents.typing = False
+        # The bot never joins voice: the warnings about missing voice libraries are noise.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         options: dict[str, Any] = {
             "intents": intents,
             "allowed_mentions": discord.AllowedMentions.none(),

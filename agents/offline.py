@@ -46,7 +46,7 @@ class OfflineModel:
 
 def respond(request: ModelRequest) -> ModelResponse:
     user_text, results = _this_turn(request.messages)
-    intent = read_intent(user_text)
+    intent = _with_follow_up(read_intent(user_text), user_text, request.messages)
     tools = {_tool_name(t) for t in request.tools}
     asked = {name for name, _ in results}
     calls = _plan(intent, tools, asked, request)
@@ -96,6 +96,23 @@ def _specialist_calls(intent: Intent, tools: set[str]) -> list[tuple[str, dict[s
     if intent.kind == "quote" and "get_quote" in tools:
         return [("get_quote", {"symbol": s}) for s in intent.symbols[:5]]
     return []
+
+
+_FOLLOW_UP = re.compile(r"^\W*(another( one)?|one more|more|again|and another)\b", re.I)
+
+
+def _with_follow_up(intent: Intent, text: str, messages: tuple[Message, ...]) -> Intent:
+    """ "another one" / "one more" repeats what the user asked for last (a joke, a fact...)."""
+    if intent.kind != "chat" or not _FOLLOW_UP.search(text):
+        return intent
+    earlier = [str(m.get("content") or "") for m in messages if m.get("role") == "user"][:-1]
+    for previous in reversed(earlier):
+        before = read_intent(previous)
+        if before.kind in ("joke", "fact", "quote", "watch_quotes"):
+            return Intent(before.kind, symbols=before.symbols, name=intent.name)
+        if before.kind != "chat":
+            break
+    return intent
 
 
 def _this_turn(messages: tuple[Message, ...]) -> tuple[str, list[tuple[str, Any]]]:

@@ -137,3 +137,10 @@ async def test_offline_answers_stream_as_partial_events(runner: Runner) -> None:
     events = await run(runner, "tell me a joke", partials=True)
     partial = [e for e in events if e.partial]
     assert len(partial) > 3 and "".join(e.text for e in partial) == final_text(events)
+
+
+async def test_another_one_repeats_the_last_request(runner: Runner) -> None:
+    await run(runner, "tell me a joke about java")
+    events = await run(runner, "another one")
+    assert events[-1].author == "funny_nerd"
+    assert final_text(events).startswith("Since you like java jokes")

@@ -51,6 +51,7 @@ class _Turn:
     invocation_id: str
     deadline: float
     state: dict[str, Any]
+    agent: Agent
     events: list[Event] = field(default_factory=list)
 
 
@@ -94,7 +95,8 @@ class Runner:
             yield done  # a replayed turn: answer again from the store, no model call
             return
         loop = asyncio.get_running_loop()
-        turn = _Turn(session, inv, loop.time() + self._turn_timeout, dict(session.state))
+        deadline = loop.time() + self._turn_timeout
+        turn = _Turn(session, inv, deadline, dict(session.state), self._root)
         turn.events.extend(session.events)
         if not any(e.id == f"{inv}:u" for e in mine):
             yield await self._append(
@@ -103,16 +105,14 @@ class Runner:
                     author="user", content={"text": new_message}, invocation_id=inv, id=f"{inv}:u"
                 ),
             )
-        agent = self._root
         try:
             async for event in self._agent_loop(turn):
-                agent = self._root.find(event.author) or agent
                 yield event
         except TurnTimeout:
             log.warning("turn %s passed its %.0fs deadline", inv, self._turn_timeout)
-            yield await self._final_error(turn, agent, "turn_timeout")
+            yield await self._final_error(turn, "turn_timeout")
         except ModelError as exc:
-            yield await self._final_error(turn, agent, exc.kind)
+            yield await self._final_error(turn, exc.kind)
 
     async def _load(self, user_id: str, session_id: str) -> Session:
         app, window = self._app_name, self._window
@@ -134,9 +134,10 @@ class Runner:
         turn.events.append(event)
         return event
 
-    async def _final_error(self, turn: _Turn, agent: Agent, kind: str) -> Event:
+    async def _final_error(self, turn: _Turn, kind: str) -> Event:
+        """The honest message that ends a failed turn, from the agent that was answering."""
         event = Event(
-            author=agent.name,
+            author=turn.agent.name,
             content={"text": ERROR_MESSAGES[kind]},
             invocation_id=turn.invocation_id,
             id=f"{turn.invocation_id}:final",
@@ -146,7 +147,7 @@ class Runner:
         return await self._append(turn, event)
 
     async def _agent_loop(self, turn: _Turn) -> AsyncIterator[Event]:
-        agent = self._root
+        agent = turn.agent
         for _ in range(self._max_steps):
             response: ModelResponse | None = None
             async for chunk in self._call_model(turn, agent):
@@ -180,7 +181,7 @@ class Runner:
                 target = event.actions.transfer_to_agent
                 if target and next_agent is None:
                     next_agent = self._root.find(target)
-            agent = next_agent or agent
+            agent = turn.agent = next_agent or agent
         raise ModelError("too_many_steps", f"more than {self._max_steps} model calls")
 
     def _final(self, turn: _Turn, agent: Agent, response: ModelResponse) -> Event:

@@ -223,3 +223,23 @@ async def test_only_the_history_window_is_sent(
     sent = [m["content"] for m in llm.requests[-1].body["messages"][1:]]
     # the 4 stored events loaded (never the whole history), then the new message
     assert sent == ["question 2", "answer 2", "question 3", "answer 3", "question 4"]
+
+
+async def test_a_failure_after_the_handover_is_reported_by_the_sub_agent(
+    llm: LLMEmulator, openai_model: OpenAIModel, quotes: QuoteProvider, store: Store
+) -> None:
+    llm.script(Say(tool_calls=[call("transfer_to_agent", agent_name="funny_nerd")]), Fail(402))
+    events = await run(make_runner(store, openai_model, quotes), "joke?")
+    assert transcript(events)[-2:] == [
+        ("manager", "-> funny_nerd"),
+        ("funny_nerd", Contains("error:out_of_credits The AI service is out of credits")),
+    ]
+    assert (await store.stats(APP)).delegations == {"funny_nerd": 1}
+
+
+async def test_a_model_that_never_stops_calling_tools_is_capped(
+    llm: LLMEmulator, openai_model: OpenAIModel, quotes: QuoteProvider, store: Store
+) -> None:
+    llm.script(*[Say(tool_calls=[call("set_user_name", name="Bob")])] * 8)
+    events = await run(make_runner(store, openai_model, quotes), "loop forever")
+    assert events[-1].error == "too_many_steps" and len(llm.requests) == 8

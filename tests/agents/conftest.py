@@ -12,6 +12,7 @@ from agents.quotes import QuoteProvider
 from storage import Store, open_store
 from tests.emulators.llm import LLMEmulator
 from tests.emulators.quotes import QuotesEmulator
+from tests.storage.conftest import postgres_database
 
 
 @pytest.fixture
@@ -57,6 +58,17 @@ async def openai_model(llm: LLMEmulator) -> AsyncIterator[OpenAIModel]:
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
     return "sqlite:///" + str(tmp_path / "t.db")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def any_db_url(request: pytest.FixtureRequest, db_url: str) -> AsyncIterator[str]:
+    """The SQLite URL, then a fresh PostgreSQL database (skipped without TEST_POSTGRES_URL,
+    failing when CI is set)."""
+    if request.param == "sqlite":
+        yield db_url
+    else:
+        async with postgres_database() as url:
+            yield url
 
 
 @pytest.fixture

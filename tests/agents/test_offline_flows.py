@@ -73,15 +73,15 @@ async def test_name_and_joke_in_one_message(runner: Runner, store: Store) -> Non
 
 
 async def test_watchlist_add_show_remove_and_survive_reopen(
-    quotes: QuoteProvider, db_url: str
+    quotes: QuoteProvider, any_db_url: str
 ) -> None:
-    async with await open_store(db_url) as store:
+    async with await open_store(any_db_url) as store:
         runner = make_runner(store, OfflineModel(), quotes)
         events = await run(runner, "add AAPL and tsla to my watchlist")
         assert events[-1].author == "stock_analyst"
         assert final_text(events).startswith("Added AAPL, TSLA to your watchlist.")
         await run(runner, "please add $msft to my watch list")
-    async with await open_store(db_url) as store:
+    async with await open_store(any_db_url) as store:
         runner = make_runner(store, OfflineModel(), quotes)
         shown = final_text(await run(runner, "show my watchlist"))
         assert shown == "Your watchlist: AAPL, TSLA, MSFT."

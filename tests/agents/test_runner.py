@@ -54,19 +54,19 @@ async def test_a_joke_goes_manager_to_funny_nerd_and_the_topic_is_stored(
 
 
 async def test_add_to_watchlist_goes_to_stock_analyst_and_survives_reopen(
-    llm: LLMEmulator, openai_model: OpenAIModel, quotes: QuoteProvider, db_url: str
+    llm: LLMEmulator, openai_model: OpenAIModel, quotes: QuoteProvider, any_db_url: str
 ) -> None:
     llm.script(
         Say(tool_calls=[call("transfer_to_agent", agent_name="stock_analyst")]),
         Say(tool_calls=[call("watchlist_add", symbols=["aapl"])]),
         Say("Added AAPL to your watchlist."),
     )
-    async with await open_store(db_url) as store:
+    async with await open_store(any_db_url) as store:
         events = await run(make_runner(store, openai_model, quotes), "add AAPL to my watchlist")
     assert [e.author for e in events if e.final] == ["stock_analyst"]
     added = [e for e in events if "tool_result" in e.content][-1]
     assert added.actions.state_delta == {"user:stock_watchlist": ["AAPL"]}
-    async with await open_store(db_url) as store:
+    async with await open_store(any_db_url) as store:
         # user-scoped: visible from a brand new session of the same user after a restart
         await store.create_session(APP, "u1", "another")
         session = await store.get_session(APP, "u1", "another")

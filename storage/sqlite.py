@@ -29,7 +29,7 @@ from storage import sqlite_admin as admin
 from storage import sqlite_identity as ident
 from storage import sqlite_ops as ops
 from storage import sqlite_schema as schema
-from storage.sqlite_codec import dumps, encode_delta, encode_event
+from storage.sqlite_codec import CachingConnection, dumps, encode_delta, encode_event
 from storage.sqlite_conn import GroupCommitWriter, Readers, close_quietly, map_error, run_on
 from storage.types import (
     Event,
@@ -61,6 +61,13 @@ def _create_private_file(path: str) -> None:
     parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
+async def _connect(path: str, busy_timeout: float) -> aiosqlite.Connection:
+    # isolation_level=None: no implicit transactions; we issue BEGIN [IMMEDIATE] ourselves.
+    return await aiosqlite.connect(
+        path, isolation_level=None, timeout=busy_timeout, factory=CachingConnection
+    )
 
 
 @dataclass
@@ -124,7 +131,7 @@ class SqliteStore:
         if path != MEMORY:
             _create_private_file(path)
         timeout_ms = int(busy_timeout * 1000)
-        writer = await aiosqlite.connect(path, isolation_level=None, timeout=busy_timeout)
+        writer = await _connect(path, busy_timeout)
         conns = [writer]
         try:
             await run_on(writer, lambda db: schema.configure_writer(db, timeout_ms, synchronous))
@@ -135,7 +142,7 @@ class SqliteStore:
             else:
                 reader_conns = []
                 for _ in range(max(readers, 1)):
-                    conn = await aiosqlite.connect(path, isolation_level=None, timeout=busy_timeout)
+                    conn = await _connect(path, busy_timeout)
                     conns.append(conn)
                     await run_on(conn, lambda db: schema.configure_reader(db, timeout_ms))
                     reader_conns.append(conn)

@@ -7,6 +7,7 @@ hold fails that caller at once and never reaches (or poisons) a group-commit bat
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -114,6 +115,38 @@ def row_to_event(row: Sequence[Any]) -> Event:
         final=bool(final),
         error=err,
     )
+
+
+class EventCache:
+    """Decoded events by (rowid, id, timestamp), bounded, oldest evicted first.
+
+    Each turn reloads the session's last N events and all but the newest two were decoded by
+    the previous turn: decoding (JSON + objects) is most of a read's CPU. Stored events never
+    change, and the key includes the event id, so a reused rowid is never mistaken for it.
+    One cache per connection, touched only by that connection's thread.
+    """
+
+    def __init__(self, size: int = 8192) -> None:
+        self._items: dict[tuple[int, str, float], Event] = {}
+        self._size = size
+
+    def decode(self, pk: int, row: Sequence[Any]) -> Event:
+        key = (pk, row[0], row[3])
+        event = self._items.get(key)
+        if event is None:
+            event = row_to_event(row)
+            if len(self._items) >= self._size:
+                del self._items[next(iter(self._items))]
+            self._items[key] = event
+        return event
+
+
+class CachingConnection(sqlite3.Connection):
+    """A sqlite3 connection that carries its EventCache (passed as `factory=`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.event_cache = EventCache()
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:

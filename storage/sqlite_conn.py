@@ -80,6 +80,8 @@ def _run_batch(db: sqlite3.Connection, fns: Sequence[DbFn]) -> list[tuple[bool, 
         db.execute("BEGIN IMMEDIATE")
     except sqlite3.Error as exc:
         return _fail_all(exc, len(fns))
+    if len(fns) == 1:  # alone in its transaction: no savepoint needed
+        return _run_alone(db, fns[0])
     outcomes: list[tuple[bool, Any]] = []
     for fn in fns:
         db.execute("SAVEPOINT job")
@@ -101,6 +103,22 @@ def _run_batch(db: sqlite3.Connection, fns: Sequence[DbFn]) -> list[tuple[bool, 
             db.execute("ROLLBACK")
         return _fail_all(exc, len(fns))
     return outcomes
+
+
+def _run_alone(db: sqlite3.Connection, fn: DbFn) -> list[tuple[bool, Any]]:
+    try:
+        value = fn(db)
+    except Exception as exc:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        return [(False, map_error(exc))]
+    try:
+        db.execute("COMMIT")
+    except sqlite3.Error as exc:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        return _fail_all(exc, 1)
+    return [(True, value)]
 
 
 def _fail_all(exc: BaseException, n: int) -> list[tuple[bool, Any]]:

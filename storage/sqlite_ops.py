@@ -11,7 +11,13 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from storage.sqlite_codec import EVENT_COLUMNS, EncodedDelta, EncodedEvent, row_to_event
+from storage.sqlite_codec import (
+    EVENT_COLUMNS,
+    EncodedDelta,
+    EncodedEvent,
+    EventCache,
+    row_to_event,
+)
 from storage.types import Event, Session, SessionNotFound
 
 _UPSERT_APP = (
@@ -29,6 +35,14 @@ _UPSERT_SESSION = (
 _INSERT_EVENT = (
     f"INSERT INTO events (session_pk, {EVENT_COLUMNS})"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (session_pk, id) DO NOTHING"
+)
+# The hot path finds the session and inserts in one statement (one less round through the
+# sqlite3 module per append); no row back means a duplicate id or a missing session.
+_INSERT_EVENT_BY_NAME = (
+    f"INSERT INTO events (session_pk, {EVENT_COLUMNS})"
+    " SELECT pk, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM sessions"
+    " WHERE app_name = ? AND user_id = ? AND session_id = ?"
+    " ON CONFLICT (session_pk, id) DO NOTHING RETURNING session_pk"
 )
 _BUMP_SESSION = (
     "UPDATE sessions SET updated_at = max(updated_at, ?), events = events + ?,"
@@ -73,16 +87,21 @@ def user_state(db: sqlite3.Connection, app: str, user: str) -> dict[str, Any]:
     return {key: json.loads(value) for key, value in rows}
 
 
-def events_before(db: sqlite3.Connection, pk: int, before_pk: int, limit: int) -> list[Event]:
-    """Up to `limit` events of one session older than `before_pk`, oldest first."""
+def events_before(
+    db: sqlite3.Connection, pk: int, before_pk: int, limit: int, cache: EventCache | None = None
+) -> list[Event]:
+    """Up to `limit` events of one session older than `before_pk`, oldest first. Only the
+    per-turn load passes a cache: a long export or history page would just flush it."""
     if limit <= 0:
         return []
     rows = db.execute(
-        f"SELECT {EVENT_COLUMNS} FROM events WHERE session_pk = ? AND pk < ?"
+        f"SELECT pk, {EVENT_COLUMNS} FROM events WHERE session_pk = ? AND pk < ?"
         " ORDER BY pk DESC LIMIT ?",
         (pk, before_pk, limit),
     ).fetchall()
-    return [row_to_event(row) for row in reversed(rows)]
+    if cache is None:
+        return [row_to_event(row[1:]) for row in reversed(rows)]
+    return [cache.decode(row[0], row[1:]) for row in reversed(rows)]
 
 
 def load_session(
@@ -101,7 +120,7 @@ def load_session(
         user_id=user,
         session_id=sid,
         state=load_state(db, app, user, pk),
-        events=tuple(events_before(db, pk, NO_LIMIT_PK, recent)),
+        events=tuple(events_before(db, pk, NO_LIMIT_PK, recent, getattr(db, "event_cache", None))),
         created_at=created_at,
         updated_at=updated_at,
     )
@@ -147,11 +166,12 @@ def create_session(
 def append_event(
     db: sqlite3.Connection, app: str, user: str, sid: str, event: EncodedEvent
 ) -> bool:
-    pk = session_pk(db, app, user, sid)
-    if pk is None:
-        raise SessionNotFound(f"no session {sid!r} for user {user!r} in app {app!r}")
-    if db.execute(_INSERT_EVENT, (pk, *event.row)).rowcount == 0:
+    row = db.execute(_INSERT_EVENT_BY_NAME, (*event.row, app, user, sid)).fetchone()
+    if row is None:
+        if session_pk(db, app, user, sid) is None:
+            raise SessionNotFound(f"no session {sid!r} for user {user!r} in app {app!r}")
         return False  # this id is stored already: idempotent, nothing else changes
+    pk = row[0]
     if event.delta:
         apply_delta(db, app, user, pk, event.delta)
     db.execute(

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import pytest
 
 from agents.openai_model import OpenAIModel
@@ -12,7 +17,6 @@ from agents.quotes import QuoteProvider
 from storage import Store, open_store
 from tests.emulators.llm import LLMEmulator
 from tests.emulators.quotes import QuotesEmulator
-from tests.storage.conftest import postgres_database
 
 
 @pytest.fixture
@@ -58,6 +62,24 @@ async def openai_model(llm: LLMEmulator) -> AsyncIterator[OpenAIModel]:
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
     return "sqlite:///" + str(tmp_path / "t.db")
+
+
+@contextlib.asynccontextmanager
+async def postgres_database() -> AsyncIterator[str]:
+    """A fresh database on the TEST_POSTGRES_URL server, dropped afterwards."""
+    admin_url = os.environ.get("TEST_POSTGRES_URL")
+    if not admin_url:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but TEST_POSTGRES_URL is not")
+        pytest.skip("TEST_POSTGRES_URL is not set (no PostgreSQL server for this test)")
+    admin = await asyncpg.connect(admin_url, timeout=5)
+    name = f"switchboard_agents_{uuid.uuid4().hex[:12]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -41,6 +41,7 @@ SEND_ERRORS = (discord.HTTPException, aiohttp.ClientError, OSError, asyncio.Time
 class Replies(Protocol):
     async def partial(self, text: str) -> None: ...
     async def final(self, reply: Reply) -> None: ...
+    async def finish(self) -> None: ...
 
 
 class _Dropped:
@@ -55,6 +56,9 @@ class _Dropped:
 
     async def final(self, reply: Reply) -> None:
         log.info("reply to replayed interaction %s dropped (token expired)", self._message_id)
+
+    async def finish(self) -> None:
+        return None
 
 
 def configure_endpoints(settings: Settings) -> None:
@@ -288,6 +292,7 @@ class DiscordAdapter:
                         # Leaving the loop closes the stream before the core marks the message
                         # answered, so it stays pending and is retried at the next start.
                         return
+            await replies.finish()
         finally:
             if indicator is not None:
                 await indicator.stop()

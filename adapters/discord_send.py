@@ -13,7 +13,7 @@ import contextlib
 import io
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import discord
 
@@ -30,7 +30,19 @@ NO_MENTIONS = discord.AllowedMentions.none()
 
 
 class Undeliverable(Exception):
-    """Discord refuses this reply for good (no access, channel gone): retrying cannot help."""
+    """Discord refuses this reply for good (no access, channel or interaction gone, a request
+    it rejects): retrying cannot help."""
+
+
+@contextlib.contextmanager
+def _refusals_are_final() -> Iterator[None]:
+    """A 4xx other than 429 (discord.py retries those) is Discord's final word."""
+    try:
+        yield
+    except discord.HTTPException as exc:
+        if 400 <= exc.status < 500 and exc.status != 429:
+            raise Undeliverable(f"{exc.status} {exc.text or ''}".strip()) from exc
+        raise
 
 
 def _file(file: ReplyFile) -> discord.File:
@@ -124,6 +136,9 @@ class ChannelReplies:
         if reply.file is not None and not chunks:
             await self._post("", reply.file)
 
+    async def finish(self) -> None:
+        return None  # the final reply already replaced the streamed message
+
     async def _post(self, text: str, file: ReplyFile | None = None) -> discord.Message:
         if self._typing is not None and self._count == 0:
             await self._typing.wait_shown()
@@ -131,7 +146,7 @@ class ChannelReplies:
         reference = self._reference if self._count == 0 else None
         self._count += 1
         extra = {"file": _file(file)} if file is not None else {}
-        try:
+        with _refusals_are_final():
             sent = await self._channel.send(
                 text or None,
                 nonce=nonce,
@@ -140,8 +155,6 @@ class ChannelReplies:
                 mention_author=False if reference else None,
                 **extra,  # type: ignore[arg-type]
             )
-        except (discord.Forbidden, discord.NotFound) as exc:
-            raise Undeliverable(str(exc)) from exc
         if text and sent.content != text:
             # Discord returned an earlier message with this nonce (a replayed turn): bring it
             # up to date instead of posting a duplicate.
@@ -149,10 +162,8 @@ class ChannelReplies:
         return sent
 
     async def _edit(self, message: discord.Message, text: str) -> None:
-        try:
+        with _refusals_are_final():
             await message.edit(content=text, allowed_mentions=NO_MENTIONS)
-        except discord.NotFound as exc:
-            raise Undeliverable(str(exc)) from exc
 
 
 class InteractionReplies:
@@ -162,6 +173,7 @@ class InteractionReplies:
     def __init__(self, interaction: discord.Interaction, *, ephemeral: bool) -> None:
         self._interaction = interaction
         self._ephemeral = ephemeral
+        self.sent = 0
 
     async def partial(self, text: str) -> None:
         """Commands answer at once; nothing is streamed into a deferred response."""
@@ -173,13 +185,19 @@ class InteractionReplies:
             extra = {"file": _file(file)} if file is not None else {}
             if not chunk and not extra:
                 continue
-            try:
+            # NotFound here: the interaction token expired (15 min) or the defer never landed.
+            with _refusals_are_final():
                 await self._interaction.followup.send(
                     chunk or discord.utils.MISSING,
                     ephemeral=self._ephemeral,
                     allowed_mentions=NO_MENTIONS,
                     **extra,  # type: ignore[arg-type]
                 )
-            except (discord.Forbidden, discord.NotFound) as exc:
-                # NotFound: the interaction token expired (15 min) or the defer never landed.
-                raise Undeliverable(str(exc)) from exc
+            self.sent += 1
+
+    async def finish(self) -> None:
+        """A command that produced no answer (e.g. a duplicate) must not leave "thinking…"
+        spinning until Discord times it out."""
+        if self.sent == 0:
+            with contextlib.suppress(discord.HTTPException, OSError):
+                await self._interaction.delete_original_response()

@@ -55,8 +55,10 @@ def replies_to(message: discord.Message, my_id: int) -> bool:
 
 
 def strip_mentions(content: str, my_id: int, role_id: int | None) -> str:
+    """'<@bot>, tell me a joke' -> 'tell me a joke'; 'hey <@bot>, hi' -> 'hey, hi'."""
     pattern = rf"<@!?{my_id}>" + (rf"|<@&{role_id}>" if role_id else "")
-    return re.sub(rf"[ \t]*(?:{pattern})[ \t]*", " ", content).strip()
+    text = re.sub(rf"[ \t]*(?:{pattern})", "", content).strip()
+    return re.sub(r"^[,:;]\s*", "", text)
 
 
 def message_kind(message: discord.Message, text: str) -> str:

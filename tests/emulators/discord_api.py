@@ -485,6 +485,7 @@ class DiscordEmulator:
             ("POST", r"/webhooks/(\d+)/([^/]+)", self._followup),
             ("PATCH", r"/webhooks/(\d+)/([^/]+)/messages/(@original|\d+)", self._edit_followup),
             ("GET", r"/webhooks/(\d+)/([^/]+)/messages/(@original|\d+)", self._get_followup),
+            ("DELETE", r"/webhooks/(\d+)/([^/]+)/messages/(@original|\d+)", self._delete_followup),
         )
         for method, pattern, route in routes:
             match = re.fullmatch(pattern, path)
@@ -637,6 +638,15 @@ class DiscordEmulator:
         if message is None:
             return _json({"message": "Unknown Message", "code": 10008}, 404)
         return _json(message)
+
+    async def _delete_followup(
+        self, request: web.Request, app_id: str, token: str, message_id: str
+    ) -> web.Response:
+        message = self._webhook_message(token, message_id)
+        if message is None:
+            return _json({"message": "Unknown Message", "code": 10008}, 404)
+        message["deleted"] = True
+        return web.Response(status=204)
 
     def _webhook_message(self, token: str, message_id: str) -> dict[str, Any] | None:
         state = self.interactions.get(token)

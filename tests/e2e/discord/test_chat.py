@@ -111,3 +111,20 @@ async def test_gateway_resume_replays_missed_messages(bot: RunningBot) -> None:
     assert "Frank" in answer["content"]
     assert any(op["op"] == 6 for op in bot.emu.gateway_ops)
     await wait_until(lambda: bot.emu.connected)
+
+
+async def test_a_reply_discord_refuses_is_logged_and_not_retried_forever(
+    bot: RunningBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 403: the bot lost the right to post in that channel. Retrying cannot help, so the
+    # message is closed (no endless replay at each start) and the refusal is logged.
+    bot.emu.inject(Fault("POST", r"/channels/\d+/messages", 403))
+    sent = await bot.emu.send_message(bot.user(USER), "Hi, my name is Mallory")
+
+    async def closed() -> bool:
+        return bool(bot.emu.calls_to("POST", rf"/channels/{USER + 1}/messages")) and (
+            await bot.settled()
+        )
+
+    await wait_until(closed, timeout=15)
+    assert f"reply to {sent['id']} cannot be delivered" in caplog.text

@@ -38,6 +38,17 @@ async def test_every_core_command_is_synced_with_typed_options(bot: RunningBot) 
     assert synced["help"]["contexts"] == [0, 1]  # guilds and DMs with the bot
 
 
+async def test_commands_sync_to_one_guild_when_DISCORD_GUILD_ID_is_set(
+    emu: DiscordEmulator, tmp_path: Path
+) -> None:
+    env = bot_env(emu, tmp_path, DISCORD_GUILD_ID=str(emu.guild_id))
+    async with start_bot(Settings.from_env(env, dotenv_path=None), emu) as running:
+        assert emu.calls_to("PUT", rf"/applications/\d+/guilds/{emu.guild_id}/commands")
+        assert None not in emu.commands  # nothing global: instant updates while developing
+        (reply,) = await running.command(USER, "help", guild=True)
+        assert "/watchlist" in reply["content"]
+
+
 async def test_slash_command_is_deferred_then_followed_up(bot: RunningBot) -> None:
     options = {"action": "add", "ticker": "AAPL"}
     (added,) = await bot.command(USER, "watchlist", options, guild=True)

@@ -97,8 +97,11 @@ class TelegramAdapter:
         log.info("telegram: @%s is running (%s)", self._username, self._settings.telegram_mode)
 
     async def stop(self) -> None:
-        if self._stopping or self._app is None:
+        if self._app is None:
             self._stopped.set()
+            return
+        if self._stopping:  # a second caller waits for the first to finish
+            await self._stopped.wait()
             return
         self._stopping = True
         app = self._app
@@ -225,8 +228,10 @@ class TelegramAdapter:
         writer = TurnWriter(self._sender, target)
         replies = self._core.handle(incoming)
         try:
-            async with self._sender.typing(target):
+            async with self._sender.typing(target) as typing_done:
                 async for reply in replies:
+                    if not reply.partial:
+                        typing_done.set()
                     await writer.write(reply)
         except DeliveryFailed as exc:
             # Stop before the core marks it answered: it stays pending and is replayed at start.

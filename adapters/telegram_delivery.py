@@ -90,9 +90,11 @@ class Sender:
             except (BadRequest, Forbidden, ChatMigrated):
                 raise
             except RetryAfter as exc:  # AIORateLimiter gave up: wait as told, once more
+                if attempt == SEND_ATTEMPTS:
+                    break
                 wait = _seconds(exc)
-                log.warning("telegram %s: rate limited, retrying in %.0f s", what, wait)
-                await asyncio.sleep(float(wait))
+                log.warning("telegram %s: rate limited, retrying in %.0fs", what, wait)
+                await asyncio.sleep(wait)
             except NetworkError as exc:
                 if attempt == SEND_ATTEMPTS:
                     break
@@ -102,8 +104,9 @@ class Sender:
         raise DeliveryFailed(f"telegram {what} failed {SEND_ATTEMPTS} times")
 
     @contextlib.asynccontextmanager
-    async def typing(self, target: Target) -> AsyncIterator[None]:
-        """Show "typing…" in the chat, refreshed, for as long as the block runs."""
+    async def typing(self, target: Target) -> AsyncIterator[asyncio.Event]:
+        """Show "typing…" in the chat, refreshed, until the block ends or the event it yields
+        is set (before the final answer goes out, so "typing…" does not outlive it)."""
         done = asyncio.Event()
 
         async def refresh() -> None:
@@ -119,10 +122,10 @@ class Sender:
 
         task = asyncio.create_task(refresh(), name=f"telegram-typing-{target.chat_id}")
         try:
-            yield
+            yield done
         finally:
             done.set()
-            await task
+            await task  # lets a chat action in flight finish rather than cut the connection
 
     async def send_text(self, target: Target, text: str, *, strict: bool = False) -> Message | None:
         """Send `text` split at Telegram's limit; return the first message sent.
@@ -155,14 +158,17 @@ class Sender:
         except (Forbidden, ChatMigrated) as exc:
             log.warning("telegram edit refused: %s", exc)
             return False
-        self._last_edit[message.chat_id] = time.monotonic()
+        self.started_edit(message.chat_id)
         return True
 
     def may_edit(self, chat_id: int) -> bool:
         return time.monotonic() - self._last_edit.get(chat_id, 0.0) >= EDIT_INTERVAL
 
     def started_edit(self, chat_id: int) -> None:
-        self._last_edit[chat_id] = time.monotonic()
+        now = time.monotonic()
+        if len(self._last_edit) > 1000:  # forget chats whose pacing no longer matters
+            self._last_edit = {c: t for c, t in self._last_edit.items() if now - t < EDIT_INTERVAL}
+        self._last_edit[chat_id] = now
 
     async def send_file(
         self, target: Target, file: ReplyFile, text: str, *, strict: bool = False

@@ -90,6 +90,8 @@ class ConsoleAdapter:
                 self._write(PROMPT)
             line = await self._lines.get()
             if line is None or self._stopping:
+                if self._interactive:
+                    self._write("\n")  # the cursor still sits after the prompt (or a ^C)
                 break
             text = line.strip()
             if text:

@@ -160,3 +160,21 @@ async def test_console_adapter_in_process_saves_exports(tmp_path: Path) -> None:
 
 def exported_files(folder: Path) -> list[Path]:
     return list(folder.glob("switchboard-export-*.json"))
+
+
+async def test_console_answers_what_an_earlier_run_left_unanswered(tmp_path: Path) -> None:
+    from bot.messages import Incoming
+
+    settings = make_settings(f"sqlite:///{tmp_path / 'c.db'}")
+    async with open_app(settings) as app:
+        # An earlier run recorded these and stopped before answering.
+        for user, text in (("ada", "Tell me a joke about Lisp"), ("bob", "Tell me a fact")):
+            left = Incoming("console", user, "console", f"old-{user}", text, display_name=user)
+            assert await app.core.accept(left)
+        out = io.StringIO()
+        console = ConsoleAdapter(app.core, "ada", io.StringIO(""), out)
+        await console.start()
+        await asyncio.wait_for(console.wait(), 30)
+        assert "(answering from last time: Tell me a joke about Lisp)" in out.getvalue()
+        assert "Tell me a fact" not in out.getvalue()  # bob's is bob's, for his next run
+        assert [m.platform_user_id for m in await app.core.pending("console")] == ["bob"]

@@ -199,26 +199,30 @@ class PostgresStore(AdminAndPrivacy, IdentityInboxAudit):
         )
 
     async def append_event(self, session: Session, event: Event) -> bool:
+        args = self._append_args(session, event)  # fails early: partial event, bad JSON
+        async with db_errors():
+            row = await self._pool.fetchrow(_APPEND, *args)
+        if not row["found"]:
+            raise _not_found(session)
+        return bool(row["inserted"])
+
+    @staticmethod
+    def _append_args(session: Session, event: Event) -> tuple[Any, ...]:
         if event.partial:
             raise ValueError("partial (streaming) events are never stored")
         if not event.id:
             raise ValueError("an event needs an id")
         delta = split_for_sql(event.actions.state_delta)
         app_set, app_del, user_set, user_del = delta[:4]
-        async with db_errors():
-            row = await self._pool.fetchrow(
-                _APPEND,
-                session.app_name,
-                session.user_id,
-                session.session_id,
-                *event_params(event),
-                *delta,
-                app_set != "{}" or bool(app_del),
-                user_set != "{}" or bool(user_del),
-            )
-        if not row["found"]:
-            raise SessionNotFound(f"no session {session.session_id!r} for user {session.user_id!r}")
-        return bool(row["inserted"])
+        return (
+            session.app_name,
+            session.user_id,
+            session.session_id,
+            *event_params(event),
+            *delta,
+            app_set != "{}" or bool(app_del),
+            user_set != "{}" or bool(user_del),
+        )
 
     async def bulk_append(self, session: Session, events: Sequence[Event]) -> int:
         """Append many events in one transaction (imports, benchmarks); returns how many were

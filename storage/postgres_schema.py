@@ -11,7 +11,7 @@ import asyncpg
 
 # Events point at their session through a surrogate key (`sid`), so moving a session to another
 # user (/link) is a one-row update. Counters on the session row keep the admin views from
-# counting whole histories. `seq` orders events; (sid, seq) makes "last N events" an index scan.
+# counting whole histories. `seq` orders events; (sid, seq) makes "last N events" an index range.
 _V1 = """
 CREATE TABLE sessions (
     sid bigserial PRIMARY KEY,
@@ -31,7 +31,7 @@ CREATE INDEX sessions_by_activity ON sessions (app_name, updated_at DESC);
 CREATE INDEX sessions_by_user_activity ON sessions (app_name, user_id, updated_at DESC);
 
 CREATE TABLE events (
-    seq bigserial PRIMARY KEY,
+    seq bigserial NOT NULL,
     sid bigint NOT NULL REFERENCES sessions (sid) ON DELETE CASCADE,
     id text NOT NULL,
     invocation_id text NOT NULL DEFAULT '',
@@ -43,9 +43,11 @@ CREATE TABLE events (
     prompt_tokens bigint,
     completion_tokens bigint,
     final boolean NOT NULL DEFAULT false,
-    error text
+    error text,
+    -- Deliberately no index on seq alone: given one, the planner may answer "last N events of
+    -- a session" by walking it backwards through everyone's newer events.
+    CONSTRAINT events_by_session PRIMARY KEY (sid, seq)
 );
-CREATE INDEX events_by_session ON events (sid, seq);
 -- Idempotent append: an event id is stored at most once per session (as in SQLite).
 CREATE UNIQUE INDEX events_session_id ON events (sid, id);
 CREATE INDEX events_transfers ON events (sid) WHERE transfer_to_agent IS NOT NULL;

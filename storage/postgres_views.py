@@ -49,10 +49,14 @@ class AdminAndPrivacy:
                        END AS seq
             )
             SELECT * FROM (
-                SELECT {EVENT_COLUMNS}, e.seq FROM events e
-                WHERE e.sid IN (SELECT sid FROM mine) AND e.seq < (SELECT seq FROM cursor)
-                ORDER BY e.seq DESC LIMIT $5
-            ) page ORDER BY seq
+                SELECT page.* FROM mine CROSS JOIN LATERAL (
+                    -- each session's newest `limit` before the cursor: an index range each
+                    SELECT {EVENT_COLUMNS}, e.seq FROM events e
+                    WHERE e.sid = mine.sid AND e.seq < (SELECT seq FROM cursor)
+                    ORDER BY e.seq DESC LIMIT $5
+                ) page
+                ORDER BY page.seq DESC LIMIT $5
+            ) newest ORDER BY seq
         """
         async with db_errors():
             rows = await self._pool.fetch(query, app_name, user_id, session_id, before, limit)

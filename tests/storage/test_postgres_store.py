@@ -1,0 +1,178 @@
+"""PostgreSQL-specific behaviour; the shared contract is tests/storage/test_*.py (both backends).
+
+Here: what only PostgreSQL can get wrong - NUL in JSONB, schema versions and concurrent
+migrations, time limits turned into StoreBusy, an unreachable server, the plan of a turn's read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from storage import Event, EventActions, StoreBusy, StoreError, open_store
+from storage.postgres import _GET_SESSION, PostgresStore, lock_key
+from storage.postgres_pool import PoolSettings, redact
+from storage.postgres_schema import SCHEMA_VERSION
+from tests.storage.conftest import postgres_database
+
+pytestmark = pytest.mark.postgres
+APP = "app"
+
+
+@pytest.fixture
+async def url() -> AsyncIterator[str]:
+    async with postgres_database() as db_url:
+        yield db_url
+
+
+@pytest.fixture
+async def store(url: str) -> AsyncIterator[PostgresStore]:
+    opened = await PostgresStore.open(url)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def test_nul_characters_round_trip_though_jsonb_cannot_hold_them(
+    store: PostgresStore,
+) -> None:
+    session = await store.create_session(APP, "u1", "s1", {"user:nick": "a\x00b", "k": "\x00"})
+    event = Event(
+        author="user",
+        content={"text": "hi\x00there", "nested": ["\x00"]},
+        actions=EventActions(state_delta={"user:last": "x\x00", "app:motd": "\x00!"}),
+    )
+    assert await store.append_event(session, event)
+    got = await store.get_session(APP, "u1", "s1")
+    assert got is not None
+    assert got.events[0].content == {"text": "hi\x00there", "nested": ["\x00"]}
+    assert got.events[0].actions.state_delta == {"user:last": "x\x00", "app:motd": "\x00!"}
+    assert dict(got.state) == {
+        "user:nick": "a\x00b",
+        "k": "\x00",
+        "user:last": "x\x00",
+        "app:motd": "\x00!",
+    }
+    assert await store.inbox_put("tg", "1", {"text": "\x00"}) is not None
+    assert (await store.inbox_pending())[0].payload == {"text": "\x00"}
+    exported = await store.export_user(APP, "u1")
+    assert exported["sessions"][0]["events"][0]["content"]["text"] == "hi\x00there"
+
+
+async def test_state_is_jsonb_and_turn_reads_use_the_session_index(
+    store: PostgresStore, url: str
+) -> None:
+    for i in range(20):
+        await store.create_session(APP, "u1", f"s{i}")
+    conn = await asyncpg.connect(url)
+    try:
+        # 20 sessions x 1000 events, interleaved as real chats are.
+        await conn.execute(
+            """INSERT INTO events (sid, id, author, ts, content)
+               SELECT s.sid, 'e' || g, 'user', g, jsonb_build_object('text', g::text)
+               FROM generate_series(1, 20000) g
+               JOIN sessions s ON s.session_id = 's' || (g % 20) ORDER BY g"""
+        )
+        await conn.execute("ANALYZE")
+        kinds = await conn.fetch(
+            "SELECT column_name, data_type FROM information_schema.columns"
+            " WHERE column_name IN ('state', 'content', 'state_delta', 'payload')"
+            " AND table_schema = current_schema()"
+        )
+        plan = "\n".join(
+            row[0] for row in await conn.fetch(f"EXPLAIN {_GET_SESSION}", APP, "u1", "s7", 20)
+        )
+    finally:
+        await conn.close()
+    assert {row["data_type"] for row in kinds} == {"jsonb"}
+    # The last N events are an index range of their session, not a scan of the history.
+    assert "events_by_session" in plan, plan
+    assert "Seq Scan on events" not in plan, plan
+    got = await store.get_session(APP, "u1", "s7", recent_events=3)
+    assert got is not None and [e.text for e in got.events] == ["19947", "19967", "19987"]
+
+
+async def test_bulk_append_is_idempotent_and_counts_only_new_events(store: PostgresStore) -> None:
+    session = await store.create_session(APP, "u1", "s1")
+    first = [Event(author="user", content={"text": str(i)}, id=f"e{i}") for i in range(5)]
+    assert await store.bulk_append(session, first) == 5
+    again = [*first[3:], Event(author="user", content={"text": "5"}, id="e5")]
+    assert await store.bulk_append(session, again) == 1
+    assert await store.bulk_append(session, []) == 0
+    history = await store.history(APP, "u1", "s1")
+    assert [e.id for e in history] == [f"e{i}" for i in range(6)]
+
+
+async def test_open_migrates_once_even_when_workers_start_together(url: str) -> None:
+    stores = await asyncio.gather(*(PostgresStore.open(url) for _ in range(4)))
+    for opened in stores:
+        await opened.close()
+    conn = await asyncpg.connect(url)
+    try:
+        versions = await conn.fetch("SELECT version FROM schema_version ORDER BY version")
+        salts = await conn.fetchval("SELECT count(*) FROM meta WHERE key = 'audit_salt'")
+    finally:
+        await conn.close()
+    assert [row["version"] for row in versions] == list(range(1, SCHEMA_VERSION + 1))
+    assert salts == 1
+
+
+async def test_a_database_from_a_newer_release_is_refused(url: str) -> None:
+    await (await PostgresStore.open(url)).close()
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("INSERT INTO schema_version VALUES ($1)", SCHEMA_VERSION + 1)
+    finally:
+        await conn.close()
+    with pytest.raises(RuntimeError, match="newer"):
+        await PostgresStore.open(url)
+
+
+async def test_reopen_keeps_the_audit_salt_so_hashes_stay_comparable(url: str) -> None:
+    async with await open_store(url) as first:
+        await first.audit("telegram:42", "/stats")
+    async with await open_store(url) as second:
+        await second.audit("telegram:42", "/sessions")
+        entries = await second.audit_entries()
+    assert entries[0]["actor"] == entries[1]["actor"]
+    assert "42" not in entries[0]["actor"]
+
+
+async def test_a_statement_past_its_time_limit_is_store_busy(url: str) -> None:
+    async with await PostgresStore.open(url, PoolSettings(statement_timeout=0.2)) as store:
+        session = await store.create_session(APP, "u1", "s1")
+        blocker = await asyncpg.connect(url)
+        try:
+            async with blocker.transaction():
+                await blocker.execute("SELECT * FROM sessions FOR UPDATE")  # holds the row
+                with pytest.raises(StoreBusy):
+                    await store.append_event(session, Event(author="user", content={"text": "x"}))
+        finally:
+            await blocker.close()
+        # The failed append left nothing behind; the next one goes through.
+        assert await store.append_event(session, Event(author="user", content={"text": "y"}))
+        got = await store.get_session(APP, "u1", "s1")
+        assert got is not None and [e.text for e in got.events] == ["y"]
+
+
+async def test_an_unreachable_server_is_a_store_error_without_the_password() -> None:
+    url = "postgresql://postgres:s3cret-pw@127.0.0.1:1/nowhere"
+    settings = PoolSettings(connect_timeout=2)
+    with pytest.raises(StoreError) as failure:
+        await PostgresStore.open(url, settings)
+    assert "s3cret-pw" not in str(failure.value)
+    assert "127.0.0.1:1" in str(failure.value)
+    assert redact(url) == "postgresql://postgres:***@127.0.0.1:1/nowhere"
+
+
+def test_lock_keys_are_stable_signed_64_bit_and_distinct() -> None:
+    key = lock_key("app", "u1", "s1")
+    assert key == lock_key("app", "u1", "s1")
+    assert -(2**63) <= key < 2**63
+    # The separator keeps ("a", "bc") and ("ab", "c") apart.
+    assert lock_key("app", "a", "bc") != lock_key("app", "ab", "c")
+    assert len({lock_key("app", f"u{i}", "s") for i in range(1000)}) == 1000

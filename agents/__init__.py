@@ -32,12 +32,17 @@ def make_model(
     api_key: str | None, base_url: str, model: str, timeout: float, max_retries: int
 ) -> ModelClient:
     """The real LLM client when a key is configured, else the offline model (announced once,
-    here, since the composition root builds the model once per process)."""
+    here, since the composition root builds the model once per process).
+
+    `model` may list fallbacks after commas ("openai/gpt-4o-mini,mistralai/mistral-small"):
+    they are tried in order when the first model is down (502/503)."""
     if api_key:
+        names = [name.strip() for name in model.split(",") if name.strip()]
         client = OpenAIModel(
             api_key=api_key,
             base_url=base_url,
-            model=model,
+            model=names[0] if names else model,
+            fallback_models=tuple(names[1:]),
             timeout=timeout,
             max_retries=max_retries,
         )

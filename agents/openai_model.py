@@ -13,6 +13,7 @@ import json
 import logging
 import random
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 import openai
@@ -43,6 +44,7 @@ class OpenAIModel:
         max_retries: int = 2,
         stream: bool = True,
         backoff: float = 0.5,
+        fallback_models: tuple[str, ...] = (),
     ) -> None:
         self._client = openai.AsyncOpenAI(
             api_key=api_key,
@@ -55,12 +57,33 @@ class OpenAIModel:
         self._max_retries = max_retries
         self._stream = stream
         self._backoff = backoff
-        self.description = f"LLM {model} at {base_url}"
+        self._fallbacks = fallback_models
+        fallbacks = f" (fallbacks: {', '.join(fallback_models)})" if fallback_models else ""
+        self.description = f"LLM {model} at {base_url}{fallbacks}"
 
     async def aclose(self) -> None:
         await self._client.close()
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+        """With retries; when the model stays unavailable (502/503, as OpenRouter answers for a
+        model that is down) and nothing was shown yet, the next fallback model is tried."""
+        models = [request.model or self._model, *self._fallbacks]
+        for index, model in enumerate(models):
+            streamed = False
+            try:
+                async for chunk in self._with_retries(replace(request, model=model)):
+                    streamed = streamed or isinstance(chunk, TextDelta)
+                    yield chunk
+                return
+            except ModelError as exc:
+                last = index == len(models) - 1
+                if last or streamed or exc.status not in (502, 503):
+                    raise
+                log.warning(
+                    "model %s unavailable (%s); trying %s", model, exc.status, models[index + 1]
+                )
+
+    async def _with_retries(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
         attempt = 0
         while True:
             streamed = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from agents import make_model
 from agents.model import ModelError, ModelRequest, ModelResponse, TextDelta
 from agents.openai_model import OpenAIModel
 from tests.agents.conftest import make_openai
@@ -157,3 +158,27 @@ async def test_an_error_inside_the_stream_after_text(
     with pytest.raises(ModelError) as info:
         await collect(openai_model)
     assert info.value.kind == "unavailable" and len(llm.requests) == 1
+
+
+async def test_a_model_that_stays_down_falls_back_to_the_next(llm: LLMEmulator) -> None:
+    model = make_model("sk-test", llm.base_url, "main/model, backup/model", 1.0, 1)
+    assert isinstance(model, OpenAIModel) and "backup/model" in model.description
+    fast = {"retry-after-ms": "1"}
+    llm.script(Fail(503, headers=fast), Fail(503, headers=fast), Say("from the backup"))
+    try:
+        _, response = await collect(model)
+    finally:
+        await model.aclose()
+    assert response.text == "from the backup"
+    assert [r.body["model"] for r in llm.requests] == ["main/model", "main/model", "backup/model"]
+
+
+async def test_no_fallback_for_out_of_credits(llm: LLMEmulator) -> None:
+    model = make_model("sk-test", llm.base_url, "main/model,backup/model", 1.0, 1)
+    llm.script(Fail(402))
+    try:
+        with pytest.raises(ModelError):
+            await collect(model)
+    finally:
+        await model.aclose()
+    assert len(llm.requests) == 1

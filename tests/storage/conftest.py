@@ -10,7 +10,6 @@ storage.postgres not written yet — but with CI set, a missing or unreachable s
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib.util
 import os
@@ -81,14 +80,16 @@ async def postgres_database() -> AsyncIterator[str]:
     """A fresh, empty database on the TEST_POSTGRES_URL server; dropped afterwards."""
     admin_url = os.environ.get("TEST_POSTGRES_URL")
     if not admin_url:
-        _unavailable("TEST_POSTGRES_URL is unset (e.g. postgresql://postgres@127.0.0.1:5432/postgres)")
+        _unavailable(
+            "TEST_POSTGRES_URL is unset (e.g. postgresql://postgres@127.0.0.1:5432/postgres)"
+        )
     if importlib.util.find_spec("storage.postgres") is None:
         pytest.skip("storage.postgres is not written yet")
     import asyncpg
 
     try:
         admin = await asyncpg.connect(admin_url, timeout=5)
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         _unavailable(f"PostgreSQL at TEST_POSTGRES_URL is unreachable: {exc}")
     name = f"switchboard_test_{uuid.uuid4().hex[:12]}"
     await admin.execute(f'CREATE DATABASE "{name}"')

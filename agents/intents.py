@@ -59,6 +59,10 @@ _NOT_TOPICS = _words(
     "interesting short quick great best of like love more want few two three enjoy hate know need "
     "any some"
 )
+_NOT_SYMBOLS = _words(
+    "my the a an and also please stock stocks it this that them one some all more these those "
+    "to me us you"
+)
 _AFTER_PRICE = re.compile(
     r"\b(?:price of|price for|quote for|quote of|quote on|ticker)\s+\$?([a-z][a-z0-9.\-]{0,9})\b",
     re.I,
@@ -149,10 +153,16 @@ def find_symbols(text: str, *, watchlist: bool = False) -> tuple[str, ...]:
 
 
 def _span_symbols(span: str) -> list[str]:
+    """Words of "add X and Y to ...": company names, upper-case words, or short lower-case
+    words that look like tickers ("tsla"), not ordinary words ("something", "it")."""
     symbols = []
     for word in re.split(r"[\s,]+", span):
         word = word.strip().lstrip("$")
-        if not word or word.lower() in ("my", "the", "a", "and", "also", "please", "stock"):
-            continue
-        symbols.append(COMPANIES.get(word.lower(), word.upper()))
+        lowered = word.lower()
+        if lowered in COMPANIES:
+            symbols.append(COMPANIES[lowered])
+        elif word.isupper() or (
+            re.fullmatch(r"[a-z]{1,5}(?:[.\-][a-z]{1,3})?", word) and lowered not in _NOT_SYMBOLS
+        ):
+            symbols.append(word.upper())
     return symbols

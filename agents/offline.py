@@ -53,9 +53,13 @@ def respond(request: ModelRequest) -> ModelResponse:
     if calls:
         return ModelResponse(tool_calls=tuple(calls), model="offline")
     own = [(name, result) for name, result in results if name in tools or name == "set_user_name"]
-    text = (
-        compose_results(own, request.state) if own else small_talk(user_text, request.state, tools)
-    )
+    if own:
+        text = compose_results(own, request.state)
+    elif intent.kind in ("watch_add", "watch_remove") and "watchlist_add" in tools:
+        verb, where = ("add", "to") if intent.kind == "watch_add" else ("remove", "from")
+        text = f'Which ticker should I {verb}? For example: "{verb} AAPL {where} my watchlist".'
+    else:
+        text = small_talk(user_text, request.state, tools)
     return ModelResponse(text=text, model="offline")
 
 

@@ -26,6 +26,8 @@ from agents.intents import Intent, read_intent
         ("add apple to my watchlist", Intent("watch_add", symbols=("AAPL",))),
         ("put NVDA on my watch list", Intent("watch_add", symbols=("NVDA",))),
         ("drop tsla and MSFT from my watchlist", Intent("watch_remove", symbols=("TSLA", "MSFT"))),
+        ("add brk.b and Microsoft to my watchlist", Intent("watch_add", symbols=("BRK.B", "MSFT"))),
+        ("add something to my watchlist", Intent("watch_add")),
         ("what's on my watchlist", Intent("watch_show")),
         ("how is my watchlist doing?", Intent("watch_quotes")),
         ("Hi, I am Bob", Intent("chat", name="Bob")),

@@ -87,6 +87,9 @@ class DiscordEmulator:
         self.commands: dict[int | None, list[dict[str, Any]]] = {}  # guild id (None: global)
         self.interactions: dict[str, dict[str, Any]] = {}  # token -> interaction state
         self.faults: list[Fault] = []
+        self._holds: list[tuple[str, str]] = []
+        self._released = asyncio.Event()
+        self.held: list[str] = []  # paths of requests parked by `hold`
         self._nonces: dict[tuple[str, str], int] = {}
         self._sessions: dict[str, _Session] = {}
         self._runner: web.AppRunner | None = None
@@ -333,6 +336,16 @@ class DiscordEmulator:
     def inject(self, fault: Fault) -> None:
         self.faults.append(fault)
 
+    def hold(self, method: str, path: str) -> None:
+        """Park matching requests (unanswered) until `release()`: a slow Discord, so a test can
+        act while a reply is in flight."""
+        self._holds.append((method, path))
+        self._released.clear()
+
+    def release(self) -> None:
+        self._holds.clear()
+        self._released.set()
+
     # -- queries for tests -----------------------------------------------------------------
     def calls_to(self, method: str, pattern: str) -> list[Call]:
         regex = re.compile(pattern)
@@ -441,6 +454,9 @@ class DiscordEmulator:
         request[BODY] = body
         request[FILES] = files
         path = request.path[len(API_PREFIX) :]
+        if any(m == request.method and re.fullmatch(p, path) for m, p in self._holds):
+            self.held.append(path)
+            await self._released.wait()
         fault = self._take_fault(request.method, path)
         if fault is not None and not fault.after_processing:
             response = _fault_response(fault)

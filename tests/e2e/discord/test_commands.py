@@ -3,6 +3,7 @@ privacy, files; and the adapter's lifecycle (startup replay, sharding, no token 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from pathlib import Path
@@ -12,7 +13,15 @@ import pytest
 from bot.app import open_app
 from bot.messages import Incoming
 from bot.settings import Settings
-from tests.e2e.discord.conftest import ADMIN, TOKEN, USER, RunningBot, bot_env, start_bot
+from tests.e2e.discord.conftest import (
+    ADMIN,
+    TIMEOUT,
+    TOKEN,
+    USER,
+    RunningBot,
+    bot_env,
+    start_bot,
+)
 from tests.emulators.discord_api import EPHEMERAL, DiscordEmulator
 from tests.helpers import wait_until
 
@@ -148,3 +157,34 @@ async def test_the_token_never_appears_in_a_log_line(
     assert any(r.name.startswith("discord.") for r in caplog.records)  # discord.py did log
     assert TOKEN not in caplog.text
     assert TOKEN.split(".")[-1] not in caplog.text
+
+
+async def test_stop_finishes_in_flight_turns_and_keeps_later_messages_for_the_next_start(
+    emu: DiscordEmulator, settings: Settings
+) -> None:
+    async with start_bot(settings, emu) as running:
+        emu.hold("POST", rf"/channels/{USER + 1}/messages")
+        await emu.send_message(running.user(USER), "Hi, my name is Olga")
+        await wait_until(lambda: emu.held)  # the reply is on its way when the stop begins
+        stopping = asyncio.create_task(running.adapter.stop())
+        await wait_until(lambda: running.adapter._stopping)
+        late = await emu.send_message(running.user(USER), "Hi, my name is Pia")
+        command = await emu.invoke_command(running.user(ADMIN), "stats")
+        await wait_until(lambda: emu.followups(command))
+        assert "restarting" in emu.followups(command)[0]["content"]
+        emu.release()
+        await asyncio.wait_for(stopping, TIMEOUT)
+
+        (answered,) = emu.channel_messages(USER + 1)
+        assert "Olga" in answered["content"]  # the in-flight turn finished before closing
+        pending = await running.app.store.inbox_pending("discord")
+        assert [item.message_id for item in pending] == [late["id"]]
+
+    async with start_bot(settings, emu) as running:  # the next run answers it
+        settled = running.settled
+
+        async def late_answered() -> bool:
+            return len(emu.channel_messages(USER + 1)) == 2 and await settled()
+
+        await wait_until(late_answered, timeout=TIMEOUT)
+        assert "Pia" in emu.channel_messages(USER + 1)[1]["content"]

@@ -60,6 +60,9 @@ USAGE = {
 }
 
 
+REFUSAL = "Sorry, that command is only for the bot's admins."
+
+
 class UsageError(ValueError):
     """Bad arguments: the message is the one-line usage."""
 
@@ -118,9 +121,10 @@ class AdminCommands:
                 parts.insert(0, "user=unknown")
         return " ".join(parts)
 
-    async def refuse(self, actor: str, cmd: ParsedCommand) -> list[Reply]:
+    async def refuse(self, actor: str, cmd: ParsedCommand, *, private: bool) -> list[Reply]:
+        """The same plain refusal whatever the arguments: nothing about any user leaks."""
         await self._store.audit(actor, f"denied /{cmd.name}", "")
-        return [Reply("Sorry, that command is only for the bot's admins.", private=True)]
+        return [Reply(REFUSAL, private=private)]
 
     async def resolve_user(self, ref: str) -> str:
         """Our user id for `ref` (a user id or platform:id); UsageError when unknown."""

@@ -180,7 +180,12 @@ class Conversation:
         if self._admin_commands.handles(cmd.name):
             if not admin:
                 log.info("admin command /%s refused for %s", cmd.name, incoming.platform)
-                return await self._admin_commands.refuse(actor, cmd)
+                # Ephemeral where the platform can; a Telegram group just sees the refusal
+                # (a private message for it would be odd).
+                private = incoming.chat_kind is ChatKind.PRIVATE or bool(
+                    incoming.extra.get("ephemeral")
+                )
+                return await self._admin_commands.refuse(actor, cmd, private=private)
             if incoming.chat_kind is ChatKind.GROUP and not incoming.extra.get("ephemeral"):
                 return [Reply(GROUP_ADMIN)]
             return await self._admin_commands.run(actor, cmd, user_id)

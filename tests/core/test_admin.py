@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from bot.admin_commands import digest
+from bot.admin_commands import REFUSAL, digest
 
 from .conftest import ADMIN, incoming, replies, say
-
-REFUSAL = "Sorry, that command is only for the bot's admins."
 
 
 async def seed(app) -> str:
@@ -74,5 +72,10 @@ async def test_admin_commands_refused_for_everyone_else_with_no_data(app) -> Non
     # Same ids on another platform are not the admin either.
     got = await replies(app, incoming("/stats", user=ADMIN[1], platform="discord"))
     assert [r.text for r in got] == [REFUSAL]
+    # In a group: a plain refusal in the chat (no DM); a Discord interaction: ephemeral.
+    got = await replies(app, incoming("/stats", user="42", group=True))
+    assert [(r.text, r.private) for r in got] == [(REFUSAL, False)]
+    got = await replies(app, incoming("/stats", user="42", group=True, extra={"ephemeral": True}))
+    assert [(r.text, r.private) for r in got] == [(REFUSAL, True)]
     denied = [e for e in await app.store.audit_entries() if "denied" in str(e.get("command"))]
-    assert len(denied) == 7
+    assert len(denied) == 9

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from adapters.console import ConsoleAdapter
 from bot.app import open_app
 from tests.core.conftest import make_settings
@@ -102,7 +104,8 @@ def test_admin_cli_uses_the_same_commands(tmp_path: Path) -> None:
     assert gone.returncode == 1 and "No such user" in gone.stderr
 
 
-async def test_sigint_stops_the_console_cleanly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+async def test_a_signal_stops_the_console_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -131,7 +134,7 @@ async def test_sigint_stops_the_console_cleanly(tmp_path: Path) -> None:
         proc.stdin.write(b"Tell me a joke about Go\n")
         await proc.stdin.drain()
         await asyncio.wait_for(read_until("bot> "), 30)
-        proc.send_signal(signal.SIGINT)  # stdin still open: only the signal can end it
+        proc.send_signal(sig)  # stdin still open: only the signal can end it
         rest = await asyncio.wait_for(proc.stdout.read(), 30)
         assert await asyncio.wait_for(proc.wait(), 30) == 0
         assert "Bye!" in rest.decode()

@@ -184,9 +184,11 @@ class OpenAIModel:
 
 def _tool_call(call_id: str, name: str, raw: str | None) -> ToolCall:
     try:
-        arguments = json.loads(raw) if raw else {}
+        arguments = json.loads(raw) if raw and raw.strip() else {}
     except ValueError:
         arguments = None
+    if arguments is None and raw is not None and raw.strip() == "null":
+        arguments = {}  # some servers send "null" for a call without arguments
     if not isinstance(arguments, dict):
         return ToolCall(call_id, name, {}, raw_arguments=raw or "")
     return ToolCall(call_id, name, arguments)

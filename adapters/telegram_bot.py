@@ -13,6 +13,7 @@ so PTB backs off and fetches the batch again (or Telegram retries the webhook PO
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -20,7 +21,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
-from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from adapters.telegram_delivery import DeliveryFailed, Sender, Target, TurnWriter
@@ -31,6 +32,7 @@ from bot.settings import Settings
 log = logging.getLogger(__name__)
 
 START_ATTEMPTS = 5  # getMe at startup: network errors are retried with backoff
+REDELIVER_STEPS = 30  # an undelivered reply is tried again 30 retry delays later (30 s)
 _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 # These log request URLs, which contain the token: keep them at WARNING whatever LOG_LEVEL says.
 _URL_LOGGERS = ("httpx", "httpcore")
@@ -54,13 +56,21 @@ class TelegramAdapter:
     name = PLATFORM
 
     def __init__(
-        self, settings: Settings, core: ConversationCore, *, webhook_listen: str = "0.0.0.0"
+        self,
+        settings: Settings,
+        core: ConversationCore,
+        *,
+        webhook_listen: str = "0.0.0.0",
+        retry_delay: float = 1.0,
     ) -> None:
+        """`retry_delay` is the first backoff step of a failed send (doubling); a reply that
+        still could not be sent is tried again REDELIVER_STEPS steps later while running."""
         if not settings.telegram_bot_token:
             raise ValueError("TELEGRAM_BOT_TOKEN is not set")
         self._settings = settings
         self._core = core
         self._listen = webhook_listen
+        self._retry_delay = retry_delay
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
         self._sender: Sender | None = None
         self._bot_id = 0
@@ -68,6 +78,7 @@ class TelegramAdapter:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
         self._stopping = False
+        self._stop_requested = asyncio.Event()  # wakes replies waiting to be tried again
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -78,7 +89,7 @@ class TelegramAdapter:
         self._app = app
         await self._initialize(app)
         self._bot_id, self._username = app.bot.id, app.bot.username
-        self._sender = Sender(app.bot, self._username)
+        self._sender = Sender(app.bot, self._username, retry_delay=self._retry_delay)
         await self._register_commands()
         # Fetched before polling starts, so it holds only what an earlier run left unanswered.
         pending = await self._core.pending(PLATFORM)
@@ -104,6 +115,7 @@ class TelegramAdapter:
             await self._stopped.wait()
             return
         self._stopping = True
+        self._stop_requested.set()
         app = self._app
         try:
             if app.updater is not None and app.updater.running:
@@ -234,12 +246,21 @@ class TelegramAdapter:
                         typing_done.set()
                     await writer.write(reply)
         except DeliveryFailed as exc:
-            # Stop before the core marks it answered: it stays pending and is replayed at start.
+            # Stop before the core marks it answered: it stays pending (replayed at the next
+            # start) and is tried again later in this run.
             log.error("telegram: reply to update %s not delivered: %s", incoming.message_id, exc)
+            self._spawn(self._serve_later(incoming))
         finally:
             aclose = getattr(replies, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+    async def _serve_later(self, incoming: Incoming) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop_requested.wait(), REDELIVER_STEPS * self._retry_delay)
+        if not self._stopping:
+            log.info("telegram: trying the reply to update %s again", incoming.message_id)
+            await self._serve(incoming)
 
     async def _replay(self, pending: list[Incoming]) -> None:
         for incoming in pending:
@@ -256,7 +277,8 @@ class TelegramAdapter:
         task.add_done_callback(self._tasks.discard)
 
     def _on_poll_error(self, exc: TelegramError) -> None:
-        log.warning("telegram: polling failed (%s); retrying", exc)
+        hint = " (another instance polling with this token?)" if isinstance(exc, Conflict) else ""
+        log.warning("telegram: polling failed: %s%s; retrying", exc, hint)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         uid = update.update_id if isinstance(update, Update) else "?"

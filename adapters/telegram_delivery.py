@@ -76,14 +76,15 @@ class Target:
 class Sender:
     """Bot API calls with retries; one per adapter. Knows each chat's last streaming edit."""
 
-    def __init__(self, bot: Bot, bot_username: str) -> None:
+    def __init__(self, bot: Bot, bot_username: str, *, retry_delay: float = 1.0) -> None:
         self.bot = bot
         self.bot_username = bot_username
+        self._retry_delay = retry_delay
         self._last_edit: dict[int, float] = {}
 
     async def call(self, what: str, action: Callable[[], Awaitable[T]]) -> T:
         """Run a Bot API call, retrying network errors with backoff; raise DeliveryFailed."""
-        delay = 1.0
+        delay = self._retry_delay
         for attempt in range(1, SEND_ATTEMPTS + 1):
             try:
                 return await action()
@@ -98,7 +99,7 @@ class Sender:
             except NetworkError as exc:
                 if attempt == SEND_ATTEMPTS:
                     break
-                log.warning("telegram %s failed (%s); retry %d in %.0fs", what, exc, attempt, delay)
+                log.warning("telegram %s failed (%s); retry %d in %.1fs", what, exc, attempt, delay)
                 await asyncio.sleep(delay)
                 delay *= 2
         raise DeliveryFailed(f"telegram {what} failed {SEND_ATTEMPTS} times")

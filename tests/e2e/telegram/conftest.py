@@ -24,6 +24,7 @@ ADMIN = 1001
 USER = 2002
 GROUP = -100500
 TIMEOUT = 15.0
+RETRY_DELAY = 0.05
 
 
 def bot_env(tg: TelegramApiEmulator, tmp_path: Path) -> dict[str, str]:
@@ -76,7 +77,10 @@ class RunningBot:
 
 async def start_bot(settings: Settings, tg: TelegramApiEmulator) -> AsyncIterator[RunningBot]:
     async with open_app(settings) as app:
-        adapter = TelegramAdapter(settings, app.core, webhook_listen="127.0.0.1")
+        # Short retry steps keep the network-error tests fast; the logic is the production one.
+        adapter = TelegramAdapter(
+            settings, app.core, webhook_listen="127.0.0.1", retry_delay=RETRY_DELAY
+        )
         await adapter.start()
         try:
             yield RunningBot(app, adapter, tg)

@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from adapters.telegram_delivery import SEND_ATTEMPTS
 from tests.e2e.telegram.conftest import GROUP, TIMEOUT, TOKEN, USER, RunningBot
 from tests.helpers import wait_until
 
@@ -105,6 +106,14 @@ async def test_network_errors_are_retried(bot: RunningBot) -> None:
     assert bot.adapter is not None  # still running: the next message is answered too
     [helped] = await bot.ask(USER, USER, "/help")
     assert "/prefs" in helped
+
+
+async def test_a_reply_the_network_swallowed_is_sent_again_later(bot: RunningBot) -> None:
+    bot.tg.fail_next("sendMessage", times=SEND_ATTEMPTS, status=502)
+    [reply] = await bot.ask(USER, USER, "/start")
+    assert "/help" in reply
+    statuses = [c.status for c in bot.tg.calls_to("sendMessage", ok_only=False)]
+    assert statuses == [502] * SEND_ATTEMPTS + [200]  # given up, then tried again: once
 
 
 async def test_token_never_logged(settings, tg, caplog: pytest.LogCaptureFixture) -> None:

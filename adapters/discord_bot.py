@@ -134,6 +134,15 @@ class DiscordAdapter:
     async def wait(self) -> None:
         await self._ended.wait()
 
+    @property
+    def client(self) -> discord.Client | None:
+        """The discord.py client once started (for diagnostics and tests)."""
+        return self._client
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
     def _build_client(self) -> discord.Client:
         # Intents.default() has no privileged intent: DMs and messages that mention the bot
         # carry their content anyway. Reading every guild message would need message_content.

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from adapters.discord_send import EDIT_INTERVAL, ChannelReplies
 from adapters.text import DISCORD_LIMIT
+from bot.messages import Reply
 from tests.e2e.discord.conftest import ADMIN, USER, RunningBot
 from tests.emulators.discord_api import Fault
 from tests.helpers import wait_until
@@ -128,3 +130,23 @@ async def test_a_reply_discord_refuses_is_logged_and_not_retried_forever(
 
     await wait_until(closed, timeout=15)
     assert f"reply to {sent['id']} cannot be delivered" in caplog.text
+
+
+async def test_streamed_edits_are_spaced_and_the_final_text_always_lands(bot: RunningBot) -> None:
+    now = 100.0
+    assert bot.adapter.client is not None
+    channel = bot.adapter.client.get_partial_messageable(USER + 1)
+    replies = ChannelReplies(channel, "777", clock=lambda: now)
+
+    await replies.partial("one")  # posted at once
+    await replies.partial("one two")  # too soon after the post: not sent
+    now = 100.0 + EDIT_INTERVAL / 2
+    await replies.partial("one two three")  # still too soon
+    now = 100.0 + EDIT_INTERVAL
+    await replies.partial("one two three four")  # an interval later: edited
+    await replies.final(Reply("one two three four five"))  # the final text is never held back
+
+    posts = bot.emu.calls_to("POST", rf"/channels/{USER + 1}/messages")
+    edits = bot.emu.calls_to("PATCH", rf"/channels/{USER + 1}/messages/\d+")
+    assert [c.body["content"] for c in posts] == ["one"]
+    assert [c.body["content"] for c in edits] == ["one two three four", "one two three four five"]

@@ -167,7 +167,7 @@ async def test_stop_finishes_in_flight_turns_and_keeps_later_messages_for_the_ne
         await emu.send_message(running.user(USER), "Hi, my name is Olga")
         await wait_until(lambda: emu.held)  # the reply is on its way when the stop begins
         stopping = asyncio.create_task(running.adapter.stop())
-        await wait_until(lambda: running.adapter._stopping)
+        await wait_until(lambda: running.adapter.stopping)
         late = await emu.send_message(running.user(USER), "Hi, my name is Pia")
         command = await emu.invoke_command(running.user(ADMIN), "stats")
         await wait_until(lambda: emu.followups(command))

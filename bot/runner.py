@@ -235,6 +235,7 @@ class Runner:
         if call.name == TRANSFER_TOOL and agent.sub_agents:
             result, actions = _transfer(agent, call)
         else:
+            await self._refresh_shared_state(turn)
             ctx = ToolContext(
                 app_name=self._app_name,
                 user_id=turn.session.user_id,
@@ -252,6 +253,22 @@ class Runner:
             invocation_id=turn.invocation_id,
             actions=actions,
         )
+
+    async def _refresh_shared_state(self, turn: _Turn) -> None:
+        """Re-read `user:`/`app:` state just before a tool runs. The session lock serialises this
+        session only; another session of the same user (a group chat, the other platform) may
+        have changed the watchlist while our model was thinking, and a tool that read the turn's
+        old snapshot would write that change away."""
+        s = turn.session
+        fresh = await self._store.get_session(
+            self._app_name, s.user_id, s.session_id, recent_events=0
+        )
+        if fresh is None:
+            return
+        for key in [k for k in turn.state if k.startswith(("user:", "app:"))]:
+            if key not in fresh.state:
+                del turn.state[key]
+        turn.state.update({k: v for k, v in fresh.state.items() if k.startswith(("user:", "app:"))})
 
     async def _call_tool(self, turn: _Turn, agent: Agent, call: ToolCall, ctx: ToolContext) -> Any:
         tool = agent.tool(call.name)

@@ -243,3 +243,28 @@ async def test_a_model_that_never_stops_calling_tools_is_capped(
     llm.script(*[Say(tool_calls=[call("set_user_name", name="Bob")])] * 8)
     events = await run(make_runner(store, openai_model, quotes), "loop forever")
     assert events[-1].error == "too_many_steps" and len(llm.requests) == 8
+
+
+async def test_a_tool_sees_what_another_session_of_the_user_just_wrote(
+    llm: LLMEmulator, openai_model: OpenAIModel, quotes: QuoteProvider, store: Store
+) -> None:
+    llm.script(
+        Say(tool_calls=[call("transfer_to_agent", agent_name="stock_analyst")]),
+        Say(tool_calls=[call("watchlist_add", symbols=["AAPL"])]),
+    )
+    runner = make_runner(store, openai_model, quotes)
+    slow = runner.run_async("u1", "private-chat", "add AAPL")
+    async for event in slow:  # stop while the model has asked for the tool, before it runs
+        if "watchlist_add" in str(event.content.get("tool_calls")):
+            break
+    llm.script(
+        Say(tool_calls=[call("transfer_to_agent", agent_name="stock_analyst")]),
+        Say(tool_calls=[call("watchlist_add", symbols=["TSLA"])]),
+        Say("Added TSLA."),
+    )
+    await run(runner, "add TSLA", session="group-chat")
+    llm.script(Say("Added AAPL."))
+    rest = [event async for event in slow]
+    assert rest[-1].text == "Added AAPL."
+    session = await store.get_session(APP, "u1", "private-chat")
+    assert session is not None and session.state["user:stock_watchlist"] == ["TSLA", "AAPL"]

@@ -110,17 +110,21 @@ class Conversation:
 
     async def handle(self, incoming: Incoming) -> AsyncIterator[Reply]:
         key = (incoming.platform, incoming.chat_id, incoming.platform_user_id)
+        answered = False
         try:
             async with self._order.hold(key):
                 async for reply in self._handle(incoming):
+                    answered = answered or not reply.partial
                     yield reply
-        except StoreBusy:
-            log.warning("store busy while handling %s:%s", incoming.platform, incoming.message_id)
-            yield Reply(BUSY)
-            await self._done_quietly(incoming)
-        except Exception:
-            log.exception("failed handling %s:%s", incoming.platform, incoming.message_id)
-            yield Reply(FAILED)
+        except Exception as exc:
+            busy = isinstance(exc, StoreBusy)
+            where = f"{incoming.platform}:{incoming.message_id}"
+            if busy:
+                log.warning("store busy while handling %s", where)
+            else:
+                log.exception("failed handling %s", where)
+            if not answered:  # after the answer went out, an apology would only confuse
+                yield Reply(BUSY if busy else FAILED)
             await self._done_quietly(incoming)
 
     async def _handle(self, incoming: Incoming) -> AsyncIterator[Reply]:

@@ -8,7 +8,7 @@ from bot.conversation import FAILED
 from bot.messages import Reply
 from tests.helpers import wait_until
 
-from .conftest import AppFactory, incoming, make_settings, replies, say
+from .conftest import NO_NETWORK, AppFactory, incoming, make_settings, replies, say
 
 
 async def test_a_redelivered_message_is_answered_once(app) -> None:
@@ -109,3 +109,35 @@ async def test_two_workers_on_postgres_answer_a_message_once(postgres_url: str) 
         stats = await one.store.stats(settings.app_name, user_id)
         assert stats.turns == 1
         await one.store.delete_user(settings.app_name, user_id)
+
+
+async def test_a_locked_database_gets_a_busy_reply_then_recovers(db_url: str) -> None:
+    """Another process holds SQLite's write lock past the busy timeout: StoreBusy -> BUSY."""
+    import sqlite3
+
+    import agents
+    from bot.conversation import BUSY, Conversation
+    from bot.runner import Runner
+    from storage.sqlite import SqliteStore
+
+    store = await SqliteStore.open(db_url, busy_timeout=0.2)
+    async with store, agents.QuoteProvider(NO_NETWORK) as quotes:
+        model = agents.make_model(None, NO_NETWORK, "offline", 5, 0)
+        runner = Runner(store, agents.build_team(model, quotes), app_name="busy")
+        core = Conversation(store, runner, app_name="busy")
+        assert await replies_of(core, incoming("hello"))  # the user exists now
+        other = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+        try:
+            other.execute("BEGIN EXCLUSIVE")  # e.g. a second bot process mid-write
+            got = await replies_of(core, incoming("Tell me a joke"))
+            assert [r.text for r in got] == [BUSY]
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        got = await replies_of(core, incoming("Tell me a joke"))
+        assert got and got[0].text != BUSY
+        await model.aclose()
+
+
+async def replies_of(core, message) -> list[Reply]:
+    return [r async for r in core.handle(message) if not r.partial]

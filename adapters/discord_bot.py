@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Protocol
 
 import aiohttp
@@ -61,12 +61,23 @@ class _Dropped:
         return None
 
 
-def configure_endpoints(settings: Settings) -> None:
-    """discord.py has no per-client endpoint option; its class attributes are the switch."""
+@contextlib.contextmanager
+def discord_endpoints(settings: Settings) -> Iterator[None]:
+    """Point discord.py at DISCORD_API_BASE / DISCORD_GATEWAY_URL while the adapter runs.
+
+    discord.py has no per-client endpoint option; these class attributes are the switch. They
+    are put back afterwards, so nothing else in the process keeps talking to a test server.
+    """
+    route, websocket = discord.http.Route, discord.gateway.DiscordWebSocket
+    saved = route.BASE, websocket.DEFAULT_GATEWAY
     if settings.discord_api_base:
-        discord.http.Route.BASE = settings.discord_api_base
+        route.BASE = settings.discord_api_base
     if settings.discord_gateway_url:
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+        websocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+    try:
+        yield
+    finally:
+        route.BASE, websocket.DEFAULT_GATEWAY = saved
 
 
 class DiscordAdapter:
@@ -94,10 +105,11 @@ class DiscordAdapter:
         self._stopping = False
         self._replayed = False
         self._ended = asyncio.Event()
+        self._endpoints = contextlib.ExitStack()
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
-        configure_endpoints(self._settings)
+        self._endpoints.enter_context(discord_endpoints(self._settings))
         client = self._client = self._build_client()
         tree = app_commands.CommandTree(client)
         tree.error(self._on_command_error)
@@ -108,6 +120,7 @@ class DiscordAdapter:
             await client.login(self._settings.discord_bot_token or "")
         except discord.LoginFailure:
             await client.close()
+            self._endpoints.close()
             raise RuntimeError("Discord rejected DISCORD_BOT_TOKEN (401 Unauthorized)") from None
         await self._sync_commands(tree, guild)
         self._connection = asyncio.create_task(client.connect(), name="discord-gateway")
@@ -128,6 +141,7 @@ class DiscordAdapter:
         if self._connection is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await self._connection
+        self._endpoints.close()
         self._ended.set()
         log.info("discord adapter stopped")
 
@@ -201,6 +215,7 @@ class DiscordAdapter:
         if self._connection in done:
             exc = self._connection.exception()
             await client.close()
+            self._endpoints.close()
             raise RuntimeError(f"Discord gateway connection failed: {exc!r}")
         if not done:
             log.warning("discord: not ready after %.0fs; still connecting", self._ready_timeout)
@@ -328,7 +343,11 @@ class DiscordAdapter:
     async def _replay_pending(self) -> None:
         """Messages recorded but never answered (a crash or a stop mid-turn), oldest first."""
         assert self._client is not None
-        items = await self._core.pending(self.name)
+        try:
+            items = await self._core.pending(self.name)
+        except Exception:
+            log.exception("discord: could not read the messages left from the last run")
+            return
         if items:
             log.info("discord: answering %d messages left from the last run", len(items))
         for incoming in items:

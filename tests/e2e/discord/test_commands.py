@@ -8,8 +8,10 @@ import json
 import logging
 from pathlib import Path
 
+import discord
 import pytest
 
+from adapters.discord_bot import DiscordAdapter
 from bot.app import open_app
 from bot.messages import Incoming
 from bot.settings import Settings
@@ -188,3 +190,18 @@ async def test_stop_finishes_in_flight_turns_and_keeps_later_messages_for_the_ne
 
         await wait_until(late_answered, timeout=TIMEOUT)
         assert "Pia" in emu.channel_messages(USER + 1)[1]["content"]
+
+
+async def test_a_rejected_token_fails_start_with_a_clear_error_and_no_token_in_logs(
+    emu: DiscordEmulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    wrong = "T1RIRVI.WRONG-token-never-to-be-logged"
+    settings = Settings.from_env(bot_env(emu, tmp_path, DISCORD_BOT_TOKEN=wrong), dotenv_path=None)
+    async with open_app(settings) as app:
+        adapter = DiscordAdapter(settings, app.core)
+        with pytest.raises(RuntimeError, match="Discord rejected DISCORD_BOT_TOKEN"):
+            await adapter.start()
+    assert [c.status for c in emu.calls] == [401]
+    assert wrong not in caplog.text
+    assert discord.http.Route.BASE == "https://discord.com/api/v10"  # put back

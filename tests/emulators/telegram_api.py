@@ -46,6 +46,15 @@ def _entities(text: str) -> list[dict[str, Any]]:
     ]
 
 
+def _checked_text(text: Any) -> str:
+    """Telegram's own checks: a message text is 1-4096 UTF-16 units after trimming."""
+    if not isinstance(text, str) or not text.strip():
+        raise LookupError("message text is empty")
+    if _utf16(text) > 4096:
+        raise LookupError("message is too long")
+    return text
+
+
 @dataclass(frozen=True, slots=True)
 class UploadedFile:
     filename: str
@@ -407,7 +416,7 @@ class TelegramApiEmulator:
         return True
 
     def _m_sendMessage(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> dict:
-        return self._bot_message(params, text=params["text"])
+        return self._bot_message(params, text=_checked_text(params.get("text")))
 
     def _m_sendDocument(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> dict:
         upload = files.get("document")
@@ -427,6 +436,7 @@ class TelegramApiEmulator:
         if key not in self._messages:
             raise LookupError("message to edit not found")
         message = self._messages[key]
+        _checked_text(params.get("text"))
         if message.get("text") == params["text"]:
             raise LookupError("message is not modified")
         message.update(text=params["text"], edit_date=int(time.time()))

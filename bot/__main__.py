@@ -57,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
+    from bot.app import StartupError
+
     try:
         if args.command == "admin":
             return asyncio.run(admin_main(settings, args))
@@ -65,6 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(run(settings, console=args.command == "chat" or None, user=_user(args)))
     except KeyboardInterrupt:  # Ctrl-C before the signal handlers were installed
         return 130
+    except StartupError as exc:  # e.g. the database is down: one clear line, no traceback
+        print(exc, file=sys.stderr)
+        return 1
 
 
 def _user(args: argparse.Namespace) -> str | None:
@@ -74,9 +79,9 @@ def _user(args: argparse.Namespace) -> str | None:
 async def admin_main(settings: Settings, args: argparse.Namespace) -> int:
     """The admin commands, through the same code as the chat commands."""
     from bot.admin_commands import AdminCommands, UsageError
+    from bot.app import open_database
     from bot.commands import ParsedCommand
     from bot.logging_setup import setup_logging
-    from storage import open_store
 
     setup_logging(settings.log_level, settings.secrets)
     name = args.admin_command
@@ -86,7 +91,7 @@ async def admin_main(settings: Settings, args: argparse.Namespace) -> int:
         print(f"This erases every row about {args.user}. Run again with --yes.", file=sys.stderr)
         return 1
     actor = f"shell:{_login()}"
-    async with await open_store(settings.database_url) as store:
+    async with await open_database(settings.database_url) as store:
         admin = AdminCommands(store, settings.app_name)
         try:
             if name == "export":

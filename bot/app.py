@@ -23,7 +23,7 @@ from bot.logging_setup import setup_logging
 from bot.messages import Adapter
 from bot.runner import Runner
 from bot.settings import Settings
-from storage import Store, open_store
+from storage import Store, StoreError, open_store
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,22 @@ class App:
         return self.settings.llm_api_key is None
 
 
+class StartupError(Exception):
+    """The bot cannot start (e.g. the database cannot be opened); the message says why."""
+
+
+async def open_database(database_url: str) -> Store:
+    try:
+        return await open_store(database_url)
+    except (StoreError, OSError) as exc:
+        # Store errors redact the password from any URL they quote; OSError names a path.
+        raise StartupError(f"Cannot open the database (DATABASE_URL): {exc}") from exc
+
+
 @contextlib.asynccontextmanager
 async def open_app(settings: Settings) -> AsyncIterator[App]:
     """Store, quote provider, model, agent team, runner and core, closed in reverse order."""
-    store = await open_store(settings.database_url)
+    store = await open_database(settings.database_url)
     async with store, agents.QuoteProvider(settings.quotes_base_url) as quotes:
         model = agents.make_model(
             settings.llm_api_key,

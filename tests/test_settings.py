@@ -114,3 +114,13 @@ def test_cli_reads_dotenv_in_the_working_directory(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("ADMIN_IDS=bogus\n")
     proc = run_cli(tmp_path, {}, "admin", "stats")
     assert proc.returncode == 2 and "ADMIN_IDS" in proc.stderr
+
+
+@pytest.mark.parametrize("args", [("chat",), ("admin", "stats")])
+def test_cli_unreachable_database_is_one_line_without_the_password(tmp_path: Path, args) -> None:
+    url = "postgresql://postgres:s3cret-pw@127.0.0.1:1/nothing"  # nothing listens on port 1
+    proc = run_cli(tmp_path, {"DATABASE_URL": url}, *args)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr and "s3cret-pw" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("Cannot open the database (DATABASE_URL)")

@@ -11,23 +11,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable
 from typing import Any, Protocol
 
 import aiohttp
 import discord
-import yarl
 from discord import app_commands
 
+from adapters.discord_client import build_client, command_guild, discord_endpoints, sync_commands
 from adapters.discord_commands import build_commands, command_line
 from adapters.discord_send import (
     ChannelReplies,
+    DroppedReplies,
     InteractionReplies,
     TypingIndicator,
     Undeliverable,
 )
-from adapters.discord_translate import to_incoming
-from bot.messages import ChatKind, CommandSpec, ConversationCore, Incoming, Reply
+from adapters.discord_translate import interaction_incoming, to_incoming
+from bot.messages import CommandSpec, ConversationCore, Incoming, Reply
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,42 +43,6 @@ class Replies(Protocol):
     async def partial(self, text: str) -> None: ...
     async def final(self, reply: Reply) -> None: ...
     async def finish(self) -> None: ...
-
-
-class _Dropped:
-    """Replies to a slash command replayed after a restart: its token (valid 15 min, never
-    stored) is gone, so the answer cannot be delivered — the turn still completes."""
-
-    def __init__(self, message_id: str) -> None:
-        self._message_id = message_id
-
-    async def partial(self, text: str) -> None:
-        return None
-
-    async def final(self, reply: Reply) -> None:
-        log.info("reply to replayed interaction %s dropped (token expired)", self._message_id)
-
-    async def finish(self) -> None:
-        return None
-
-
-@contextlib.contextmanager
-def discord_endpoints(settings: Settings) -> Iterator[None]:
-    """Point discord.py at DISCORD_API_BASE / DISCORD_GATEWAY_URL while the adapter runs.
-
-    discord.py has no per-client endpoint option; these class attributes are the switch. They
-    are put back afterwards, so nothing else in the process keeps talking to a test server.
-    """
-    route, websocket = discord.http.Route, discord.gateway.DiscordWebSocket
-    saved = route.BASE, websocket.DEFAULT_GATEWAY
-    if settings.discord_api_base:
-        route.BASE = settings.discord_api_base
-    if settings.discord_gateway_url:
-        websocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
-    try:
-        yield
-    finally:
-        route.BASE, websocket.DEFAULT_GATEWAY = saved
 
 
 class DiscordAdapter:
@@ -110,10 +75,15 @@ class DiscordAdapter:
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         self._endpoints.enter_context(discord_endpoints(self._settings))
-        client = self._client = self._build_client()
+        client = self._client = build_client(
+            self._settings,
+            self._guild_ready_timeout,
+            on_message=self._on_message,
+            on_ready=self._on_ready,
+        )
         tree = app_commands.CommandTree(client)
         tree.error(self._on_command_error)
-        guild = self._sync_guild()
+        guild = command_guild(self._settings)
         for command in build_commands(self._core.commands, self._on_slash):
             tree.add_command(command, guild=guild)
         try:
@@ -122,7 +92,7 @@ class DiscordAdapter:
             await client.close()
             self._endpoints.close()
             raise RuntimeError("Discord rejected DISCORD_BOT_TOKEN (401 Unauthorized)") from None
-        await self._sync_commands(tree, guild)
+        await sync_commands(tree, guild)
         self._connection = asyncio.create_task(client.connect(), name="discord-gateway")
         self._connection.add_done_callback(self._connection_ended)
         await self._wait_ready(client)
@@ -156,54 +126,6 @@ class DiscordAdapter:
     @property
     def stopping(self) -> bool:
         return self._stopping
-
-    def _build_client(self) -> discord.Client:
-        # Intents.default() has no privileged intent: DMs and messages that mention the bot
-        # carry their content anyway. Reading every guild message would need message_content.
-        intents = discord.Intents.default()
-        intents.typing = False
-        # The bot never joins voice: the warnings about missing voice libraries are noise.
-        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
-        options: dict[str, Any] = {
-            "intents": intents,
-            "allowed_mentions": discord.AllowedMentions.none(),
-            "guild_ready_timeout": self._guild_ready_timeout,
-            "activity": discord.CustomActivity(name="DM me or @mention me · /help"),
-        }
-        shard_count = self._settings.discord_shard_count
-        if shard_count:
-            ids = self._settings.discord_shard_ids
-            client: discord.Client = discord.AutoShardedClient(
-                shard_ids=list(ids) if ids else None, shard_count=shard_count, **options
-            )
-        else:
-            client = discord.Client(**options)
-        client.event(self._handler("on_message", self._on_message))
-        client.event(self._handler("on_ready", self._on_ready))
-        return client
-
-    @staticmethod
-    def _handler(name: str, func: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-        async def handler(*args: Any) -> None:
-            await func(*args)
-
-        handler.__name__ = name
-        return handler
-
-    def _sync_guild(self) -> discord.Object | None:
-        guild_id = self._settings.discord_guild_id
-        return discord.Object(id=guild_id) if guild_id else None
-
-    async def _sync_commands(
-        self, tree: app_commands.CommandTree, guild: discord.Object | None
-    ) -> None:
-        where = f"to guild {guild.id}" if guild else "globally (may take up to an hour to show)"
-        try:
-            synced = await tree.sync(guild=guild)
-        except discord.HTTPException as exc:
-            log.warning("discord: slash command sync failed (%s); old commands stay", exc.status)
-            return
-        log.info("discord: %d slash commands synced %s", len(synced), where)
 
     async def _wait_ready(self, client: discord.Client) -> None:
         assert self._connection is not None
@@ -263,17 +185,7 @@ class DiscordAdapter:
         if self._stopping:
             await self._send_safely(replies, Reply(RESTARTING))
             return
-        incoming = Incoming(
-            platform="discord",
-            platform_user_id=str(interaction.user.id),
-            chat_id=str(interaction.channel_id),
-            message_id=str(interaction.id),
-            text=command_line(spec, values),
-            display_name=interaction.user.display_name,
-            chat_kind=ChatKind.GROUP if interaction.guild_id else ChatKind.PRIVATE,
-            timestamp=interaction.created_at.timestamp(),
-            extra={"ephemeral": ephemeral, "interaction": True, "guild_id": interaction.guild_id},
-        )
+        incoming = interaction_incoming(interaction, command_line(spec, values), ephemeral)
         await self._track(self._handle(incoming, replies, None))
 
     async def _on_command_error(
@@ -352,7 +264,7 @@ class DiscordAdapter:
             log.info("discord: answering %d messages left from the last run", len(items))
         for incoming in items:
             if incoming.extra.get("interaction"):
-                await self._handle(incoming, _Dropped(incoming.message_id), None)
+                await self._handle(incoming, DroppedReplies(incoming.message_id), None)
                 continue
             channel = self._client.get_partial_messageable(int(incoming.chat_id))
             indicator = TypingIndicator(channel)

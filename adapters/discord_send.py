@@ -201,3 +201,20 @@ class InteractionReplies:
         if self.sent == 0:
             with contextlib.suppress(discord.HTTPException, OSError):
                 await self._interaction.delete_original_response()
+
+
+class DroppedReplies:
+    """Replies to a slash command replayed after a restart: its token (valid 15 min, never
+    stored) is gone, so the answer cannot be delivered — the turn still completes."""
+
+    def __init__(self, message_id: str) -> None:
+        self._message_id = message_id
+
+    async def partial(self, text: str) -> None:
+        return None
+
+    async def final(self, reply: Reply) -> None:
+        log.info("reply to replayed interaction %s dropped (token expired)", self._message_id)
+
+    async def finish(self) -> None:
+        return None

@@ -75,3 +75,19 @@ def message_kind(message: discord.Message, text: str) -> str:
     if message.poll is not None:
         return "poll"
     return "text"
+
+
+def interaction_incoming(interaction: discord.Interaction, text: str, ephemeral: bool) -> Incoming:
+    """A slash command as the core sees it: its command line, from the interaction's user.
+    `ephemeral` tells the core the answer is private even in a guild channel."""
+    return Incoming(
+        platform="discord",
+        platform_user_id=str(interaction.user.id),
+        chat_id=str(interaction.channel_id),
+        message_id=str(interaction.id),
+        text=text,
+        display_name=interaction.user.display_name,
+        chat_kind=ChatKind.GROUP if interaction.guild_id else ChatKind.PRIVATE,
+        timestamp=interaction.created_at.timestamp(),
+        extra={"ephemeral": ephemeral, "interaction": True, "guild_id": interaction.guild_id},
+    )

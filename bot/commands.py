@@ -229,7 +229,8 @@ class UserCommands:
                 f"linked accounts. To go ahead, send /forgetme confirm within "
                 f"{FORGET_CONFIRM_SECONDS // 60} minutes."
             )
-            await self._record(ctx, "forgetme", "Erasure requested.", {FORGET_KEY: time.time()})
+            note = "The user asked to erase their data; waiting for /forgetme confirm."
+            await self._record(ctx, "forgetme", note, {FORGET_KEY: time.time()})
             return [Reply(text, private=True)]
         if [a.lower() for a in args] != ["confirm"]:
             return [Reply(USAGE["forgetme"])]

@@ -94,6 +94,11 @@ async def db_errors() -> AsyncIterator[None]:
         asyncpg.exceptions.AdminShutdownError,
     ) as exc:
         raise StoreError(f"database unavailable: {type(exc).__name__}") from exc
+    except asyncpg.exceptions.InterfaceError as exc:
+        # asyncpg has no subclass for "pool is closed/closing"; other interface errors are bugs.
+        if "pool is clos" in str(exc):
+            raise StoreError("the store is closed") from exc
+        raise
 
 
 class KeyedLocks:

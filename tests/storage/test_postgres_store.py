@@ -176,3 +176,14 @@ def test_lock_keys_are_stable_signed_64_bit_and_distinct() -> None:
     # The separator keeps ("a", "bc") and ("ab", "c") apart.
     assert lock_key("app", "a", "bc") != lock_key("app", "ab", "c")
     assert len({lock_key("app", f"u{i}", "s") for i in range(1000)}) == 1000
+
+
+async def test_close_twice_is_safe_and_a_closed_store_says_so(url: str) -> None:
+    store = await PostgresStore.open(url)
+    await store.close()
+    await store.close()
+    with pytest.raises(StoreError, match="closed"):
+        await store.get_session(APP, "u1", "s1")
+    with pytest.raises(StoreError, match="closed"):
+        async with store.session_lock(APP, "u1", "s1"):
+            pass

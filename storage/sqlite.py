@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import logging
 import os
 import sqlite3
 import time
@@ -44,6 +45,9 @@ from storage.types import (
 )
 
 MEMORY = ":memory:"
+# Answered inbox rows are kept this long to recognise redeliveries, then pruned at open.
+INBOX_RETENTION_SECONDS = 30 * 24 * 3600
+log = logging.getLogger(__name__)
 
 
 def parse_url(url: str) -> str:
@@ -51,6 +55,8 @@ def parse_url(url: str) -> str:
     prefix = "sqlite:///"
     if not url.startswith(prefix) or len(url) == len(prefix):
         raise ValueError(f"expected sqlite:///relative.db or sqlite:////absolute.db, got {url!r}")
+    if "?" in url:
+        raise ValueError(f"SQLite URLs take no query parameters, got {url!r}")
     return url[len(prefix) :]
 
 
@@ -61,6 +67,22 @@ def _create_private_file(path: str) -> None:
     parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
+def _prepare(
+    db: sqlite3.Connection, timeout_ms: int, synchronous: str, now: float
+) -> tuple[int, str]:
+    """Pragmas, migrations and housekeeping at open; returns (version found, audit salt)."""
+    schema.configure_writer(db, timeout_ms, synchronous)
+    found = schema.migrate(db)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        ident.prune_inbox(db, now - INBOX_RETENTION_SECONDS)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return found, ident.audit_salt(db)
 
 
 async def _connect(path: str, busy_timeout: float) -> aiosqlite.Connection:
@@ -134,9 +156,9 @@ class SqliteStore:
         writer = await _connect(path, busy_timeout)
         conns = [writer]
         try:
-            await run_on(writer, lambda db: schema.configure_writer(db, timeout_ms, synchronous))
-            await run_on(writer, schema.migrate)
-            salt = await run_on(writer, ident.audit_salt)
+            found, salt = await run_on(
+                writer, lambda db: _prepare(db, timeout_ms, synchronous, time.time())
+            )
             if path == MEMORY:  # a second connection would see another, empty database
                 reader_conns = [writer]
             else:
@@ -156,6 +178,8 @@ class SqliteStore:
             raise
         store = cls(writer, reader_conns, salt)
         store.writer.start()
+        upgraded = f", upgraded from v{found}" if 0 < found < schema.LATEST else ""
+        log.info("SQLite store %s open (schema v%d%s)", path, schema.LATEST, upgraded)
         return store
 
     async def close(self) -> None:

@@ -144,6 +144,10 @@ def inbox_pending(db: sqlite3.Connection, platform: str | None, limit: int) -> l
     return [InboxItem(p, m, json.loads(payload), received) for p, m, payload, received in rows]
 
 
+def prune_inbox(db: sqlite3.Connection, done_before: float) -> None:
+    db.execute("DELETE FROM inbox WHERE done_at IS NOT NULL AND done_at < ?", (done_before,))
+
+
 def audit(db: sqlite3.Connection, actor_hash: str, command: str, detail: str, now: float) -> None:
     db.execute(
         "INSERT INTO audit (at, actor, command, detail) VALUES (?, ?, ?, ?)",

@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from storage import Event, EventActions, StoreBusy, StoreError, TokenUsage, open_store
+from storage import (
+    Event,
+    EventActions,
+    InboxStatus,
+    StoreBusy,
+    StoreError,
+    TokenUsage,
+    open_store,
+)
 from storage.sqlite import SqliteStore
 from storage.sqlite_schema import LATEST
 
@@ -59,7 +67,7 @@ async def test_relative_and_memory_urls(tmp_path: Path, monkeypatch: pytest.Monk
         got = await store.get_session(APP, "u1", "s1")
         assert got is not None and got.state == {"user:k": 1} and len(got.events) == 1
     assert sorted(os.listdir(tmp_path)) == ["relative.db"]
-    for bad in ("sqlite://relative.db", "sqlite:///", "mysql://x"):
+    for bad in ("sqlite://relative.db", "sqlite:///", "sqlite:///x.db?mode=ro", "mysql://x"):
         with pytest.raises(ValueError):
             await open_store(bad)
 
@@ -207,6 +215,23 @@ async def test_bulk_append_matches_appending_one_by_one(sqlite_store: SqliteStor
     stats = await sqlite_store.stats(APP)
     assert (stats.turns, stats.events, stats.prompt_tokens) == (1, 3, 5)
     assert dict(stats.delegations) == {"funny_nerd": 1}
+
+
+async def test_old_answered_inbox_rows_are_pruned_at_open(tmp_path: Path) -> None:
+    path = tmp_path / "inbox.db"
+    async with await open_store(f"sqlite:///{path}") as store:
+        for message_id in ("old", "recent", "unanswered"):
+            await store.inbox_put("telegram", message_id, {"text": message_id})
+        await store.inbox_done("telegram", "old")
+        await store.inbox_done("telegram", "recent")
+    with closing(raw(path)) as db:
+        db.execute("UPDATE inbox SET done_at = done_at - 31 * 86400, received_at = 0")
+        db.execute("UPDATE inbox SET done_at = NULL WHERE message_id = 'unanswered'")
+        db.execute("UPDATE inbox SET done_at = done_at + 2 * 86400 WHERE message_id = 'recent'")
+    async with await open_store(f"sqlite:///{path}") as store:
+        assert await store.inbox_put("telegram", "recent", {}) is InboxStatus.DONE
+        assert await store.inbox_put("telegram", "unanswered", {}) is InboxStatus.PENDING
+        assert await store.inbox_put("telegram", "old", {}) is InboxStatus.NEW
 
 
 async def test_a_closed_store_refuses_calls(tmp_path: Path) -> None:

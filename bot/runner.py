@@ -96,7 +96,9 @@ class Runner:
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._turn_timeout
-        turn = _Turn(session, inv, deadline, dict(session.state), self._root)
+        # A resumed turn continues with the agent that was answering when it stopped: the
+        # manager would only see its handover done and close the turn without the real answer.
+        turn = _Turn(session, inv, deadline, dict(session.state), self._answering(mine))
         turn.events.extend(session.events)
         if not any(e.id == f"{inv}:u" for e in mine):
             yield await self._append(
@@ -113,6 +115,16 @@ class Runner:
             yield await self._final_error(turn, "turn_timeout")
         except ModelError as exc:
             yield await self._final_error(turn, exc.kind)
+
+    def _answering(self, stored: list[Event]) -> Agent:
+        """The agent a turn with these stored events is in: the target of its last handover
+        (whose result event is stored), else the root."""
+        for event in reversed(stored):
+            target = event.actions.transfer_to_agent
+            agent = self._root.find(target) if target else None
+            if agent is not None:
+                return agent
+        return self._root
 
     async def _load(self, user_id: str, session_id: str) -> Session:
         app, window = self._app_name, self._window

@@ -118,7 +118,10 @@ async def test_killed_mid_reply_the_message_is_answered_after_restart(
         await wait_until(lambda: tg.sent(USER), timeout=TIMEOUT)
         assert "/prefs" in await answer(tg, store, USER, "/help")
         [joke, _help] = tg.shown(USER)
-        assert joke.strip() and held.strip()
+        # The turn resumes with the agent that was answering (funny_nerd, whose tool result
+        # was stored before the kill): the real joke, continuing what was already streaming.
+        assert held.strip() and joke.startswith(held.strip())
+        assert "about databases" in joke
         user_id = await store.find_user("telegram", str(USER))
         events = await store.history(APP, str(user_id))
         asked = [e for e in events if e.author == "user"]

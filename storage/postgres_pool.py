@@ -53,6 +53,7 @@ async def create_pools(url: str, settings: PoolSettings) -> tuple[asyncpg.Pool, 
             min_size=1,
             max_size=settings.pool_size,
             timeout=settings.connect_timeout,
+            reset=_keep_session,
             server_settings=server(statement_timeout=ms(settings.statement_timeout)),
         )
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
@@ -70,6 +71,13 @@ async def create_pools(url: str, settings: PoolSettings) -> tuple[asyncpg.Pool, 
         await pool.close()
         raise
     return pool, lock_pool
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Release without the default reset query (a round trip after EVERY pool call): data
+    connections never leave session state behind - no SET, LISTEN, cursor or advisory lock
+    outlives a call (locks live on the lock pool, which keeps the default reset). asyncpg
+    itself still rolls back a transaction left open before calling this."""
 
 
 @asynccontextmanager

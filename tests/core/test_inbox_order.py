@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 from bot.conversation import FAILED
 from bot.messages import Reply
@@ -102,10 +103,11 @@ async def test_two_workers_on_postgres_answer_a_message_once(postgres_url: str) 
 
     settings = make_settings(postgres_url, APP_NAME="core-two-workers")
     async with open_app(settings) as one, open_app(settings) as two:
-        message = incoming("Tell me a joke about SQL", message_id=f"pg-{id(one)}", user="pg1")
+        pg_user = f"pg-{uuid.uuid4().hex[:8]}"  # unique: the database outlives this test
+        message = incoming("Tell me a joke about SQL", user=pg_user)
         got = await asyncio.gather(replies(one, message), replies(two, message))
         assert sorted(len(r) for r in got) == [0, 1]
-        user_id = await wait_until(lambda: one.store.find_user("telegram", "pg1"))
+        user_id = await wait_until(lambda: one.store.find_user("telegram", pg_user))
         stats = await one.store.stats(settings.app_name, user_id)
         assert stats.turns == 1
         await one.store.delete_user(settings.app_name, user_id)

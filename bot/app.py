@@ -158,10 +158,13 @@ async def _serve(adapters: list[Adapter]) -> int:
             log.info("%s adapter running", adapter.name)
         waiters = [asyncio.create_task(a.wait()) for a in started]
         waiters.append(asyncio.create_task(stop.wait()))
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         if stop.is_set():
             log.info("signal received: finishing in-flight turns, then stopping")
-        return 0
+        failed = [t for t in done if not t.cancelled() and t.exception() is not None]
+        for task in failed:
+            log.error("an adapter ended with an error", exc_info=task.exception())
+        return 1 if failed else 0
     except Exception:
         log.exception("an adapter failed to start")
         return 1

@@ -22,7 +22,10 @@ from bot.settings import Settings, SettingsError
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m bot", description="Switchboard: a multi-agent chat bot with memory."
+        prog="python -m bot",
+        description="Switchboard: a multi-agent chat bot with memory. With no command: run "
+        "every adapter whose token is set (Telegram, Discord), else the console chat. "
+        "Configuration comes from the environment and .env.",
     )
     sub = parser.add_subparsers(dest="command")
     chat = sub.add_parser("chat", help="chat in the terminal")

@@ -15,7 +15,7 @@ _pg_ready() { command -v pg_isready >/dev/null && pg_isready -q -h "$_pg_host" -
 # Can we log in with this URL? psql when installed, else asyncpg from the project's venv.
 _pg_login() {
   if command -v psql >/dev/null; then
-    PGCONNECT_TIMEOUT=3 psql "$1" -XAtqc 'SELECT 1' >/dev/null 2>&1
+    PGCONNECT_TIMEOUT=3 psql -w "$1" -XAtqc 'SELECT 1' >/dev/null 2>&1
   elif [ -x .venv/bin/python ]; then
     .venv/bin/python - "$1" >/dev/null 2>&1 <<'PY'
 import asyncio, sys
@@ -44,17 +44,21 @@ _pg_provision() {
   fi
   command -v pg_ctlcluster >/dev/null || return 0
   if ! _pg_ready; then
-    local version
-    for version in $(ls /etc/postgresql 2>/dev/null); do
-      pg_ctlcluster --skip-systemctl-redirect "$version" main start >&2 || true
-    done
+    # Start the installed cluster(s) on our port that are down (Debian: "15 main 5432 down").
+    local version cluster port status
+    while read -r version cluster port status _; do
+      if [ "$port" = "$_pg_port" ] && [ "$status" = down ]; then
+        pg_ctlcluster --skip-systemctl-redirect "$version" "$cluster" start >&2 || true
+      fi
+    done < <(pg_lsclusters -h 2>/dev/null)
     for _ in $(seq 1 30); do _pg_ready && break; sleep 1; done
   fi
   # Local socket logins are "peer" on Debian: as root we can act as postgres and set the
   # password the TCP login needs. Only done when a password-less login is refused.
   if _pg_ready && [ -z "$(_pg_find_url)" ] && [ "$(id -u)" = 0 ] && command -v runuser >/dev/null
   then
-    runuser -u postgres -- psql -XAtqc "ALTER USER postgres PASSWORD '$_pg_password'" >/dev/null \
+    runuser -u postgres -- psql -p "$_pg_port" -d postgres -XAtqc \
+      "ALTER USER postgres PASSWORD '$_pg_password'" >/dev/null \
       || echo "postgres.sh: could not set a password for user postgres" >&2
   fi
 }

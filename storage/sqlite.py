@@ -1,27 +1,20 @@
 """The SQLite session store (aiosqlite): the embedded default backend.
 
-Layout: one group-committing writer connection (sqlite_conn), read connections beside it (WAL),
-statements in sqlite_ops / sqlite_admin / sqlite_identity, schema and migrations in
-sqlite_schema. This class only encodes arguments on the caller's side and routes each call to
-the writer or a reader. URLs: `sqlite:///relative.db`, `sqlite:////abs/path.db`,
-`sqlite:///:memory:` (one connection, nothing persisted).
+Layout: one group-committing writer connection and read connections beside it, under WAL
+(sqlite_conn), opened by sqlite_open; statements in sqlite_ops / sqlite_admin / sqlite_identity;
+schema and migrations in sqlite_schema. This class only encodes arguments on the caller's side
+(bad values fail there, early) and routes each call to the writer or a reader.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import hmac
 import logging
-import os
-import sqlite3
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -30,8 +23,9 @@ from storage import sqlite_admin as admin
 from storage import sqlite_identity as ident
 from storage import sqlite_ops as ops
 from storage import sqlite_schema as schema
-from storage.sqlite_codec import CachingConnection, dumps, encode_delta, encode_event
-from storage.sqlite_conn import GroupCommitWriter, Readers, close_quietly, map_error, run_on
+from storage.sqlite_codec import dumps, encode_delta, encode_event
+from storage.sqlite_conn import GroupCommitWriter, KeyedLocks, Readers, close_quietly
+from storage.sqlite_open import MEMORY, open_connections, parse_url
 from storage.types import (
     Event,
     InboxItem,
@@ -44,82 +38,8 @@ from storage.types import (
     new_id,
 )
 
-MEMORY = ":memory:"
-# Answered inbox rows are kept this long to recognise redeliveries, then pruned at open.
-INBOX_RETENTION_SECONDS = 30 * 24 * 3600
+__all__ = ["MEMORY", "SqliteStore", "parse_url"]  # storage.migrate reads files by URL too
 log = logging.getLogger(__name__)
-
-
-def parse_url(url: str) -> str:
-    """`sqlite:///x.db` -> 'x.db'; `sqlite:////abs/x.db` -> '/abs/x.db'; ':memory:' stays."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or len(url) == len(prefix):
-        raise ValueError(f"expected sqlite:///relative.db or sqlite:////absolute.db, got {url!r}")
-    if "?" in url:
-        raise ValueError(f"SQLite URLs take no query parameters, got {url!r}")
-    return url[len(prefix) :]
-
-
-def _create_private_file(path: str) -> None:
-    """Create the database file owner-only (0600) before SQLite does (it would use the umask);
-    SQLite gives its -wal and -shm files the same mode as the database file."""
-    parent = Path(path).parent
-    parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-
-
-def _prepare(
-    db: sqlite3.Connection, timeout_ms: int, synchronous: str, now: float
-) -> tuple[int, str]:
-    """Pragmas, migrations and housekeeping at open; returns (version found, audit salt)."""
-    schema.configure_writer(db, timeout_ms, synchronous)
-    found = schema.migrate(db)
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        ident.prune_inbox(db, now - INBOX_RETENTION_SECONDS)
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    return found, ident.audit_salt(db)
-
-
-async def _connect(path: str, busy_timeout: float) -> aiosqlite.Connection:
-    # isolation_level=None: no implicit transactions; we issue BEGIN [IMMEDIATE] ourselves.
-    return await aiosqlite.connect(
-        path, isolation_level=None, timeout=busy_timeout, factory=CachingConnection
-    )
-
-
-@dataclass
-class _LockEntry:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    users: int = 0  # holders + waiters
-
-
-class KeyedLocks:
-    """One asyncio.Lock per key, dropped when nobody holds or waits for it (bounded size)."""
-
-    def __init__(self) -> None:
-        self._entries: dict[tuple[str, ...], _LockEntry] = {}
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: tuple[str, ...]) -> AsyncIterator[None]:
-        entry = self._entries.get(key)
-        if entry is None:
-            entry = self._entries[key] = _LockEntry()
-        entry.users += 1
-        try:
-            async with entry.lock:
-                yield
-        finally:
-            entry.users -= 1
-            if entry.users == 0:
-                del self._entries[key]
 
 
 class SqliteStore:
@@ -150,32 +70,9 @@ class SqliteStore:
     ) -> SqliteStore:
         """Open (creating, 0600, and migrating as needed) the database a URL names."""
         path = parse_url(url)
-        if path != MEMORY:
-            _create_private_file(path)
-        timeout_ms = int(busy_timeout * 1000)
-        writer = await _connect(path, busy_timeout)
-        conns = [writer]
-        try:
-            found, salt = await run_on(
-                writer, lambda db: _prepare(db, timeout_ms, synchronous, time.time())
-            )
-            if path == MEMORY:  # a second connection would see another, empty database
-                reader_conns = [writer]
-            else:
-                reader_conns = []
-                for _ in range(max(readers, 1)):
-                    conn = await _connect(path, busy_timeout)
-                    conns.append(conn)
-                    await run_on(conn, lambda db: schema.configure_reader(db, timeout_ms))
-                    reader_conns.append(conn)
-        except sqlite3.Error as exc:
-            for conn in conns:
-                await close_quietly(conn)
-            raise map_error(exc) from exc
-        except BaseException:
-            for conn in conns:
-                await close_quietly(conn)
-            raise
+        writer, reader_conns, found, salt = await open_connections(
+            path, busy_timeout=busy_timeout, readers=readers, synchronous=synchronous
+        )
         store = cls(writer, reader_conns, salt)
         store.writer.start()
         upgraded = f", upgraded from v{found}" if 0 < found < schema.LATEST else ""

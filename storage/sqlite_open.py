@@ -1,0 +1,95 @@
+"""Opening the SQLite store's file: URL forms, an owner-only file, pragmas and migrations.
+
+`sqlite:///relative.db`, `sqlite:////abs/path.db`, `sqlite:///:memory:` (one connection, nothing
+persisted). The writer connection prepares the database (WAL, migrations, housekeeping) before
+any reader opens it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import aiosqlite
+
+from storage import sqlite_identity as ident
+from storage import sqlite_schema as schema
+from storage.sqlite_codec import CachingConnection
+from storage.sqlite_conn import close_quietly, map_error, run_on
+
+MEMORY = ":memory:"
+# Answered inbox rows are kept this long to recognise redeliveries, then pruned at open.
+INBOX_RETENTION_SECONDS = 30 * 24 * 3600
+
+
+def parse_url(url: str) -> str:
+    """`sqlite:///x.db` -> 'x.db'; `sqlite:////abs/x.db` -> '/abs/x.db'; ':memory:' stays."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or len(url) == len(prefix):
+        raise ValueError(f"expected sqlite:///relative.db or sqlite:////absolute.db, got {url!r}")
+    if "?" in url:
+        raise ValueError(f"SQLite URLs take no query parameters, got {url!r}")
+    return url[len(prefix) :]
+
+
+def create_private_file(path: str) -> None:
+    """Create the database file owner-only (0600) before SQLite does (it would use the umask);
+    SQLite gives its -wal and -shm files the same mode as the database file."""
+    parent = Path(path).parent
+    parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
+def prepare(
+    db: sqlite3.Connection, timeout_ms: int, synchronous: str, now: float
+) -> tuple[int, str]:
+    """Pragmas, migrations and housekeeping at open; returns (version found, audit salt)."""
+    schema.configure_writer(db, timeout_ms, synchronous)
+    found = schema.migrate(db)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        ident.prune_inbox(db, now - INBOX_RETENTION_SECONDS)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return found, ident.audit_salt(db)
+
+
+async def connect(path: str, busy_timeout: float) -> aiosqlite.Connection:
+    # isolation_level=None: no implicit transactions; we issue BEGIN [IMMEDIATE] ourselves.
+    return await aiosqlite.connect(
+        path, isolation_level=None, timeout=busy_timeout, factory=CachingConnection
+    )
+
+
+async def open_connections(
+    path: str, *, busy_timeout: float, readers: int, synchronous: str
+) -> tuple[aiosqlite.Connection, list[aiosqlite.Connection], int, str]:
+    """(writer, readers, schema version found, audit salt); readers == [writer] in memory."""
+    if path != MEMORY:
+        create_private_file(path)
+    timeout_ms = int(busy_timeout * 1000)
+    writer = await connect(path, busy_timeout)
+    conns = [writer]
+    try:
+        found, salt = await run_on(
+            writer, lambda db: prepare(db, timeout_ms, synchronous, time.time())
+        )
+        if path == MEMORY:  # a second connection would see another, empty database
+            return writer, [writer], found, salt
+        for _ in range(max(readers, 1)):
+            conn = await connect(path, busy_timeout)
+            conns.append(conn)
+            await run_on(conn, lambda db: schema.configure_reader(db, timeout_ms))
+    except BaseException as exc:
+        for conn in conns:
+            await close_quietly(conn)
+        if isinstance(exc, sqlite3.Error):
+            raise map_error(exc) from exc
+        raise
+    return writer, conns[1:], found, salt

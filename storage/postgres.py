@@ -28,7 +28,7 @@ from storage.postgres_codec import (
     split_for_sql,
 )
 from storage.postgres_ids import IdentityInboxAudit
-from storage.postgres_pool import KeyedLocks, PoolSettings, create_pools, db_errors
+from storage.postgres_pool import KeyedLocks, PoolSettings, create_pools, db_errors, split_url
 from storage.postgres_schema import migrate
 from storage.postgres_views import AdminAndPrivacy
 from storage.types import Event, Session, SessionNotFound, StoreBusy, new_id, split_delta
@@ -121,7 +121,9 @@ class PostgresStore(AdminAndPrivacy, IdentityInboxAudit):
 
     @classmethod
     async def open(cls, url: str, settings: PoolSettings | None = None) -> PostgresStore:
-        settings = settings or PoolSettings()
+        """Connect, create or upgrade the schema. Pool sizes come from `settings`, overridden
+        by the URL's `pool_size`, `lock_connections` and `lock_wait` query parameters."""
+        url, settings = split_url(url, settings)
         pool, lock_pool = await create_pools(url, settings)
         try:
             async with db_errors(), pool.acquire() as conn:

@@ -6,7 +6,7 @@ import asyncio
 import urllib.parse
 from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import asyncpg
 
@@ -22,6 +22,25 @@ class PoolSettings:
     lock_wait: float = 60.0  # seconds a turn waits for another worker's lock -> StoreBusy
     statement_timeout: float = 30.0  # seconds -> StoreBusy
     connect_timeout: float = 10.0
+
+
+# DATABASE_URL query parameters that size the pools (taken out before asyncpg sees the URL,
+# which would pass them to the server as settings): ?pool_size=20&lock_connections=40.
+_OURS = {"pool_size": int, "lock_connections": int, "lock_wait": float}
+
+
+def split_url(url: str, base: PoolSettings | None = None) -> tuple[str, PoolSettings]:
+    """(URL for asyncpg, settings): our query parameters override `base`."""
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    ours = {key: value for key, value in query if key in _OURS}
+    try:
+        values = {key: _OURS[key](value) for key, value in ours.items()}
+    except ValueError as exc:
+        raise ValueError(f"bad pool setting in DATABASE_URL: {exc}") from exc
+    settings = replace(base or PoolSettings(), **values)
+    rest = urllib.parse.urlencode([(key, value) for key, value in query if key not in _OURS])
+    return urllib.parse.urlunsplit(parts._replace(query=rest)), settings
 
 
 def _settings_from_url(url: str) -> set[str]:

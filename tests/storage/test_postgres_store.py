@@ -187,3 +187,13 @@ async def test_close_twice_is_safe_and_a_closed_store_says_so(url: str) -> None:
     with pytest.raises(StoreError, match="closed"):
         async with store.session_lock(APP, "u1", "s1"):
             pass
+
+
+async def test_pool_sizes_can_be_tuned_from_the_database_url(url: str) -> None:
+    async with await open_store(f"{url}?pool_size=3&lock_connections=2&lock_wait=5") as store:
+        assert isinstance(store, PostgresStore)
+        assert store.pool.get_max_size() == 3
+        assert store._lock_pool.get_max_size() == 2
+        session = await store.create_session(APP, "u1", "s1")  # the rest of the URL still works
+        async with store.session_lock(APP, "u1", "s1"):
+            assert await store.append_event(session, Event(author="user", content={"text": "x"}))

@@ -8,6 +8,7 @@ client (the OpenAI-compatible one when a key is given, else the offline model);
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Any
 
 from agents.agent import TRANSFER_TOOL, Agent, Tool, ToolContext, render_instruction
 from agents.jokes import JokeBook
@@ -21,11 +22,23 @@ from agents.model import (
     ToolCall,
 )
 from agents.offline import OfflineModel
-from agents.openai_model import OpenAIModel
 from agents.quotes import Quote, QuoteError, QuoteProvider, QuotesUnavailable, normalize_ticker
 from agents.team import FUNNY_NERD, MANAGER, STOCK_ANALYST, build_team
 
+if TYPE_CHECKING:
+    from agents.openai_model import OpenAIModel
+
 log = logging.getLogger(__name__)
+
+
+def __getattr__(name: str) -> Any:
+    # The openai SDK takes seconds to import; an offline bot (and its restart after a crash)
+    # should not pay for it. `agents.OpenAIModel` still works, imported on first use.
+    if name == "OpenAIModel":
+        from agents.openai_model import OpenAIModel
+
+        return OpenAIModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def make_model(
@@ -37,6 +50,8 @@ def make_model(
     `model` may list fallbacks after commas ("openai/gpt-4o-mini,mistralai/mistral-small"):
     they are tried in order when the first model is down (502/503)."""
     if api_key:
+        from agents.openai_model import OpenAIModel
+
         names = [name.strip() for name in model.split(",") if name.strip()]
         client = OpenAIModel(
             api_key=api_key,

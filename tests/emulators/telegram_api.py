@@ -4,8 +4,9 @@ The real python-telegram-bot talks to it exactly as to api.telegram.org: `base_u
 `emulator.base_url` (".../bot", PTB appends the token). It records every call, long-polls
 `getUpdates` with offsets like Telegram (an update is confirmed by the next call whose offset is
 past it), answers the send methods with realistic `Message` objects, and can inject failures
-(429 with `retry_after`, 5xx) into the next calls of a method. Tests push updates with the
-helpers (`private_text`, `group_text`, `sticker`, ...) and wait on `calls` with a timeout.
+(429 with `retry_after`, 5xx) into the next calls of a method, or 429 every send for a while
+(`rate_limit_for`). Tests push updates with the helpers (`private_text`, `group_text`,
+`sticker`, ...) and wait on `calls` with a timeout.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import re
 import time
 from collections import deque
@@ -27,6 +29,7 @@ from aiohttp import web
 _STRING_PARAMS = frozenset(
     {"text", "caption", "action", "parse_mode", "url", "secret_token", "description", "emoji"}
 )
+SEND_METHODS = ("sendMessage", "editMessageText", "sendDocument", "sendChatAction")
 _COMMAND = re.compile(r"(?<!\S)/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?")
 _MENTION = re.compile(r"(?<!\S)@[A-Za-z0-9_]{5,32}")
 
@@ -102,6 +105,7 @@ class TelegramApiEmulator:
         self._delivered: dict[int, dict[str, Any]] = {}
         self._messages: dict[tuple[int, int], dict[str, Any]] = {}
         self._failures: dict[str, deque[_Failure]] = {}
+        self._limited: dict[str, float] = {}  # method -> monotonic end of a 429 window
         self._update_ids = itertools.count(100_001)
         self._message_ids = itertools.count(5_001)
         self._held: set[str] = set()
@@ -203,6 +207,15 @@ class TelegramApiEmulator:
             _Failure(status, text, retry_after, times)
         )
 
+    def rate_limit_for(self, seconds: float, methods: tuple[str, ...] = SEND_METHODS) -> float:
+        """Answer every call of `methods` with 429 for `seconds` from now, each carrying the
+        `retry_after` left in the window (whole seconds, rounded up, as Telegram does).
+        Returns the window's end on the clock `Call.at` uses (time.monotonic)."""
+        until = time.monotonic() + seconds
+        for method in methods:
+            self._limited[method] = until
+        return until
+
     def hold(self, method: str) -> None:
         """Park every call of `method` without answering (a send in flight when the bot dies);
         `drop_held` answers them with a 502 so nothing waits past the test."""
@@ -301,7 +314,7 @@ class TelegramApiEmulator:
             self.holding.append(Call(method, params, files, status=0))
             await self._drop.wait()
             return self._error(502, "Bad Gateway")
-        failure = self._take_failure(method)
+        failure = self._take_failure(method) or self._rate_limited(method)
         if failure is not None:
             return self._record(method, params, files, failure)
         handler = getattr(self, f"_m_{method}", None)
@@ -358,6 +371,13 @@ class TelegramApiEmulator:
             queue.popleft()
         extra = {"retry_after": failure.retry_after} if failure.retry_after else None
         return self._error(failure.status, failure.description, extra)
+
+    def _rate_limited(self, method: str) -> web.Response | None:
+        left = self._limited.get(method, 0.0) - time.monotonic()
+        if left <= 0:
+            return None
+        wait = math.ceil(left)
+        return self._error(429, f"Too Many Requests: retry after {wait}", {"retry_after": wait})
 
     @staticmethod
     def _ok(result: Any) -> web.Response:

@@ -19,6 +19,7 @@ import math
 import re
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,6 +111,9 @@ class TelegramApiEmulator:
         self._message_ids = itertools.count(5_001)
         self._held: set[str] = set()
         self.holding: list[Call] = []  # requests parked by `hold`, never answered successfully
+        # Called with each request as it arrives, before it is answered: a test can kill the bot
+        # at an exact point (the request reached Telegram; the bot never saw the answer).
+        self.on_call: Callable[[Call], None] | None = None
         self._drop = asyncio.Event()
         self._wake = asyncio.Event()  # replaced after each wake-up, so every poll sees it
         self._closing = False
@@ -180,6 +184,10 @@ class TelegramApiEmulator:
     def shown(self, chat_id: int) -> list[str]:
         """The texts (or captions) of the bot's messages in a chat, as a user sees them now."""
         return [m.get("text") or m.get("caption") or "" for m in self.bot_messages(chat_id)]
+
+    def delivered(self) -> list[int]:
+        """The ids of every update handed out by getUpdates so far, ascending."""
+        return sorted(self._delivered)
 
     def confirmed(self, update_id: int) -> bool:
         """True once the bot asked for updates past `update_id` (Telegram forgets it then)."""
@@ -308,6 +316,8 @@ class TelegramApiEmulator:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params, files = await self._read(request)
+        if self.on_call is not None:
+            self.on_call(Call(method, params, files, status=0))
         if request.match_info["token"] != self.token:
             return self._record(method, params, files, self._error(401, "Unauthorized"))
         if method in self._held:

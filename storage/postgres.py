@@ -19,6 +19,7 @@ from typing import Any
 
 import asyncpg
 
+from storage import postgres_bulk
 from storage.postgres_codec import (
     EVENT_COLUMNS,
     dumps_state,
@@ -91,6 +92,13 @@ _MERGE_USER = """
 INSERT INTO user_state AS u (app_name, user_id, state) VALUES ($1, $2, $3::jsonb)
 ON CONFLICT (app_name, user_id) DO UPDATE SET state = (u.state || EXCLUDED.state) - $4::text[]
 """
+
+
+def _check(event: Event) -> None:
+    if event.partial:
+        raise ValueError("partial (streaming) events are never stored")
+    if not event.id:
+        raise ValueError("an event needs an id")
 
 
 def _not_found(session: Session) -> SessionNotFound:
@@ -210,10 +218,7 @@ class PostgresStore(AdminAndPrivacy, IdentityInboxAudit):
 
     @staticmethod
     def _append_args(session: Session, event: Event) -> tuple[Any, ...]:
-        if event.partial:
-            raise ValueError("partial (streaming) events are never stored")
-        if not event.id:
-            raise ValueError("an event needs an id")
+        _check(event)
         delta = split_for_sql(event.actions.state_delta)
         app_set, app_del, user_set, user_del = delta[:4]
         return (
@@ -228,18 +233,14 @@ class PostgresStore(AdminAndPrivacy, IdentityInboxAudit):
 
     async def bulk_append(self, session: Session, events: Sequence[Event]) -> int:
         """Append many events in one transaction (imports, benchmarks); returns how many were
-        new. Same result as appending them one by one (it is the same statement, pipelined)."""
-        args = [self._append_args(session, event) for event in events]
-        count = """SELECT events FROM sessions
-                   WHERE app_name = $1 AND user_id = $2 AND session_id = $3 FOR UPDATE"""
-        key = (session.app_name, session.user_id, session.session_id)
+        new. Same result as appending them one by one (see storage.postgres_bulk)."""
+        for event in events:
+            _check(event)  # refuse the whole batch before writing any of it
         async with db_errors(), self._pool.acquire() as conn, conn.transaction():
-            before = await conn.fetchval(count, *key)
-            if before is None:
-                raise _not_found(session)
-            if args:
-                await conn.executemany(_APPEND, args)
-            return await conn.fetchval(count, *key) - before
+            try:
+                return await postgres_bulk.bulk_append(conn, session, events)
+            except LookupError:
+                raise _not_found(session) from None
 
     async def delete_session(self, app_name: str, user_id: str, session_id: str) -> None:
         async with db_errors():

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from storage import Event, EventActions, StoreBusy, StoreError, open_store
+from storage import Event, EventActions, StoreBusy, StoreError, TokenUsage, open_store
 from storage.postgres import _GET_SESSION, PostgresStore, lock_key
 from storage.postgres_pool import PoolSettings, redact
 from storage.postgres_schema import SCHEMA_VERSION
@@ -100,11 +100,52 @@ async def test_bulk_append_is_idempotent_and_counts_only_new_events(store: Postg
     session = await store.create_session(APP, "u1", "s1")
     first = [Event(author="user", content={"text": str(i)}, id=f"e{i}") for i in range(5)]
     assert await store.bulk_append(session, first) == 5
-    again = [*first[3:], Event(author="user", content={"text": "5"}, id="e5")]
+    again = [*first[3:], Event(author="user", content={"text": "5"}, id="e5"), first[0]]
     assert await store.bulk_append(session, again) == 1
     assert await store.bulk_append(session, []) == 0
     history = await store.history(APP, "u1", "s1")
     assert [e.id for e in history] == [f"e{i}" for i in range(6)]
+
+
+def _mixed_events(tag: str) -> list[Event]:
+    deltas: list[dict[str, object]] = [
+        {"k": 1, "user:a": 1, "app:x": 1},
+        {"k": None, "user:b": 2, "temp:t": 1},
+        {"k": 3, "user:a": None, "app:x": None, "app:y": 2},
+    ]
+    return [
+        Event(
+            author="user" if i % 2 == 0 else "manager",
+            content={"text": f"{tag}{i}"},
+            id=f"e{i}",
+            timestamp=1000.0 + i,
+            actions=EventActions(
+                state_delta=deltas[i % 3], transfer_to_agent="funny_nerd" if i == 4 else None
+            ),
+            usage=TokenUsage(i, 1) if i % 2 else None,
+        )
+        for i in range(7)
+    ]
+
+
+async def test_bulk_append_ends_where_appending_one_by_one_ends(url: str) -> None:
+    results = []
+    for mode in ("one_by_one", "bulk"):
+        async with await PostgresStore.open(url) as store:
+            app = f"app-{mode}"
+            session = await store.create_session(app, "u1", "s1")
+            events = _mixed_events("m")
+            if mode == "bulk":
+                assert await store.bulk_append(session, [*events, events[2]]) == 7
+            else:
+                for event in events:
+                    await store.append_event(session, event)
+            got = await store.get_session(app, "u1", "s1")
+            assert got is not None
+            stats = await store.stats(app)
+            results.append((dict(got.state), got.events, stats))
+    assert results[0] == results[1]
+    assert results[0][0] == {"k": 1, "user:a": 1, "app:x": 1, "user:b": 2, "app:y": 2}
 
 
 async def test_open_migrates_once_even_when_workers_start_together(url: str) -> None:

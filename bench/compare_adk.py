@@ -137,8 +137,11 @@ def adk(py: str, db_dir: Path, args: argparse.Namespace, recent: int | None) -> 
     ]
     if recent is not None:
         cmd += ["--recent", str(recent)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out)
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:  # show why, instead of a bare CalledProcessError
+        sys.stderr.write(done.stderr)
+        raise SystemExit(f"the ADK worker failed (exit {done.returncode})")
+    return json.loads(done.stdout)
 
 
 def report(sizes: list[str], o: dict, a_all: dict, a_20: dict) -> None:
@@ -156,6 +159,12 @@ def report(sizes: list[str], o: dict, a_all: dict, a_20: dict) -> None:
         f"100 concurrent users: ours {oc:,.0f} turns/s, ADK {ac:,.0f} turns/s "
         f"({oc / ac:.1f}x), ADK(20) {ac20:,.0f} turns/s ({oc / ac20:.1f}x)"
     )
+    for label, a in (("ADK", a_all), ("ADK(20)", a_20)):
+        if a.get("concurrent_failed_turns"):
+            print(
+                f"  {label}: {a['concurrent_failed_turns']} turns failed with 'database is locked'"
+                " (not counted in its turns/s)"
+            )
     base = o["per_turn_s"][sizes[0]]
     print("ours flat: " + ", ".join(f"{s}: {o['per_turn_s'][s] / base:.2f}x" for s in sizes))
 

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
+from telegram.constants import FloodLimit
 from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 
@@ -62,15 +63,19 @@ class TelegramAdapter:
         *,
         webhook_listen: str = "0.0.0.0",
         retry_delay: float = 1.0,
+        overall_max_rate: float = FloodLimit.MESSAGES_PER_SECOND,
     ) -> None:
         """`retry_delay` is the first backoff step of a failed send (doubling); a reply that
-        still could not be sent is tried again REDELIVER_STEPS steps later while running."""
+        still could not be sent is tried again REDELIVER_STEPS steps later while running.
+        `overall_max_rate` is PTB's cap on Bot API calls per second for the whole bot
+        (Telegram's ~30/s; 0 = none, for a benchmark of the bot's own capacity)."""
         if not settings.telegram_bot_token:
             raise ValueError("TELEGRAM_BOT_TOKEN is not set")
         self._settings = settings
         self._core = core
         self._listen = webhook_listen
         self._retry_delay = retry_delay
+        self._overall_max_rate = overall_max_rate
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
         self._sender: Sender | None = None
         self._bot_id = 0
@@ -141,7 +146,7 @@ class TelegramAdapter:
             .base_url(base)
             .base_file_url(file_base)
             .concurrent_updates(True)
-            .rate_limiter(AIORateLimiter(max_retries=3))
+            .rate_limiter(AIORateLimiter(overall_max_rate=self._overall_max_rate, max_retries=3))
             .update_queue(_RecordingQueue(self._record))
             .connect_timeout(10.0)
             .read_timeout(15.0)

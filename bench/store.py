@@ -132,15 +132,18 @@ async def bench(url: str, plan: Plan, log: Any) -> dict[str, Any]:
         # Warm up (caches, and the checkpoint the fill left pending) before measuring.
         await per_turn_ms(store, app, await store.create_session(app, "warm", "warm"), plan.turns)
 
-        figures["per_turn_ms"] = {}
-        for size in plan.sizes:
-            runs = []
-            for r in range(plan.runs):
+        # Sizes take turns within each run, so a burst of load on this shared machine hits
+        # every size alike instead of skewing whichever was measured during it.
+        runs: dict[int, list[float]] = {size: [] for size in plan.sizes}
+        for r in range(plan.runs):
+            for size in plan.sizes:
                 session = measured[size]
                 if size == 0:  # a fresh empty session each run
                     session = await store.create_session(app, "h0", f"h0-run{r}")
-                runs.append(await per_turn_ms(store, app, session, plan.turns))
-            figures["per_turn_ms"][size] = round(statistics.median(runs), 3)
+                runs[size].append(await per_turn_ms(store, app, session, plan.turns))
+        figures["per_turn_ms"] = {}
+        for size in plan.sizes:
+            figures["per_turn_ms"][size] = round(statistics.median(runs[size]), 3)
             log(
                 f"per-turn cost, {size:>7,} events in session: "
                 f"{figures['per_turn_ms'][size]:.3f} ms (median of {plan.runs})"

@@ -235,9 +235,10 @@ async def test_20_appenders_to_one_session_lose_nothing_and_keep_order(store: St
 
 
 async def test_session_lock_serialises_one_session_only(store: Store) -> None:
-    entered = asyncio.Event()
+    trying, entered = asyncio.Event(), asyncio.Event()
 
     async def second_writer() -> None:
+        trying.set()  # the lock attempt follows in this same step
         async with store.session_lock(APP, "u1", "s1"):
             entered.set()
 
@@ -246,8 +247,7 @@ async def test_session_lock_serialises_one_session_only(store: Store) -> None:
         async with asyncio.timeout(10):  # another session's lock is free meanwhile
             async with store.session_lock(APP, "u1", "s2"):
                 pass
-        for _ in range(20):  # yield to the scheduler (not a timed wait): it must stay out
-            await asyncio.sleep(0)
+        await wait_until(trying.is_set)
         assert not entered.is_set()
     await wait_until(entered.is_set)
     await task

@@ -23,6 +23,7 @@ from storage import (
 )
 from storage.sqlite import SqliteStore
 from storage.sqlite_schema import LATEST
+from tests.helpers import wait_until
 
 APP = "Multi-Agent System"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -185,17 +186,27 @@ async def test_session_locks_are_dropped_when_free(sqlite_store: SqliteStore) ->
         async with sqlite_store.session_lock(APP, "u1", f"s{k}"):
             assert len(sqlite_store.locks) == 1
     assert len(sqlite_store.locks) == 0
+    # ...but never while someone waits: a third writer must still queue behind the second.
+    order: list[str] = []
+    b_trying, c_trying, release_b = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def writer(name: str, trying: asyncio.Event, hold: asyncio.Event | None) -> None:
+        trying.set()  # the lock attempt follows in this same step
+        async with sqlite_store.session_lock(APP, "u1", "s1"):
+            order.append(name)
+            if hold is not None:
+                await hold.wait()
+
     async with sqlite_store.session_lock(APP, "u1", "s1"):
-        waiter = asyncio.create_task(_hold(sqlite_store))
-        await asyncio.sleep(0)  # let it queue on the lock (a scheduler yield, not a wait)
-        assert len(sqlite_store.locks) == 1
-    await waiter
-    assert len(sqlite_store.locks) == 0
-
-
-async def _hold(store: SqliteStore) -> None:
-    async with store.session_lock(APP, "u1", "s1"):
-        pass
+        b = asyncio.create_task(writer("b", b_trying, release_b))
+        await wait_until(b_trying.is_set)
+    await wait_until(lambda: order == ["b"])
+    c = asyncio.create_task(writer("c", c_trying, None))
+    await wait_until(c_trying.is_set)
+    assert order == ["b"]  # c waits for b
+    release_b.set()
+    await asyncio.gather(b, c)
+    assert order == ["b", "c"] and len(sqlite_store.locks) == 0
 
 
 async def test_bulk_append_matches_appending_one_by_one(sqlite_store: SqliteStore) -> None:

@@ -19,6 +19,7 @@ from storage import sqlite_identity as ident
 from storage import sqlite_schema as schema
 from storage.sqlite_codec import CachingConnection
 from storage.sqlite_conn import close_quietly, map_error, run_on
+from storage.types import StoreError
 
 MEMORY = ":memory:"
 # Answered inbox rows are kept this long to recognise redeliveries, then pruned at open.
@@ -38,10 +39,12 @@ def parse_url(url: str) -> str:
 def create_private_file(path: str) -> None:
     """Create the database file owner-only (0600) before SQLite does (it would use the umask);
     SQLite gives its -wal and -shm files the same mode as the database file."""
-    parent = Path(path).parent
-    parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    try:
+        Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except OSError as exc:
+        raise StoreError(f"cannot create the database file {path}: {exc.strerror}") from exc
 
 
 def prepare(

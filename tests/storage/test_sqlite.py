@@ -71,6 +71,12 @@ async def test_relative_and_memory_urls(tmp_path: Path, monkeypatch: pytest.Monk
     for bad in ("sqlite://relative.db", "sqlite:///", "sqlite:///x.db?mode=ro", "mysql://x"):
         with pytest.raises(ValueError):
             await open_store(bad)
+    (tmp_path / "not-a-db.db").write_text("hello")
+    with pytest.raises(StoreError, match="not a database"):
+        await open_store(f"sqlite:///{tmp_path / 'not-a-db.db'}")
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(StoreError, match="cannot create"):
+        await open_store(f"sqlite:///{tmp_path / 'a-file' / 'x.db'}")
 
 
 async def test_a_version_1_database_upgrades_in_place(tmp_path: Path) -> None:

@@ -88,8 +88,7 @@ class DiscordEmulator:
         self.interactions: dict[str, dict[str, Any]] = {}  # token -> interaction state
         self.faults: list[Fault] = []
         self._holds: list[tuple[str, str]] = []
-        self._released = asyncio.Event()
-        self.held: list[str] = []  # paths of requests parked by `hold`
+        self.held: list[tuple[str, asyncio.Event]] = []  # (path, its release) parked by `hold`
         self._nonces: dict[tuple[str, str], int] = {}
         self._sessions: dict[str, _Session] = {}
         self._runner: web.AppRunner | None = None
@@ -109,6 +108,7 @@ class DiscordEmulator:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self.release()
         for session in self._sessions.values():
             if session.ws is not None and not session.ws.closed:
                 await session.ws.close()
@@ -340,11 +340,13 @@ class DiscordEmulator:
         """Park matching requests (unanswered) until `release()`: a slow Discord, so a test can
         act while a reply is in flight."""
         self._holds.append((method, path))
-        self._released.clear()
 
     def release(self) -> None:
+        """Answer every parked request and stop holding (set a single held event to answer
+        requests one by one, in any order)."""
         self._holds.clear()
-        self._released.set()
+        for _, event in self.held:
+            event.set()
 
     # -- queries for tests -----------------------------------------------------------------
     def calls_to(self, method: str, pattern: str) -> list[Call]:
@@ -455,8 +457,9 @@ class DiscordEmulator:
         request[FILES] = files
         path = request.path[len(API_PREFIX) :]
         if any(m == request.method and re.fullmatch(p, path) for m, p in self._holds):
-            self.held.append(path)
-            await self._released.wait()
+            released = asyncio.Event()
+            self.held.append((path, released))
+            await released.wait()
         fault = self._take_fault(request.method, path)
         if fault is not None and not fault.after_processing:
             response = _fault_response(fault)

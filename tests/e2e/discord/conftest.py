@@ -104,6 +104,7 @@ async def start_bot(settings: Settings, emu: DiscordEmulator) -> AsyncIterator[R
         try:
             yield RunningBot(app, adapter, emu)
         finally:
+            emu.release()  # a failed test may have left requests parked
             await adapter.stop()
 
 

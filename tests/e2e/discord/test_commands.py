@@ -109,7 +109,7 @@ async def test_burst_of_messages_is_answered_in_order(bot: RunningBot) -> None:
     sent = [await bot.emu.send_message(bot.user(USER), f"Hi, my name is {n}") for n in names]
 
     async def all_answered() -> bool:
-        return len(bot.emu.channel_messages(USER + 1)) == 5 and await bot.settled()
+        return len(bot.emu.channel_messages(USER + 1)) == len(names) and await bot.settled()
 
     await wait_until(all_answered, timeout=15)
     replies = bot.emu.channel_messages(USER + 1)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -40,6 +41,7 @@ from storage.types import (
 
 __all__ = ["MEMORY", "SqliteStore", "parse_url"]  # storage.migrate reads files by URL too
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class SqliteStore:
@@ -95,12 +97,12 @@ class SqliteStore:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _read(self, fn: Any) -> Any:
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._closed:
             raise StoreError("the store is closed")
         return await self._readers.run(fn)
 
-    async def _write(self, fn: Any) -> Any:
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await self.writer.submit(fn)
 
     # -- sessions ---------------------------------------------------------------------------

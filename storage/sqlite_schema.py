@@ -121,6 +121,8 @@ class SchemaTooNew(StoreError):
 
 def configure_writer(db: sqlite3.Connection, busy_timeout_ms: int, synchronous: str) -> None:
     """Pragmas of the one writer connection. WAL lets readers run beside the writer."""
+    if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
+        raise ValueError(f"synchronous must be NORMAL, FULL or EXTRA, got {synchronous!r}")
     db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     db.execute("PRAGMA journal_mode = WAL")
     # FULL: a commit is on disk (WAL fsynced) before any caller's await returns. Group commit

@@ -13,7 +13,9 @@ serialises writers across worker processes.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Protocol
@@ -33,6 +35,20 @@ FAILED = "Sorry, something went wrong on my side. Please try again."
 NO_ANSWER = "Sorry, I couldn't come up with an answer. Please try again."
 MAX_TEXT = 8000  # characters; longer messages are refused rather than sent to the model
 TOO_LONG = f"That message is too long for me. Please keep it under {MAX_TEXT:,} characters."
+# A surrogate code point on its own: platform JSON can carry one ("\\ud800"), but no UTF-8
+# database (nor any later JSON encoder) can store it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable(incoming: Incoming) -> Incoming:
+    """The message with lone surrogates replaced by U+FFFD, so it can be recorded and answered
+    (everything else, NUL and control characters included, is kept exactly)."""
+    text = _LONE_SURROGATE.sub("\ufffd", incoming.text)
+    name = incoming.display_name
+    name = _LONE_SURROGATE.sub("\ufffd", name) if name else name
+    if text == incoming.text and name == incoming.display_name:
+        return incoming
+    return dataclasses.replace(incoming, text=text, display_name=name)
 
 
 class TurnRunner(Protocol):
@@ -92,6 +108,7 @@ class Conversation:
         return f"{platform}:{platform_user_id}" in self._admin_ids
 
     async def accept(self, incoming: Incoming) -> bool:
+        incoming = storable(incoming)
         user_id = await self._user_of(incoming) if incoming.addressed else None
         status = await self._store.inbox_put(
             incoming.platform, incoming.message_id, incoming.to_payload(), user_id
@@ -109,6 +126,7 @@ class Conversation:
         return result
 
     async def handle(self, incoming: Incoming) -> AsyncIterator[Reply]:
+        incoming = storable(incoming)
         key = (incoming.platform, incoming.chat_id, incoming.platform_user_id)
         answered = False
         try:

@@ -568,7 +568,10 @@ class DiscordEmulator:
         message["attachments"] = attachments
         message["allowed_mentions"] = body.get("allowed_mentions")  # recorded for tests
         if body.get("message_reference"):
-            message["message_reference"] = body["message_reference"]
+            ref = body["message_reference"]  # snowflakes come back as strings, like Discord's
+            message["message_reference"] = {
+                k: str(v) if k.endswith("_id") and v is not None else v for k, v in ref.items()
+            }
         self.messages[int(message["id"])] = message
         if nonce is not None:
             self._nonces[key] = int(message["id"])

@@ -47,6 +47,9 @@ async def test_guild_messages_are_answered_only_when_addressed(bot: RunningBot) 
     ignored = await bot.emu.send_message(
         bot.user(USER), "just chatting, my name is Bob", guild=True
     )
+    other_bot = bot.emu.user(555, "otherbot", bot=True)  # bots never start a turn
+    await bot.emu.send_message(other_bot, "Hi, my name is Robo", guild=True, mention_bot=True)
+    await bot.emu.send_message(bot.emu.bot_user, "Hi, my name is Me", guild=True, mention_bot=True)
     (answer,) = await bot.say(USER, "Hi, my name is Carol", guild=True, mention_bot=True)
 
     assert "Carol" in answer["content"]

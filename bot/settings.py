@@ -91,6 +91,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
     database_url = get("DATABASE_URL") or DEFAULT_DATABASE_URL
     if not database_url.startswith(("sqlite:", "postgresql:", "postgres:")):
         raise SettingsError("DATABASE_URL must start with sqlite:/// or postgresql://")
+    _check_shards(_int_list(get, "DISCORD_SHARD_IDS"), _opt_int(get, "DISCORD_SHARD_COUNT"))
     level = (get("LOG_LEVEL") or "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise SettingsError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
@@ -155,6 +156,18 @@ def _int_list(get: Getter, name: str) -> tuple[int, ...] | None:
         return tuple(int(part) for part in value.split(",") if part.strip())
     except ValueError:
         raise SettingsError(f"{name} must be a comma list of whole numbers") from None
+
+
+def _check_shards(ids: tuple[int, ...] | None, count: int | None) -> None:
+    if count is not None and count < 1:
+        raise SettingsError(f"DISCORD_SHARD_COUNT must be at least 1, got {count}")
+    if ids is None:
+        return
+    if count is None:
+        raise SettingsError("DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT (the total shard count)")
+    bad = [i for i in ids if not 0 <= i < count]
+    if bad or not ids:
+        raise SettingsError(f"DISCORD_SHARD_IDS must be shard numbers from 0 to {count - 1}")
 
 
 def _admin_ids(value: str | None) -> frozenset[str]:

@@ -80,6 +80,19 @@ def test_a_bad_value_names_its_variable(name: str, value: str) -> None:
         Settings.from_env({name: value}, dotenv_path=None)
 
 
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"DISCORD_SHARD_IDS": "0,1"},
+        {"DISCORD_SHARD_IDS": "0,2", "DISCORD_SHARD_COUNT": "2"},
+        {"DISCORD_SHARD_IDS": "x", "DISCORD_SHARD_COUNT": "2"},
+    ],
+)
+def test_shard_ids_need_a_matching_count(env: dict[str, str]) -> None:
+    with pytest.raises(SettingsError, match="DISCORD_SHARD_IDS"):
+        Settings.from_env(env, dotenv_path=None)
+
+
 def test_webhook_mode_needs_a_webhook_url() -> None:
     with pytest.raises(SettingsError, match="WEBHOOK_URL"):
         Settings.from_env(

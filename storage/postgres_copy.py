@@ -165,11 +165,13 @@ async def insert_link_codes(conn: Conn, rows: Sequence[Row]) -> None:
 
 
 async def upsert_inbox(conn: Conn, rows: Sequence[Row]) -> None:
-    """rows: (platform, message_id, payload JSON, user_id, received_at, done_at)."""
+    """rows: (platform, message_id, payload JSON, user_id, received_at, done_at). A row answered
+    since the last copy takes the source's payload too (emptied when it was answered)."""
     await conn.executemany(
         """INSERT INTO inbox AS b (platform, message_id, payload, user_id, received_at, done_at)
            VALUES ($1, $2, $3::jsonb, $4, $5, $6)
            ON CONFLICT (platform, message_id) DO UPDATE SET
+               payload = CASE WHEN b.done_at IS NULL THEN EXCLUDED.payload ELSE b.payload END,
                done_at = coalesce(b.done_at, EXCLUDED.done_at),
                user_id = coalesce(b.user_id, EXCLUDED.user_id)""",
         [(row[0], row[1], _content(row[2]), *row[3:]) for row in rows],

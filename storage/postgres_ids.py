@@ -148,7 +148,9 @@ class IdentityInboxAudit:
     async def inbox_done(self, platform: str, message_id: str) -> None:
         async with db_errors():
             await self._pool.execute(
-                """UPDATE inbox SET done_at = $3
+                # The payload only serves a replay; once answered the row just dedupes (and an
+                # admin's "/forget <user>" must not outlive that user).
+                """UPDATE inbox SET done_at = $3, payload = '{}'::jsonb
                    WHERE platform = $1 AND message_id = $2 AND done_at IS NULL""",
                 platform,
                 message_id,

@@ -127,8 +127,11 @@ def inbox_put(
 
 
 def inbox_done(db: sqlite3.Connection, platform: str, message_id: str, now: float) -> None:
+    # The payload only serves a replay; once answered the row just dedupes, and keeping the text
+    # would keep e.g. an admin's "/forget <user>" after that user is erased.
     db.execute(
-        "UPDATE inbox SET done_at = ? WHERE platform = ? AND message_id = ? AND done_at IS NULL",
+        "UPDATE inbox SET done_at = ?, payload = '{}'"
+        " WHERE platform = ? AND message_id = ? AND done_at IS NULL",
         (now, platform, message_id),
     )
 

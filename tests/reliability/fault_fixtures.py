@@ -80,6 +80,7 @@ def message(
     message_id: str | None = None,
     name: str | None = "Ada",
     extra: dict[str, Any] | None = None,
+    addressed: bool = True,
 ) -> Incoming:
     return Incoming(
         platform=platform,
@@ -89,6 +90,7 @@ def message(
         text=text,
         display_name=name,
         chat_kind=ChatKind.GROUP if group else ChatKind.PRIVATE,
+        addressed=addressed,
         extra=extra or {},
     )
 

@@ -29,7 +29,14 @@ from storage.postgres_codec import (
     split_for_sql,
 )
 from storage.postgres_ids import IdentityInboxAudit
-from storage.postgres_pool import KeyedLocks, PoolSettings, create_pools, db_errors, split_url
+from storage.postgres_pool import (
+    KeyedLocks,
+    PoolSettings,
+    TurnConnections,
+    create_pools,
+    db_errors,
+    split_url,
+)
 from storage.postgres_schema import migrate
 from storage.postgres_views import AdminAndPrivacy
 from storage.types import Event, Session, SessionNotFound, StoreBusy, new_id, split_delta
@@ -126,6 +133,7 @@ class PostgresStore(AdminAndPrivacy, IdentityInboxAudit):
         self._settings = settings
         self._salt = salt.encode()
         self._local_locks = KeyedLocks()
+        self._turns = TurnConnections(pool)
 
     @classmethod
     async def open(cls, url: str, settings: PoolSettings | None = None) -> PostgresStore:
@@ -187,10 +195,9 @@ class PostgresStore(AdminAndPrivacy, IdentityInboxAudit):
     async def get_session(
         self, app_name: str, user_id: str, session_id: str, *, recent_events: int = 20
     ) -> Session | None:
-        async with db_errors():
-            row = await self._pool.fetchrow(
-                _GET_SESSION, app_name, user_id, session_id, max(recent_events, 0)
-            )
+        key = (app_name, user_id, session_id)
+        async with db_errors(), self._turns.connection(key) as conn:
+            row = await conn.fetchrow(_GET_SESSION, *key, max(recent_events, 0))
         if row is None:
             return None
         state = {
@@ -210,8 +217,9 @@ class PostgresStore(AdminAndPrivacy, IdentityInboxAudit):
 
     async def append_event(self, session: Session, event: Event) -> bool:
         args = self._append_args(session, event)  # fails early: partial event, bad JSON
-        async with db_errors():
-            row = await self._pool.fetchrow(_APPEND, *args)
+        key = (session.app_name, session.user_id, session.session_id)
+        async with db_errors(), self._turns.connection(key) as conn:
+            row = await conn.fetchrow(_APPEND, *args)
         if not row["found"]:
             raise _not_found(session)
         return bool(row["inserted"])
@@ -257,21 +265,23 @@ class PostgresStore(AdminAndPrivacy, IdentityInboxAudit):
     ) -> AsyncIterator[None]:
         # In-process first: waiters in this process queue on an asyncio lock, not on pool
         # connections, so one busy session cannot tie up the lock pool.
+        key = (app_name, user_id, session_id)
         async with (
-            self._local_locks.hold((app_name, user_id, session_id)),
-            self._advisory_lock(lock_key(app_name, user_id, session_id)),
+            self._local_locks.hold(key),
+            self._advisory_lock(key) as conn,
+            self._turns.bind(key, conn),  # the turn's own statements run on `conn`
         ):
             yield
 
     @asynccontextmanager
-    async def _advisory_lock(self, key: int) -> AsyncIterator[None]:
+    async def _advisory_lock(self, key: tuple[str, str, str]) -> AsyncIterator[asyncpg.Connection]:
         async with db_errors():
             conn = await self._lock_pool.acquire(timeout=self._settings.lock_wait)
         try:
             async with db_errors():
                 # lock_timeout (set on this pool's connections) bounds the wait -> StoreBusy.
-                await conn.execute("SELECT pg_advisory_lock($1)", key)
-            yield
+                await conn.execute("SELECT pg_advisory_lock($1)", lock_key(*key))
+            yield conn
         finally:
             # Releasing to the pool runs `SELECT pg_advisory_unlock_all()` (asyncpg's reset), and
             # terminates the connection if that fails - which also drops the lock server-side.

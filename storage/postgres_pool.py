@@ -6,7 +6,8 @@ import asyncio
 import urllib.parse
 from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
 
 import asyncpg
 
@@ -78,13 +79,17 @@ async def create_pools(url: str, settings: PoolSettings) -> tuple[asyncpg.Pool, 
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
         raise StoreError(f"cannot open PostgreSQL at {redact(url)}: {exc}") from exc
     try:
-        # Lock connections only wait on advisory locks: lock_timeout bounds that wait.
+        # Lock connections wait on advisory locks (lock_timeout bounds that wait), then run the
+        # turn's statements (TurnConnections): those get the larger of the two limits.
+        turn_limit = max(settings.statement_timeout, settings.lock_wait)
         lock_pool = await asyncpg.create_pool(
             url,
             min_size=0,
             max_size=settings.lock_connections,
             timeout=settings.connect_timeout,
-            server_settings=server(lock_timeout=ms(settings.lock_wait), statement_timeout="0"),
+            server_settings=server(
+                lock_timeout=ms(settings.lock_wait), statement_timeout=ms(turn_limit)
+            ),
         )
     except BaseException:
         await pool.close()
@@ -121,10 +126,16 @@ async def db_errors() -> AsyncIterator[None]:
         asyncpg.exceptions.AdminShutdownError,
     ) as exc:
         raise StoreError(f"database unavailable: {type(exc).__name__}") from exc
+    except asyncpg.exceptions.InternalClientError as exc:
+        # What asyncpg raises when the server dropped the connection under a statement that
+        # had not started yet (e.g. a terminated backend): the connection is gone.
+        raise StoreError(f"database connection lost: {exc}") from exc
     except asyncpg.exceptions.InterfaceError as exc:
         # asyncpg has no subclass for "pool is closed/closing"; other interface errors are bugs.
         if "pool is clos" in str(exc):
             raise StoreError("the store is closed") from exc
+        if "released back to the pool" in str(exc):  # the pool took back a dead connection
+            raise StoreError("database connection lost") from exc
         raise
 
 
@@ -151,3 +162,58 @@ class KeyedLocks:
 
     def __len__(self) -> int:
         return len(self._locks)
+
+
+def _alive(conn: asyncpg.Connection) -> bool:
+    try:
+        return not conn.is_closed()
+    except asyncpg.exceptions.InterfaceError:  # the pool already took back a dead connection
+        return False
+
+
+@dataclass(eq=False)
+class _Turn:
+    key: tuple[str, str, str]
+    conn: asyncpg.Connection
+    busy: asyncio.Lock = field(default_factory=asyncio.Lock)
+    open: bool = True
+
+
+class TurnConnections:
+    """The connection holding a session's advisory lock also runs that turn's statements.
+
+    One server process per turn instead of two (fewer round trips through the scheduler, half
+    the connections), and a turn whose lock connection died cannot keep writing as if it still
+    held the lock: its statements fail with it. Statements of other sessions, concurrent ones
+    of the same turn (a task it spawned) and those after the turn use the data pool.
+    """
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._current: ContextVar[_Turn | None] = ContextVar(f"pg-turn-{id(self)}", default=None)
+
+    @asynccontextmanager
+    async def bind(
+        self, key: tuple[str, str, str], conn: asyncpg.Connection
+    ) -> AsyncIterator[None]:
+        turn = _Turn(key, conn)
+        token = self._current.set(turn)
+        try:
+            yield
+        finally:
+            turn.open = False  # copies of the context (spawned tasks) fall back to the pool
+            self._current.reset(token)
+            async with turn.busy:  # a statement still running on it finishes first
+                pass
+
+    @asynccontextmanager
+    async def connection(self, key: tuple[str, str, str]) -> AsyncIterator[asyncpg.Connection]:
+        turn = self._current.get()
+        if turn is not None and turn.open and turn.key == key and not turn.busy.locked():
+            if not _alive(turn.conn):
+                raise StoreError("the session lock was lost with its database connection")
+            async with turn.busy:
+                yield turn.conn
+            return
+        async with self._pool.acquire() as conn:
+            yield conn

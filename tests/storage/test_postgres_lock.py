@@ -16,7 +16,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from storage import Event, EventActions, StoreBusy
+from storage import Event, EventActions, StoreBusy, StoreError
 from storage.postgres import PostgresStore
 from storage.postgres_pool import PoolSettings
 from tests.helpers import wait_until
@@ -277,3 +277,48 @@ async def test_many_waiters_in_one_process_use_one_lock_connection(url: str) -> 
         session = await store.get_session(APP, "u1", "s1")
         assert session is not None and session.state["n"] == 30
         assert sorted(order) == list(range(30))
+
+
+async def test_a_turn_that_lost_its_lock_connection_cannot_keep_writing(url: str) -> None:
+    """The lock lives on a connection; the turn's statements run on that same connection, so
+    if it dies (and the lock with it) the turn fails instead of writing unlocked."""
+    async with await PostgresStore.open(url) as store:
+        session = await store.create_session(APP, "u1", "s1")
+        admin = await asyncpg.connect(url)
+        try:
+            with pytest.raises(StoreError):
+                async with store.session_lock(APP, "u1", "s1"):
+                    await store.append_event(session, Event(author="user", content={"text": "a"}))
+                    killed = await admin.fetchval(
+                        "SELECT pg_terminate_backend(pid) FROM pg_locks"
+                        " WHERE locktype = 'advisory' AND granted AND database ="
+                        " (SELECT oid FROM pg_database WHERE datname = current_database())"
+                    )
+                    assert killed
+                    await store.append_event(session, Event(author="user", content={"text": "b"}))
+        finally:
+            await admin.close()
+        # The store recovers: a new lock connection, and only the first event was written.
+        async with asyncio.timeout(10), store.session_lock(APP, "u1", "s1"):
+            got = await store.get_session(APP, "u1", "s1")
+        assert got is not None and [e.text for e in got.events] == ["a"]
+
+
+async def test_concurrent_statements_inside_one_turn_still_work(url: str) -> None:
+    async with await PostgresStore.open(url) as store:
+        session = await store.create_session(APP, "u1", "s1")
+        async with store.session_lock(APP, "u1", "s1"):
+            results = await asyncio.gather(
+                *(
+                    store.append_event(session, Event(author="tool", content={"text": str(i)}))
+                    for i in range(10)
+                ),
+                *(store.get_session(APP, "u1", "s1") for _ in range(5)),
+            )
+            assert all(results)
+            leftover = asyncio.create_task(
+                store.append_event(session, Event(author="late", content={"text": "after"}))
+            )
+        assert await leftover  # ran on the pool, not on the released lock connection
+        got = await store.get_session(APP, "u1", "s1", recent_events=50)
+        assert got is not None and len(got.events) == 11

@@ -97,7 +97,14 @@ class TelegramAdapter:
         self._sender = Sender(app.bot, self._username, retry_delay=self._retry_delay)
         await self._register_commands()
         # Fetched before polling starts, so it holds only what an earlier run left unanswered.
+        # Each one starts now, oldest first, before polling can deliver newer messages: the
+        # core queues a chat's messages in the order their handling starts, so a newer message
+        # cannot overtake one left from the last run (answered one by one, it could).
         pending = await self._core.pending(PLATFORM)
+        if pending:
+            log.info("telegram: replaying %d message(s) left unanswered", len(pending))
+            for incoming in pending:
+                self._spawn(self._replay(incoming))
         if self._settings.telegram_mode == "webhook":
             await self._start_webhook(app)
         else:
@@ -107,9 +114,6 @@ class TelegramAdapter:
                 error_callback=self._on_poll_error,
             )
         await app.start()
-        if pending:
-            log.info("telegram: replaying %d message(s) left unanswered", len(pending))
-            self._spawn(self._replay(pending))
         log.info("telegram: @%s is running (%s)", self._username, self._settings.telegram_mode)
 
     async def stop(self) -> None:
@@ -267,14 +271,11 @@ class TelegramAdapter:
             log.info("telegram: trying the reply to update %s again", incoming.message_id)
             await self._serve(incoming)
 
-    async def _replay(self, pending: list[Incoming]) -> None:
-        for incoming in pending:
-            if self._stopping:
-                return
-            try:
-                await self._serve(incoming)
-            except Exception:
-                log.exception("telegram: replaying message %s failed", incoming.message_id)
+    async def _replay(self, incoming: Incoming) -> None:
+        try:
+            await self._serve(incoming)
+        except Exception:
+            log.exception("telegram: replaying message %s failed", incoming.message_id)
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(work)

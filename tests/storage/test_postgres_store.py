@@ -183,21 +183,24 @@ async def test_reopen_keeps_the_audit_salt_so_hashes_stay_comparable(url: str) -
     assert "42" not in entries[0]["actor"]
 
 
-async def test_a_statement_past_its_time_limit_is_store_busy(url: str) -> None:
-    async with await PostgresStore.open(url, PoolSettings(statement_timeout=0.2)) as store:
-        session = await store.create_session(APP, "u1", "s1")
+async def test_a_statement_past_its_time_limit_is_store_busy(
+    store: PostgresStore, url: str
+) -> None:
+    session = await store.create_session(APP, "u1", "s1")
+    # Only the store under test has the short limit (its open finds the schema in place).
+    async with await PostgresStore.open(url, PoolSettings(statement_timeout=0.5)) as hasty:
         blocker = await asyncpg.connect(url)
         try:
             async with blocker.transaction():
                 await blocker.execute("SELECT * FROM sessions FOR UPDATE")  # holds the row
                 with pytest.raises(StoreBusy):
-                    await store.append_event(session, Event(author="user", content={"text": "x"}))
+                    await hasty.append_event(session, Event(author="user", content={"text": "x"}))
         finally:
             await blocker.close()
-        # The failed append left nothing behind; the next one goes through.
-        assert await store.append_event(session, Event(author="user", content={"text": "y"}))
-        got = await store.get_session(APP, "u1", "s1")
-        assert got is not None and [e.text for e in got.events] == ["y"]
+    # The failed append left nothing behind; the next one goes through.
+    assert await store.append_event(session, Event(author="user", content={"text": "y"}))
+    got = await store.get_session(APP, "u1", "s1")
+    assert got is not None and [e.text for e in got.events] == ["y"]
 
 
 async def test_an_unreachable_server_is_a_store_error_without_the_password() -> None:

@@ -97,10 +97,10 @@ class SqliteStore:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _read(self, fn: Callable[[sqlite3.Connection], T], *, snapshot: bool = True) -> T:
         if self._closed:
             raise StoreError("the store is closed")
-        return await self._readers.run(fn)
+        return await self._readers.run(fn, snapshot=snapshot)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await self.writer.submit(fn)
@@ -129,6 +129,9 @@ class SqliteStore:
     async def get_session(
         self, app_name: str, user_id: str, session_id: str, *, recent_events: int = 20
     ) -> Session | None:
+        # No read transaction around the three SELECTs (two statements less per turn): the
+        # caller holds the session lock, so this session's rows can't change in between, and
+        # the merged state is one statement, so it is one snapshot of all three scopes.
         return await self._read(
             partial(
                 ops.load_session,
@@ -136,7 +139,8 @@ class SqliteStore:
                 user=user_id,
                 sid=session_id,
                 recent=max(recent_events, 0),
-            )
+            ),
+            snapshot=False,
         )
 
     async def append_event(self, session: Session, event: Event) -> bool:

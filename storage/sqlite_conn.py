@@ -63,6 +63,13 @@ def _read_tx(fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T
         db.execute("COMMIT")
 
 
+def _read_plain(fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T:
+    try:
+        return fn(db)
+    except sqlite3.Error as exc:
+        raise map_error(exc) from exc
+
+
 class Readers:
     """Read connections, used round-robin. Under WAL they never wait for the writer."""
 
@@ -70,9 +77,12 @@ class Readers:
         self._conns = tuple(conns)
         self._next = itertools.cycle(self._conns)
 
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def run(self, fn: Callable[[sqlite3.Connection], T], *, snapshot: bool = True) -> T:
+        """`snapshot`: run `fn` in one read transaction, so all its SELECTs agree."""
         conn = next(self._next)
-        return await run_on(conn, lambda db: _read_tx(fn, db))
+        if snapshot:
+            return await run_on(conn, lambda db: _read_tx(fn, db))
+        return await run_on(conn, lambda db: _read_plain(fn, db))
 
 
 def _run_batch(db: sqlite3.Connection, fns: Sequence[DbFn]) -> list[tuple[bool, Any]]:

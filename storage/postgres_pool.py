@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import urllib.parse
 from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
@@ -202,7 +203,8 @@ class TurnConnections:
             yield
         finally:
             turn.open = False  # copies of the context (spawned tasks) fall back to the pool
-            self._current.reset(token)
+            with contextlib.suppress(ValueError):  # exited in another context: an async
+                self._current.reset(token)  # generator holding the lock, closed elsewhere
             async with turn.busy:  # a statement still running on it finishes first
                 pass
 

@@ -322,3 +322,25 @@ async def test_concurrent_statements_inside_one_turn_still_work(url: str) -> Non
         assert await leftover  # ran on the pool, not on the released lock connection
         got = await store.get_session(APP, "u1", "s1", recent_events=50)
         assert got is not None and len(got.events) == 11
+
+
+async def test_a_lock_held_in_an_async_generator_closed_by_another_task_is_released(
+    url: str,
+) -> None:
+    """The core holds the lock inside an async generator while the adapter sends replies; the
+    generator may be closed from another task (shutdown)."""
+    async with await PostgresStore.open(url) as store:
+        session = await store.create_session(APP, "u1", "s1")
+
+        async def replies() -> AsyncIterator[str]:
+            async with store.session_lock(APP, "u1", "s1"):
+                await store.append_event(session, Event(author="user", content={"text": "q"}))
+                yield "first"
+                yield "second"
+
+        gen = replies()
+        assert await anext(gen) == "first"
+        await asyncio.create_task(gen.aclose())
+        async with asyncio.timeout(10), store.session_lock(APP, "u1", "s1"):
+            got = await store.get_session(APP, "u1", "s1")
+        assert got is not None and [e.text for e in got.events] == ["q"]

@@ -31,6 +31,10 @@ T = TypeVar("T")
 
 TYPING_REFRESH = 4.0  # Telegram shows "typing…" for 5 s or until the next message
 EDIT_INTERVAL = 1.0  # at most one streaming edit per second per chat (Telegram's chat limit)
+# A streamed answer is shown only once it has been coming for this long: a quick answer goes
+# out as one message (no edits to spend the rate limit on, no half-message left behind if the
+# process dies before the final edit: the replayed reply would be a second message).
+STREAM_AFTER = 1.0
 CAPTION_LIMIT = 1024
 SEND_ATTEMPTS = 4
 
@@ -76,10 +80,18 @@ class Target:
 class Sender:
     """Bot API calls with retries; one per adapter. Knows each chat's last streaming edit."""
 
-    def __init__(self, bot: Bot, bot_username: str, *, retry_delay: float = 1.0) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        bot_username: str,
+        *,
+        retry_delay: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.bot = bot
         self.bot_username = bot_username
         self._retry_delay = retry_delay
+        self.clock = clock  # paces streaming edits; tests step it instead of waiting
         self._last_edit: dict[int, float] = {}
 
     async def call(self, what: str, action: Callable[[], Awaitable[T]]) -> T:
@@ -163,10 +175,10 @@ class Sender:
         return True
 
     def may_edit(self, chat_id: int) -> bool:
-        return time.monotonic() - self._last_edit.get(chat_id, 0.0) >= EDIT_INTERVAL
+        return self.clock() - self._last_edit.get(chat_id, 0.0) >= EDIT_INTERVAL
 
     def started_edit(self, chat_id: int) -> None:
-        now = time.monotonic()
+        now = self.clock()
         if len(self._last_edit) > 1000:  # forget chats whose pacing no longer matters
             self._last_edit = {c: t for c, t in self._last_edit.items() if now - t < EDIT_INTERVAL}
         self._last_edit[chat_id] = now
@@ -207,8 +219,9 @@ class TurnWriter:
     """Writes the replies of one turn into its chat.
 
     Partial replies (a streaming model) become one message edited as the text grows, at most
-    once per EDIT_INTERVAL; the final reply replaces it (and continues in more messages when
-    longer than the limit). A `private` reply to a group message goes to the user's private chat.
+    once per EDIT_INTERVAL, once the answer has been streaming for STREAM_AFTER; the final reply
+    replaces it (and continues in more messages when longer than the limit). A `private` reply
+    to a group message goes to the user's private chat.
     """
 
     def __init__(self, sender: Sender, target: Target) -> None:
@@ -217,6 +230,7 @@ class TurnWriter:
         self._stream: Message | None = None
         self._shown = ""
         self._streaming = True
+        self._first_partial: float | None = None
 
     async def write(self, reply: Reply) -> None:
         if reply.partial:
@@ -228,9 +242,14 @@ class TurnWriter:
             await self._sender.send_file(self._target, reply.file, reply.text)
         else:
             await self._final(reply.text)
-        self._stream, self._shown = None, ""
+        self._stream, self._shown, self._first_partial = None, "", None
 
     async def _partial(self, text: str) -> None:
+        now = self._sender.clock()
+        if self._first_partial is None:
+            self._first_partial = now
+        if self._stream is None and now - self._first_partial < STREAM_AFTER:
+            return  # typing… still shows; the final reply or a later partial shows the text
         preview = split_message(text, TELEGRAM_LIMIT, utf16_len)[0]
         if not self._streaming or not preview.strip() or preview == self._shown:
             return

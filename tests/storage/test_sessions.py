@@ -43,6 +43,15 @@ async def test_create_generates_an_id_and_is_idempotent(store: Store) -> None:
     assert got is not None and [e.text for e in got.events] == ["hello"]
 
 
+async def test_concurrent_creates_of_one_id_make_one_session(store: Store) -> None:
+    made = await asyncio.gather(
+        *(store.create_session(APP, "u1", "s1", {"k": k}) for k in range(10))
+    )
+    assert {m.session_id for m in made} == {"s1"}
+    assert len({m.state["k"] for m in made}) == 1  # the first one's state, seen by all
+    assert len(await store.list_sessions(APP, "u1")) == 1
+
+
 async def test_user_scope_is_shared_by_one_users_sessions(store: Store) -> None:
     a = await store.create_session(APP, "u1", "a")
     await store.create_session(APP, "u1", "b")

@@ -6,7 +6,9 @@ Same protocol and semantics as the SQLite backend; what differs is how they are 
 - `get_session` is one statement too: merged state plus the last N events through the
   (sid, seq) index, so a turn's cost does not grow with the history;
 - `session_lock` serialises writers across processes with a session-level advisory lock held on
-  a connection of a separate small pool (so turns holding locks never starve the data pool).
+  a connection of a separate small pool (so turns holding locks never starve the data pool);
+  that connection also runs the turn's own statements (postgres_pool.TurnConnections), after
+  an in-process asyncio lock so that waiters in one process do not each hold a connection.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import asyncpg
 
 from storage import postgres_bulk
+from storage.postgres_bulk import MERGE_APP, MERGE_USER
 from storage.postgres_codec import (
     EVENT_COLUMNS,
     dumps_state,
@@ -88,16 +91,6 @@ INSERT INTO sessions (app_name, user_id, session_id, state, created_at, updated_
 VALUES ($1, $2, $3, $4::jsonb, $5, $5)
 ON CONFLICT (app_name, user_id, session_id) DO NOTHING
 RETURNING sid
-"""
-
-_MERGE_APP = """
-INSERT INTO app_state AS a (app_name, state) VALUES ($1, $2::jsonb)
-ON CONFLICT (app_name) DO UPDATE SET state = (a.state || EXCLUDED.state) - $3::text[]
-"""
-
-_MERGE_USER = """
-INSERT INTO user_state AS u (app_name, user_id, state) VALUES ($1, $2, $3::jsonb)
-ON CONFLICT (app_name, user_id) DO UPDATE SET state = (u.state || EXCLUDED.state) - $4::text[]
 """
 
 
@@ -184,9 +177,9 @@ class PostgresStore(AdminAndPrivacy, IdentityInboxAudit):
             if sid is not None:  # new: its initial state reaches the shared scopes too
                 app_set, app_del, user_set, user_del, _, _ = split_for_sql({**app, **user})
                 if app:
-                    await conn.execute(_MERGE_APP, app_name, app_set, app_del)
+                    await conn.execute(MERGE_APP, app_name, app_set, app_del)
                 if user:
-                    await conn.execute(_MERGE_USER, app_name, user_id, user_set, user_del)
+                    await conn.execute(MERGE_USER, app_name, user_id, user_set, user_del)
         found = await self.get_session(app_name, user_id, session_id)
         if found is None:  # deleted between the two statements
             raise SessionNotFound(f"session {session_id} vanished while being created")

@@ -39,12 +39,12 @@ UPDATE sessions SET state = (state || $2::jsonb) - $3::text[],
 WHERE sid = $1
 """
 
-_MERGE_APP = """
+MERGE_APP = """
 INSERT INTO app_state AS a (app_name, state) VALUES ($1, $2::jsonb)
 ON CONFLICT (app_name) DO UPDATE SET state = (a.state || EXCLUDED.state) - $3::text[]
 """
 
-_MERGE_USER = """
+MERGE_USER = """
 INSERT INTO user_state AS u (app_name, user_id, state) VALUES ($1, $2, $3::jsonb)
 ON CONFLICT (app_name, user_id) DO UPDATE SET state = (u.state || EXCLUDED.state) - $4::text[]
 """
@@ -83,7 +83,7 @@ async def bulk_append(conn: asyncpg.Connection, session: Session, events: Sequen
         sum(event.usage.completion_tokens for event in fresh if event.usage),
     )
     if app_set != "{}" or app_del:
-        await conn.execute(_MERGE_APP, session.app_name, app_set, app_del)
+        await conn.execute(MERGE_APP, session.app_name, app_set, app_del)
     if user_set != "{}" or user_del:
-        await conn.execute(_MERGE_USER, session.app_name, session.user_id, user_set, user_del)
+        await conn.execute(MERGE_USER, session.app_name, session.user_id, user_set, user_del)
     return len(fresh)

@@ -167,8 +167,12 @@ class ChannelReplies:
 
 
 class InteractionReplies:
-    """Replies to a deferred slash command: follow-ups with the visibility chosen at defer time
-    (the first follow-up replaces Discord's "thinking…" message, so visibility cannot change)."""
+    """Replies to a deferred slash command, with the visibility chosen at defer time.
+
+    The first message is written by editing the deferred response ("thinking…") in place: that
+    PATCH is idempotent, whereas a follow-up POST has no nonce and discord.py retries a 5xx by
+    itself, so a 502 after Discord stored it would post the answer twice. Only overflow past
+    the first message (over 2000 characters) goes out as follow-ups."""
 
     def __init__(self, interaction: discord.Interaction, *, ephemeral: bool) -> None:
         self._interaction = interaction
@@ -187,12 +191,19 @@ class InteractionReplies:
                 continue
             # NotFound here: the interaction token expired (15 min) or the defer never landed.
             with _refusals_are_final():
-                await self._interaction.followup.send(
-                    chunk or discord.utils.MISSING,
-                    ephemeral=self._ephemeral,
-                    allowed_mentions=NO_MENTIONS,
-                    **extra,  # type: ignore[arg-type]
-                )
+                if self.sent == 0:
+                    await self._interaction.edit_original_response(
+                        content=chunk or None,
+                        attachments=[extra["file"]] if extra else discord.utils.MISSING,
+                        allowed_mentions=NO_MENTIONS,
+                    )
+                else:
+                    await self._interaction.followup.send(
+                        chunk or discord.utils.MISSING,
+                        ephemeral=self._ephemeral,
+                        allowed_mentions=NO_MENTIONS,
+                        **extra,  # type: ignore[arg-type]
+                    )
             self.sent += 1
 
     async def finish(self) -> None:

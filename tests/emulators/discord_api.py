@@ -358,7 +358,17 @@ class DiscordEmulator:
         return [m for m in self.messages.values() if m["channel_id"] == str(channel_id)]
 
     def followups(self, interaction: dict[str, Any]) -> list[dict[str, Any]]:
-        return list(self.interactions[interaction["token"]]["followups"])
+        """The messages answering an interaction, as the user sees them: the deferred response
+        once it was edited into an answer ("thinking…" replaced), then the follow-ups."""
+        state = self.interactions[interaction["token"]]
+        original = state.get("original")
+        answered = (
+            original is not None
+            and not int(original.get("flags") or 0) & LOADING
+            and not original.get("deleted")
+            and bool(original.get("content") or original.get("attachments"))
+        )
+        return ([original] if answered else []) + list(state["followups"])
 
     def acked(self, interaction: dict[str, Any]) -> dict[str, Any] | None:
         return self.interactions[interaction["token"]]["acked"]

@@ -65,7 +65,7 @@ async def test_slash_command_is_deferred_then_followed_up(bot: RunningBot) -> No
     (added,) = await bot.command(USER, "watchlist", options, guild=True)
 
     callback = bot.emu.calls_to("POST", r"/interactions/\d+/[^/]+/callback")[-1]
-    followup = bot.emu.calls_to("POST", r"/webhooks/\d+/[^/]+")[-1]
+    followup = bot.emu.calls_to("PATCH", r"/webhooks/\d+/[^/]+/messages/@original")[-1]
     assert callback.body["type"] == 5  # "thinking…" first, within Discord's 3 seconds
     assert bot.emu.calls.index(callback) < bot.emu.calls.index(followup)
     assert "Added AAPL" in added["content"]

@@ -138,21 +138,19 @@ async def test_discord_429_then_502_on_a_message_post_is_posted_once(
         assert message["nonce"].startswith(f"{sent['id']}:")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found by this suite: a follow-up (webhook execute) has no nonce and discord.py "
-    "retries a 502 by itself, so a 502 after Discord created it posts the answer twice. Fix: "
-    "send the first chunk by editing the deferred original response (an idempotent PATCH).",
-)
-async def test_discord_502_on_a_slash_command_follow_up_is_posted_once(
+async def test_discord_502_on_a_slash_command_answer_is_posted_once(
     tmp_path: Path,
     db_url: str,  # noqa: F811
 ) -> None:
+    """The answer replaces the deferred "thinking…" response by an (idempotent) edit; a 429 and
+    a 502 after Discord applied it still leave exactly one answer."""
     async with DiscordEmulator() as emu, discord_bot(emu, db_url) as app:
         emu.expected_auth = f"Bot {DC_TOKEN}"
         user = emu.user(5006, "bob")
-        emu.inject(Fault("POST", r"/webhooks/\d+/[^/]+", 429, retry_after=0.3))
-        emu.inject(Fault("POST", r"/webhooks/\d+/[^/]+", 502, after_processing=True))
+        answer = r"/webhooks/\d+/[^/]+(/messages/@original)?"
+        emu.inject(Fault("PATCH", answer, 429, retry_after=0.3))
+        emu.inject(Fault("PATCH", answer, 502, after_processing=True))
+        emu.inject(Fault("POST", answer, 502, after_processing=True))  # were it a follow-up
         interaction = await emu.invoke_command(user, "help")
 
         async def answered() -> bool:
@@ -162,3 +160,4 @@ async def test_discord_502_on_a_slash_command_follow_up_is_posted_once(
         followups = [m for m in emu.followups(interaction) if not m.get("deleted")]
         assert len(followups) == 1, [m["content"][:40] for m in followups]
         assert "/watchlist" in followups[0]["content"]
+        assert [c.status for c in emu.calls_to("PATCH", answer)] == [429, 502, 200]

@@ -166,6 +166,10 @@ class OpenAIModel:
                             slot["name"] += call.function.name or ""
                             slot["args"] += call.function.arguments or ""
                     finished = finished or choice.finish_reason is not None
+        except openai.APIConnectionError as exc:
+            if text:  # the user already saw the start of the answer: say it was cut off
+                raise ModelError("cut_off", "the connection dropped mid-answer") from None
+            raise _translate(exc) from None
         except openai.APIError as exc:
             raise _translate(exc) from None
         if not finished:

@@ -40,8 +40,7 @@ FAULTS = {
     "credits": (CREDITS, "out_of_credits"),
     "boom": (Fail(500, "Internal Server Error"), "unavailable"),
     "hang": (Hang(), "timeout"),
-    # The connection drops mid-answer: the SDK reports a connection error ("having trouble").
-    "cut": (CutStream(CUT_TEXT), "unavailable"),
+    "cut": (CutStream(CUT_TEXT), "cut_off"),
     "streamerr": (StreamError(STREAM_ERROR_TEXT, "Provider returned error", 502), "unavailable"),
 }
 

@@ -19,20 +19,16 @@ from storage.types import InboxItem, InboxStatus
 LINK_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 LINK_CODE_LENGTH = 8
 
-# One round trip whether the identity is new or known; a new display name is remembered.
+_FIND = "SELECT user_id, display_name FROM identities WHERE platform = $1 AND platform_user_id = $2"
+
+# First sight or a new display name. The update always happens, so RETURNING always has the row,
+# even when another worker inserted it after this statement's snapshot was taken.
 _RESOLVE = """
-WITH ins AS (
-    INSERT INTO identities AS i (platform, platform_user_id, user_id, display_name, created_at)
-    VALUES ($1, $2, $3, $4, $5)
-    ON CONFLICT (platform, platform_user_id) DO UPDATE SET display_name = EXCLUDED.display_name
-        WHERE EXCLUDED.display_name IS NOT NULL
-          AND i.display_name IS DISTINCT FROM EXCLUDED.display_name
-    RETURNING user_id
-)
-SELECT user_id FROM ins
-UNION ALL
-SELECT user_id FROM identities WHERE platform = $1 AND platform_user_id = $2
-LIMIT 1
+INSERT INTO identities AS i (platform, platform_user_id, user_id, display_name, created_at)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (platform, platform_user_id)
+DO UPDATE SET display_name = coalesce(EXCLUDED.display_name, i.display_name)
+RETURNING user_id
 """
 
 _INBOX_PUT = """
@@ -71,17 +67,18 @@ class IdentityInboxAudit:
         self, platform: str, platform_user_id: str, display_name: str | None = None
     ) -> str:
         async with db_errors():
+            # Most messages come from known users: a read, and a write only when needed.
+            found = await self._pool.fetchrow(_FIND, platform, platform_user_id)
+            if found is not None and display_name in (None, found["display_name"]):
+                return found["user_id"]
             return await self._pool.fetchval(
                 _RESOLVE, platform, platform_user_id, new_user_id(), display_name, time.time()
             )
 
     async def find_user(self, platform: str, platform_user_id: str) -> str | None:
         async with db_errors():
-            return await self._pool.fetchval(
-                "SELECT user_id FROM identities WHERE platform = $1 AND platform_user_id = $2",
-                platform,
-                platform_user_id,
-            )
+            found = await self._pool.fetchrow(_FIND, platform, platform_user_id)
+        return None if found is None else found["user_id"]
 
     async def create_link_code(self, user_id: str, ttl_seconds: float = 600) -> str:
         now = time.time()

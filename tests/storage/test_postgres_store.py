@@ -241,3 +241,18 @@ async def test_pool_sizes_can_be_tuned_from_the_database_url(url: str) -> None:
         session = await store.create_session(APP, "u1", "s1")  # the rest of the URL still works
         async with store.session_lock(APP, "u1", "s1"):
             assert await store.append_event(session, Event(author="user", content={"text": "x"}))
+
+
+async def test_two_workers_seeing_a_new_user_at_once_agree_on_its_id(url: str) -> None:
+    async with await PostgresStore.open(url) as first, await PostgresStore.open(url) as second:
+        for n in range(5):
+            ids = await asyncio.gather(
+                *(
+                    store.resolve_user("telegram", f"new-{n}", f"Name {i}")
+                    for i in range(10)
+                    for store in (first, second)
+                )
+            )
+            assert None not in ids and len(set(ids)) == 1
+        found = await first.find_user("telegram", "new-4")
+        assert found == await second.find_user("telegram", "new-4") == ids[0]

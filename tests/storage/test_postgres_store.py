@@ -12,7 +12,15 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from storage import Event, EventActions, StoreBusy, StoreError, TokenUsage, open_store
+from storage import (
+    Event,
+    EventActions,
+    StoreBusy,
+    StoreError,
+    TokenUsage,
+    open_store,
+    postgres_schema,
+)
 from storage.postgres import _GET_SESSION, PostgresStore, lock_key
 from storage.postgres_pool import PoolSettings, redact
 from storage.postgres_schema import SCHEMA_VERSION
@@ -256,3 +264,27 @@ async def test_two_workers_seeing_a_new_user_at_once_agree_on_its_id(url: str) -
             assert None not in ids and len(set(ids)) == 1
         found = await first.find_user("telegram", "new-4")
         assert found == await second.find_user("telegram", "new-4") == ids[0]
+
+
+async def test_an_old_database_upgrades_in_place(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A v1 database with data, opened by a release with one more migration: upgraded once,
+    data intact (the mechanism a real v2 will use)."""
+    async with await PostgresStore.open(url) as old:
+        session = await old.create_session(APP, "u1", "s1", {"user:name": "Ann"})
+        await old.append_event(session, Event(author="user", content={"text": "before"}))
+    v2 = "ALTER TABLE sessions ADD COLUMN title text NOT NULL DEFAULT 'untitled'"
+    monkeypatch.setattr(postgres_schema, "MIGRATIONS", (*postgres_schema.MIGRATIONS, v2))
+    monkeypatch.setattr(postgres_schema, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    for _ in range(2):  # the second open finds nothing to do
+        async with await PostgresStore.open(url) as new:
+            got = await new.get_session(APP, "u1", "s1")
+            assert got is not None and got.state["user:name"] == "Ann"
+            assert [e.text for e in got.events] == ["before"]
+    conn = await asyncpg.connect(url)
+    try:
+        versions = [r["version"] for r in await conn.fetch("SELECT version FROM schema_version")]
+        titles = await conn.fetch("SELECT title FROM sessions")
+    finally:
+        await conn.close()
+    assert sorted(versions) == list(range(1, SCHEMA_VERSION + 2))
+    assert [r["title"] for r in titles] == ["untitled"]

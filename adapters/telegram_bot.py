@@ -84,6 +84,8 @@ class TelegramAdapter:
         self._stopped = asyncio.Event()
         self._stopping = False
         self._stop_requested = asyncio.Event()  # wakes replies waiting to be tried again
+        self._recorded = 0  # the last update id recorded, all before it in its batch too
+        self._recording: asyncio.Future[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -129,6 +131,7 @@ class TelegramAdapter:
         try:
             if app.updater is not None and app.updater.running:
                 await app.updater.stop()  # stop taking updates (confirms the fetched batch)
+                await self._confirm_recorded(app)
             if app.running:
                 await app.stop()  # waits for the updates in flight
             if self._tasks:
@@ -219,14 +222,39 @@ class TelegramAdapter:
         if not isinstance(item, Update):
             return  # PTB's own stop signal
         incoming = self._translate(item)
-        if incoming is None:
+        if incoming is not None:
+            # PTB cancels the batch being recorded when it stops (without waiting); this write
+            # finishes anyway and _confirm_recorded waits for it, so what is in the inbox is
+            # exactly what gets confirmed.
+            self._recording = asyncio.ensure_future(self._accept(incoming, item.update_id))
+            try:
+                await asyncio.shield(self._recording)
+            except Exception as exc:
+                log.error("telegram: could not record update %s: %s", item.update_id, exc)
+                # A TelegramError makes PTB back off and fetch the batch again (unconfirmed).
+                raise NetworkError("could not record the update; it will be fetched again") from exc
+        self._recorded = max(self._recorded, item.update_id)
+
+    async def _accept(self, incoming: Incoming, update_id: int) -> None:
+        await self._core.accept(incoming)
+        self._recorded = max(self._recorded, update_id)
+
+    async def _confirm_recorded(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        """Tell Telegram to forget every update recorded. PTB confirms a batch only once all of
+        it went into the queue, and a stop while a batch is being recorded cancels that, which
+        would confirm nothing: the recorded part (in the inbox, answered now or at the next
+        start) would be delivered again, the rest is rightly left to Telegram."""
+        if self._recording is not None:
+            with contextlib.suppress(Exception):
+                await self._recording
+        if self._settings.telegram_mode != "polling" or not self._recorded:
             return
         try:
-            await self._core.accept(incoming)
-        except Exception as exc:
-            log.error("telegram: could not record update %s: %s", item.update_id, exc)
-            # A TelegramError makes PTB back off and fetch the batch again (unconfirmed).
-            raise NetworkError("could not record the update; it will be fetched again") from exc
+            await app.bot.get_updates(
+                offset=self._recorded + 1, timeout=0, allowed_updates=[Update.MESSAGE]
+            )
+        except TelegramError as exc:
+            log.warning("telegram: could not confirm the last updates (%s); deduped later", exc)
 
     def _translate(self, update: Update) -> Incoming | None:
         try:

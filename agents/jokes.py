@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyjokes
@@ -108,15 +109,16 @@ class JokeBook:
 
     def joke(self, topic: str | None) -> Pick:
         if topic:
-            matches = [j for j in self._jokes if _mentions(j, topic)]
+            mentions = _mentions(topic)
+            matches = [j for j in self._jokes if mentions(j)]
             if matches:
                 return Pick(self._rng.choice(matches), topic, True)
         return Pick(self._rng.choice(self._jokes), None, False)
 
     def fact(self, topic: str | None) -> Pick:
         if topic:
-            wanted = _terms(topic)
-            matches = [text for tag, text in FACTS if tag in wanted or _mentions(text, topic)]
+            wanted, mentions = _terms(topic), _mentions(topic)
+            matches = [text for tag, text in FACTS if tag in wanted or mentions(text)]
             if matches:
                 return Pick(self._rng.choice(matches), topic, True)
         _tag, text = self._rng.choice(FACTS)
@@ -129,6 +131,9 @@ def _terms(topic: str) -> set[str]:
     return {t for t in terms if t}
 
 
-def _mentions(text: str, topic: str) -> bool:
-    lowered = text.lower()
-    return any(re.search(r"(?<![a-z])" + re.escape(term), lowered) for term in _terms(topic))
+def _mentions(topic: str) -> Callable[[str], bool]:
+    """A test for "this text mentions the topic", built once per pick: one compiled pattern
+    for all the topic's terms instead of a regex per term per joke (the offline model's
+    hottest spot in bench/e2e.py)."""
+    pattern = re.compile("|".join(r"(?<![a-z])" + re.escape(term) for term in _terms(topic)))
+    return lambda text: pattern.search(text.lower()) is not None

@@ -6,8 +6,10 @@ export identically; a second run adds nothing; a grown source adds just the new 
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,8 @@ from tests.storage.conftest import dump_postgres, postgres_database
 
 pytestmark = pytest.mark.postgres
 APP = "app"
+OLD_APP = "Multi-Agent System"  # the app name in the version-1 fixture
+FIXTURE_V1 = Path(__file__).resolve().parent.parent / "fixtures" / "sqlite_v1.sql"
 
 
 @pytest.fixture
@@ -94,12 +98,12 @@ async def fill(store: Store) -> dict[str, str]:
     return {"ann": ann, "bob": bob, "code": code}
 
 
-async def views(store: Store, users: dict[str, str]) -> dict[str, Any]:
+async def views(store: Store, users: dict[str, str], app: str = APP) -> dict[str, Any]:
     """Everything the protocol can show, for comparing two stores."""
     out: dict[str, Any] = {
-        "stats": await store.stats(APP),
-        "sessions": await store.list_sessions(APP),
-        "users": await store.list_users(APP),
+        "stats": await store.stats(app),
+        "sessions": await store.list_sessions(app),
+        "users": await store.list_users(app),
         "pending": await store.inbox_pending(),
         "audit": await store.audit_entries(),
         "found": [
@@ -108,14 +112,14 @@ async def views(store: Store, users: dict[str, str]) -> dict[str, Any]:
     }
     for name in ("ann", "bob"):
         user = users[name]
-        export = await store.export_user(APP, user)
+        export = await store.export_user(app, user)
         export.pop("exported_at")
         out[name] = {
             "export": export,
-            "history": await store.history(APP, user),
-            "stats": await store.stats(APP, user),
+            "history": await store.history(app, user),
+            "stats": await store.stats(app, user),
         }
-    session = await store.get_session(APP, users["ann"], "telegram:100", recent_events=2)
+    session = await store.get_session(app, users["ann"], "telegram:100", recent_events=2)
     out["session"] = session
     return out
 
@@ -126,6 +130,7 @@ async def test_a_copy_answers_every_view_like_the_source_and_a_second_run_adds_n
     async with await open_store(sqlite_url) as sqlite:
         users = await fill(sqlite)
         expected = await views(sqlite, users)
+    assert expected["stats"].events == 7 and expected["session"] is not None
 
     calls: list[tuple[int, int]] = []
     report = await copy_store(sqlite_url, pg_url, lambda done, total: calls.append((done, total)))
@@ -187,3 +192,21 @@ async def test_bad_arguments_get_a_clear_error(sqlite_url: str, tmp_path: Path) 
         pass
     with pytest.raises(ValueError, match="postgresql://"):
         await copy_store(sqlite_url, f"sqlite:///{tmp_path / 'other.db'}")
+
+
+async def test_an_old_version_1_sqlite_file_is_upgraded_then_copied(
+    tmp_path: Path, pg_url: str
+) -> None:
+    path = tmp_path / "old.db"
+    with closing(sqlite3.connect(path)) as db:
+        db.executescript(FIXTURE_V1.read_text())
+    report = await copy_store(f"sqlite:///{path}", pg_url)
+    assert report.added["events"] == report.source["events"] > 0
+    users = {"ann": "a1b2c3d4e5f6", "bob": "0f0f0f0f0f0f"}
+    async with await open_store(f"sqlite:///{path}") as sqlite:
+        expected = await views(sqlite, users, OLD_APP)
+    assert (expected["stats"].turns, expected["stats"].events) == (3, 7)  # not a vacuous match
+    async with await open_store(pg_url) as pg:
+        assert await views(pg, users, OLD_APP) == expected
+        stats = await pg.stats(OLD_APP)
+        assert dict(stats.delegations) == {"funny_nerd": 1, "stock_analyst": 1}

@@ -65,13 +65,14 @@ class AdminAndPrivacy:
     async def list_sessions(
         self, app_name: str, user_id: str | None = None, *, limit: int = 50, offset: int = 0
     ) -> list[SessionInfo]:
-        query = """
+        where, args = _scope(app_name, user_id)
+        query = f"""
             SELECT app_name, user_id, session_id, created_at, updated_at, turns, events
-            FROM sessions WHERE app_name = $1 AND ($2::text IS NULL OR user_id = $2)
-            ORDER BY updated_at DESC, sid DESC LIMIT $3 OFFSET $4
+            FROM sessions WHERE {where}
+            ORDER BY updated_at DESC, sid DESC LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}
         """
         async with db_errors():
-            rows = await self._pool.fetch(query, app_name, user_id, max(limit, 0), max(offset, 0))
+            rows = await self._pool.fetch(query, *args, max(limit, 0), max(offset, 0))
         return [SessionInfo(**dict(row)) for row in rows]
 
     async def list_users(
@@ -110,24 +111,22 @@ class AdminAndPrivacy:
         return users
 
     async def stats(self, app_name: str, user_id: str | None = None) -> Stats:
+        where, args = _scope(app_name, user_id)
         async with db_errors(), self._pool.acquire() as conn:
             totals = await conn.fetchrow(
-                """SELECT count(DISTINCT user_id) AS users, count(*) AS sessions,
+                f"""SELECT count(DISTINCT user_id) AS users, count(*) AS sessions,
                           coalesce(sum(turns), 0) AS turns, coalesce(sum(events), 0) AS events,
                           coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
                           coalesce(sum(completion_tokens), 0) AS completion_tokens
-                   FROM sessions WHERE app_name = $1 AND ($2::text IS NULL OR user_id = $2)""",
-                app_name,
-                user_id,
+                   FROM sessions WHERE {where}""",
+                *args,
             )
             transfers = await conn.fetch(
-                """SELECT e.transfer_to_agent AS agent, count(*) AS n
-                   FROM events e JOIN sessions s ON s.sid = e.sid
-                   WHERE e.transfer_to_agent IS NOT NULL AND s.app_name = $1
-                     AND ($2::text IS NULL OR s.user_id = $2)
+                f"""SELECT e.transfer_to_agent AS agent, count(*) AS n
+                   FROM events e WHERE e.transfer_to_agent IS NOT NULL
+                     AND e.sid IN (SELECT sid FROM sessions WHERE {where})
                    GROUP BY e.transfer_to_agent ORDER BY e.transfer_to_agent""",
-                app_name,
-                user_id,
+                *args,
             )
         return Stats(
             users=totals["users"],
@@ -209,6 +208,15 @@ class AdminAndPrivacy:
 
 
 DELETED_USER = "<deleted user>"
+
+
+def _scope(app_name: str, user_id: str | None) -> tuple[str, list[Any]]:
+    """WHERE clause and arguments for the app's sessions, or one user's. Two statements rather
+    than `($2 IS NULL OR user_id = $2)`, whose generic plan could not use the user index."""
+    if user_id is None:
+        return "app_name = $1", [app_name]
+    return "app_name = $1 AND user_id = $2", [app_name, user_id]
+
 
 _EXPORT_IDENTITIES = """
 SELECT platform, platform_user_id, display_name, created_at FROM identities

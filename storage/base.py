@@ -149,6 +149,12 @@ class Inbox(Protocol):
         """Recorded but not answered, oldest first (replayed after a crash)."""
         ...
 
+    async def inbox_earlier_pending(self, platform: str, message_id: str, user_id: str) -> bool:
+        """True while a message of `user_id` on `platform` recorded *before* this one is still
+        unanswered. Lets a worker keep a user's turns in the order they were recorded when
+        consecutive messages reach different worker processes. False for an unknown message."""
+        ...
+
 
 @runtime_checkable
 class AuditLog(Protocol):

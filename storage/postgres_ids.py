@@ -42,6 +42,15 @@ SELECT (SELECT count(*) FROM ins) AS inserted,
        (SELECT done_at FROM inbox WHERE platform = $1 AND message_id = $2) AS done_at
 """
 
+# `seq` orders rows across workers: a row inserted after another one committed has a larger one.
+_EARLIER_PENDING = """
+SELECT EXISTS (
+    SELECT 1 FROM inbox o
+    WHERE o.done_at IS NULL AND o.platform = $1 AND o.user_id = $3
+      AND o.seq < (SELECT seq FROM inbox WHERE platform = $1 AND message_id = $2)
+)
+"""
+
 
 def hash_actor(salt: bytes, actor: str) -> str:
     """Keyed with the database's salt (meta.audit_salt) so a small id space (chat ids) cannot
@@ -153,6 +162,10 @@ class IdentityInboxAudit:
                 message_id,
                 time.time(),
             )
+
+    async def inbox_earlier_pending(self, platform: str, message_id: str, user_id: str) -> bool:
+        async with db_errors():
+            return bool(await self._pool.fetchval(_EARLIER_PENDING, platform, message_id, user_id))
 
     async def inbox_pending(
         self, platform: str | None = None, limit: int = 1000

@@ -290,6 +290,17 @@ class SqliteStore:
     ) -> list[InboxItem]:
         return await self._read(partial(ident.inbox_pending, platform=platform, limit=limit))
 
+    async def inbox_earlier_pending(self, platform: str, message_id: str, user_id: str) -> bool:
+        return await self._read(
+            partial(
+                ident.inbox_earlier_pending,
+                platform=platform,
+                message_id=message_id,
+                user_id=user_id,
+            ),
+            snapshot=False,
+        )
+
     # -- audit ------------------------------------------------------------------------------
     def _hash_actor(self, actor: str) -> str:
         # Keyed with a per-database salt so a small id space (chat ids) can't be looked up.

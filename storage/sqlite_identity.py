@@ -147,6 +147,20 @@ def inbox_pending(db: sqlite3.Connection, platform: str | None, limit: int) -> l
     return [InboxItem(p, m, json.loads(payload), received) for p, m, payload, received in rows]
 
 
+def inbox_earlier_pending(
+    db: sqlite3.Connection, platform: str, message_id: str, user_id: str
+) -> bool:
+    # Only unanswered rows are looked at (the inbox_pending partial index): in-flight messages.
+    row = db.execute(
+        "SELECT EXISTS (SELECT 1 FROM inbox o JOIN inbox m"
+        " ON m.platform = ? AND m.message_id = ?"
+        " WHERE o.done_at IS NULL AND o.platform = m.platform AND o.user_id = ?"
+        " AND (o.received_at, o.rowid) < (m.received_at, m.rowid))",
+        (platform, message_id, user_id),
+    ).fetchone()
+    return bool(row[0])
+
+
 def prune_inbox(db: sqlite3.Connection, done_before: float) -> None:
     db.execute("DELETE FROM inbox WHERE done_at IS NOT NULL AND done_at < ?", (done_before,))
 

@@ -117,6 +117,15 @@ async def test_prompt_injection_corpus_with_the_offline_model(tmp_path: Path) ->
             found = [t for t in leaked(answer, victim_id) if t not in typed]
             assert not found, (text, answer.text)
         assert VICTIM_SECRET not in typed and VICTIM_TICKER not in typed
+        # Nor in any tool call the model made for the attacker, or any tool result it got.
+        attacker = await app.store.find_user("telegram", ATTACKER)
+        assert attacker is not None
+        for event in await app.store.history(APP, attacker, limit=500):
+            if event.author == "user":
+                continue
+            content = json.dumps(event.content)
+            found = [t for t in traces(victim_id) if t in content and t not in typed]
+            assert not found, (found, event.content)
         await victim_untouched(app, victim_id)
 
 

@@ -68,7 +68,6 @@ class DiscordAdapter:
         self._connection: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[Any]] = set()
         self._stopping = False
-        self._replayed = False
         self._ended = asyncio.Event()
         self._endpoints = contextlib.ExitStack()
 
@@ -93,6 +92,9 @@ class DiscordAdapter:
             self._endpoints.close()
             raise RuntimeError("Discord rejected DISCORD_BOT_TOKEN (401 Unauthorized)") from None
         await sync_commands(tree, guild)
+        # Before the gateway connects: the core queues a chat's messages in the order their
+        # handling starts, so a new message cannot overtake one left from the last run.
+        await self._replay_pending()
         self._connection = asyncio.create_task(client.connect(), name="discord-gateway")
         self._connection.add_done_callback(self._connection_ended)
         await self._wait_ready(client)
@@ -154,9 +156,6 @@ class DiscordAdapter:
         log.info(
             "discord: connected as %s (%d guilds)", self._client.user, len(self._client.guilds)
         )
-        if not self._replayed:
-            self._replayed = True
-            await self._track(self._replay_pending())
 
     async def _on_message(self, message: discord.Message) -> None:
         me = self._client.user if self._client else None
@@ -168,6 +167,12 @@ class DiscordAdapter:
         replies = ChannelReplies(
             message.channel, incoming.message_id, reference=reference, typing=indicator
         )
+        # Recorded at once, beside the turn (which may wait behind a slow turn of the same
+        # chat, recording only when it begins): the gateway never delivers a message again,
+        # so one that lived only in memory would be lost to a crash.
+        recording = asyncio.ensure_future(self._accept(incoming))
+        self._inflight.add(recording)
+        recording.add_done_callback(self._inflight.discard)
         await self._track(self._handle(incoming, replies, indicator))
 
     async def _on_slash(
@@ -233,6 +238,12 @@ class DiscordAdapter:
             if indicator is not None:
                 await indicator.stop()
 
+    async def _accept(self, incoming: Incoming) -> None:
+        try:
+            await self._core.accept(incoming)
+        except Exception as exc:  # the turn records it too, when it begins
+            log.warning("discord: could not record message %s yet: %r", incoming.message_id, exc)
+
     async def _deliver(self, replies: Replies, reply: Reply, message_id: str) -> bool:
         try:
             if reply.partial:
@@ -253,7 +264,8 @@ class DiscordAdapter:
             await replies.final(reply)
 
     async def _replay_pending(self) -> None:
-        """Messages recorded but never answered (a crash or a stop mid-turn), oldest first."""
+        """Start answering the messages recorded but never answered (a crash or a stop
+        mid-turn), oldest first, each as a turn stop() waits for."""
         assert self._client is not None
         try:
             items = await self._core.pending(self.name)
@@ -264,9 +276,12 @@ class DiscordAdapter:
             log.info("discord: answering %d messages left from the last run", len(items))
         for incoming in items:
             if incoming.extra.get("interaction"):
-                await self._handle(incoming, DroppedReplies(incoming.message_id), None)
-                continue
-            channel = self._client.get_partial_messageable(int(incoming.chat_id))
-            indicator = TypingIndicator(channel)
-            replies = ChannelReplies(channel, incoming.message_id, typing=indicator)
-            await self._handle(incoming, replies, indicator)
+                turn = self._handle(incoming, DroppedReplies(incoming.message_id), None)
+            else:
+                channel = self._client.get_partial_messageable(int(incoming.chat_id))
+                indicator = TypingIndicator(channel)
+                replies = ChannelReplies(channel, incoming.message_id, typing=indicator)
+                turn = self._handle(incoming, replies, indicator)
+            task = asyncio.ensure_future(turn)
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)

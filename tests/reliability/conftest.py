@@ -93,7 +93,7 @@ async def tg() -> AsyncIterator[TelegramApiEmulator]:
 class BotProcess:
     """`python -m bot` runs, each started after the previous one ended; logs in one file."""
 
-    tg: TelegramApiEmulator
+    tg: TelegramApiEmulator | None  # None: the platform comes in `extra_env` (Discord)
     db: Database
     workdir: Path
     extra_env: Mapping[str, str] = field(default_factory=dict)
@@ -106,11 +106,15 @@ class BotProcess:
         return self.workdir / "bot.log"
 
     def env(self) -> dict[str, str]:
+        telegram = (
+            {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE": self.tg.base_url}
+            if self.tg is not None
+            else {}
+        )
         return {
             "PATH": os.environ.get("PATH", ""),
             "PYTHONPATH": str(REPO),
-            "TELEGRAM_BOT_TOKEN": TOKEN,
-            "TELEGRAM_API_BASE": self.tg.base_url,
+            **telegram,
             "DATABASE_URL": self.db.url,
             "APP_NAME": APP,
             "QUOTES_BASE_URL": NO_NETWORK,
@@ -120,7 +124,8 @@ class BotProcess:
 
     async def start(self, *, wait_polling: bool = True) -> asyncio.subprocess.Process:
         assert self.proc is None or self.proc.returncode is not None, "the last run is alive"
-        polls = len(self.tg.calls_to("getUpdates"))
+        tg = self.tg
+        polls = len(tg.calls_to("getUpdates")) if tg is not None else 0
         began = time.monotonic()
         with self.log.open("ab") as out:
             self.proc = await asyncio.create_subprocess_exec(
@@ -134,8 +139,8 @@ class BotProcess:
                 stderr=out,
             )
         self.starts += 1
-        if wait_polling:
-            await self.until(lambda: len(self.tg.calls_to("getUpdates")) > polls, START_TIMEOUT)
+        if wait_polling and tg is not None:
+            await self.until(lambda: len(tg.calls_to("getUpdates")) > polls, START_TIMEOUT)
             self.start_times.append(time.monotonic() - began)
         return self.proc
 

@@ -110,7 +110,9 @@ async def test_other_users_are_served_while_turns_fail(llm: LLMEmulator, tmp_pat
             for i, keyword in enumerate(FAULTS)
         }
         await asyncio.sleep(0)  # let the failing turns start first
-        healthy = [await ask(app, message(f"hello {i}", user=f"9{i}")) for i in range(5)]
+        healthy = await asyncio.gather(
+            *(ask(app, message(f"hello {i}", user=f"9{i}")) for i in range(5))
+        )
         assert all(a.text == "Happy to help with that." for a in healthy)
         # The hung turn is still waiting for its timeout while the others were answered.
         assert not failing["hang"].done()
@@ -153,7 +155,7 @@ async def test_a_model_slower_than_the_turn_deadline_is_cut_at_the_deadline(
         elapsed = asyncio.get_running_loop().time() - started
         final = [r.text for r in replies if not r.partial]
         assert final == [ERROR_MESSAGES["turn_timeout"]]
-        assert 2.0 <= elapsed < 5.0
+        assert 2.0 <= elapsed < 10.0  # cut at 2 s, not after the model's 30 s
         other = [r.text async for r in core.handle(message("hello", user="4")) if not r.partial]
         assert other == ["fine"]
     await model.aclose()

@@ -17,10 +17,14 @@ from storage.types import StoreBusy, StoreError
 
 @dataclass(frozen=True, slots=True)
 class PoolSettings:
-    """Sizes and time limits. Every connection is a server process, so the pools stay small."""
+    """Sizes and time limits. Every connection is a server process, so the pools stay small:
+    35 per worker by default, so two workers fit PostgreSQL's default max_connections (100)."""
 
-    pool_size: int = 10  # data connections per process (one statement per append)
-    lock_connections: int = 20  # sessions one process can hold locked at once
+    # Statements outside turns (inbox, identities, new sessions, admin views).
+    pool_size: int = 5
+    # Turns in flight per process: each holds its session's lock connection, which also runs
+    # its statements. More turns wait (up to lock_wait) for a free one.
+    lock_connections: int = 30
     lock_wait: float = 60.0  # seconds a turn waits for another worker's lock -> StoreBusy
     statement_timeout: float = 30.0  # seconds -> StoreBusy
     connect_timeout: float = 10.0

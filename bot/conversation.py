@@ -7,7 +7,10 @@ adapter comes back after the last reply (i.e. after it sent it). No platform lib
 Ordering: turns of one user in one chat are answered in arrival order. An in-process FIFO lock per
 (platform, chat, user) is taken *before* the first await, so messages queue in the order their
 `handle` generators were started; the store's session lock (a database lock on PostgreSQL) then
-serialises writers across worker processes.
+serialises writers across worker processes. Across workers, arrival order is the inbox's: a
+user's next message may reach another worker and take the session lock before the worker that
+acknowledged the previous one does, so a turn also waits (bounded) while an older message of the
+same user is still unanswered.
 """
 
 from __future__ import annotations
@@ -38,6 +41,11 @@ TOO_LONG = f"That message is too long for me. Please keep it under {MAX_TEXT:,} 
 # A surrogate code point on its own: platform JSON can carry one ("\\ud800"), but no UTF-8
 # database (nor any later JSON encoder) can store it.
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# How long a turn lets an older unanswered message of its user go first (time spent outside the
+# session lock). Normally milliseconds: the other worker acknowledged it and is about to take the
+# lock. Past this, that worker is presumed dead (its message is replayed at its restart).
+ORDER_WAIT = 3.0
+_ORDER_STEP = 0.01
 
 
 def storable(incoming: Incoming) -> Incoming:
@@ -159,7 +167,7 @@ class Conversation:
             log.info("redelivered %s:%s ignored", incoming.platform, incoming.message_id)
             return
         session_id = await self._sessions.current(user_id, incoming.platform, incoming.chat_id)
-        async with self._store.session_lock(self._app, user_id, session_id):
+        async with self._in_turn(incoming, user_id, session_id):
             # Another worker (which got the lock first, whatever inbox_put told each of us) may
             # have answered it while we waited: check again under the lock.
             if await self._inbox_put(incoming, user_id) is InboxStatus.DONE:
@@ -168,6 +176,34 @@ class Conversation:
                 yield reply
             # Reached only when the adapter asks for more after the last reply: it was sent.
             await self._store.inbox_done(incoming.platform, incoming.message_id)
+
+    @asynccontextmanager
+    async def _in_turn(
+        self, incoming: Incoming, user_id: str, session_id: str
+    ) -> AsyncIterator[None]:
+        """The session lock, taken when no older message of this user is still unanswered
+        (those go first: they were acknowledged first), or once ORDER_WAIT has passed."""
+        waited, step = 0.0, _ORDER_STEP
+        while True:
+            async with self._store.session_lock(self._app, user_id, session_id):
+                earlier = await self._store.inbox_earlier_pending(
+                    incoming.platform, incoming.message_id, user_id
+                )
+                if not earlier or waited >= ORDER_WAIT:
+                    if earlier:
+                        log.warning(
+                            "%s:%s answered although an older message of its user is still"
+                            " unanswered after %.0fs",
+                            incoming.platform,
+                            incoming.message_id,
+                            waited,
+                        )
+                    yield
+                    return
+            # Outside the lock, so the older message's worker can take it.
+            await asyncio.sleep(step)
+            waited += step
+            step = min(step * 2, 0.2)
 
     async def _answer(
         self, incoming: Incoming, user_id: str, session_id: str

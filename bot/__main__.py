@@ -124,6 +124,7 @@ def _write_export(data: dict, out: Path | None) -> int:
 async def migrate(src: str, dst: str) -> int:
     from tqdm import tqdm
 
+    from storage import StoreError
     from storage.migrate import copy_store
 
     if not src.startswith("sqlite:") or not dst.startswith(("postgresql:", "postgres:")):
@@ -141,6 +142,10 @@ async def migrate(src: str, dst: str) -> int:
             bar.leave = False
             print(f"Cannot migrate: {exc}", file=sys.stderr)
             return 2
+        except StoreError as exc:  # an unreachable server; the message hides the password
+            bar.leave = False
+            print(f"Cannot migrate: {exc}", file=sys.stderr)
+            return 1
     print(report.summary())
     return 0
 

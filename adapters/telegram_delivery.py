@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 TYPING_REFRESH = 4.0  # Telegram shows "typing…" for 5 s or until the next message
+# A group has a budget of 20 requests a minute in PTB's rate limiter, chat actions included:
+# there "typing…" waits this long first, so quick answers (commands) don't spend the budget.
+GROUP_TYPING_GRACE = 1.0
 EDIT_INTERVAL = 1.0  # at most one streaming edit per second per chat (Telegram's chat limit)
 # A streamed answer is shown only once it has been coming for this long: a quick answer goes
 # out as one message (no edits to spend the rate limit on, no half-message left behind if the
@@ -123,6 +126,9 @@ class Sender:
         done = asyncio.Event()
 
         async def refresh() -> None:
+            if target.group:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), GROUP_TYPING_GRACE)
             while not done.is_set():
                 try:
                     await self.bot.send_chat_action(

@@ -78,6 +78,9 @@ class WorkerPool:
     app_name: str = "multiworker-tests"
     log_level: str = "INFO"
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    # What each worker runs after the interpreter: `python -m bot` (a bench may use a launcher
+    # that builds the same app).
+    command: tuple[str, ...] = ("-m", "bot")
     workers: list[Worker] = field(default_factory=list)
     _http: aiohttp.ClientSession | None = None
 
@@ -120,8 +123,7 @@ class WorkerPool:
         with worker.log.open("ab") as out:
             worker.proc = await asyncio.create_subprocess_exec(
                 sys.executable,
-                "-m",
-                "bot",
+                *self.command,
                 cwd=self.workdir,  # no .env from the checkout: the environment is the config
                 env=self.env(port),
                 stdin=asyncio.subprocess.DEVNULL,

@@ -117,8 +117,8 @@ class WorkerPool:
     async def __aexit__(self, *exc: object) -> None:
         await self.close(kill=exc[0] is not None)
 
-    async def _spawn(self, index: int) -> Worker:
-        port = free_port()
+    async def _spawn(self, index: int, port: int | None = None) -> Worker:
+        port = port or free_port()
         worker = Worker(index, port, self.workdir / f"worker{index}.log")
         with worker.log.open("ab") as out:
             worker.proc = await asyncio.create_subprocess_exec(
@@ -146,6 +146,21 @@ class WorkerPool:
             if time.monotonic() > deadline:
                 raise AssertionError(f"worker {worker.index} not listening:\n{worker.tail()}")
             await asyncio.sleep(0.05)  # polling a port that is not open yet: nothing to await
+
+    async def kill(self, index: int) -> None:
+        """SIGKILL one worker (a crash: nothing finishes) and wait for it to be gone."""
+        worker = self.workers[index]
+        assert worker.proc is not None
+        with contextlib.suppress(ProcessLookupError):
+            worker.proc.kill()
+        await asyncio.wait_for(worker.proc.wait(), 20.0)
+
+    async def restart(self, index: int) -> None:
+        """Start a dead worker again on its port (its log continues); returns once listening."""
+        old = self.workers[index]
+        assert not old.alive(), "the worker is still running"
+        self.workers[index] = await self._spawn(index, old.port)
+        await self._until_listening(self.workers[index])
 
     async def post(self, worker: int, update: Mapping[str, Any]) -> int:
         """Forward an update to one worker as the balancer would; returns the HTTP status."""

@@ -135,4 +135,5 @@ async def test_two_workers_answer_each_update_once_and_in_order(
             f"{len(out_of_order)} users' histories out of order: {out_of_order}"
         )
         assert user_events == USERS * PER_USER  # no event lost
+        assert len(tg.sent()) == USERS * PER_USER  # one reply per update, none to the duplicates
         assert not await store.inbox_pending("telegram")

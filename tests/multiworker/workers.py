@@ -19,7 +19,6 @@ import os
 import signal
 import socket
 import sys
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 import aiohttp
 
 from tests.emulators.telegram_api import TelegramApiEmulator
+from tests.helpers import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 # Shaped like a real token (the log redaction's pattern would catch it) and easy to grep for.
@@ -134,18 +134,21 @@ class WorkerPool:
 
     async def _until_listening(self, worker: Worker) -> None:
         """PTB calls setWebhook, then serves: a GET answered (405, POST only) means ready."""
-        assert self._http is not None
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
+        http = self._http
+        assert http is not None
+
+        async def listening() -> bool:
             if not worker.alive():
-                raise AssertionError(f"worker {worker.index} exited:\n{worker.tail()}")
+                raise AssertionError(f"worker {worker.index} exited before listening")
             with contextlib.suppress(aiohttp.ClientConnectionError):
-                async with self._http.get(worker.url) as response:
-                    if response.status == 405:
-                        return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"worker {worker.index} not listening:\n{worker.tail()}")
-            await asyncio.sleep(0.05)  # polling a port that is not open yet: nothing to await
+                async with http.get(worker.url) as response:
+                    return response.status == 405
+            return False
+
+        try:
+            await wait_until(listening, timeout=START_TIMEOUT, interval=0.05)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{worker.tail()}") from None
 
     async def kill(self, index: int) -> None:
         """SIGKILL one worker (a crash: nothing finishes) and wait for it to be gone."""

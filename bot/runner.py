@@ -137,7 +137,14 @@ class Runner:
         return session
 
     async def _append(self, turn: _Turn, event: Event) -> Event:
-        await self._store.append_event(turn.session, event)
+        if not await self._store.append_event(turn.session, event) and event.final:
+            stored = await self._stored_final(turn, event.id)
+            if stored is not None:
+                # Another run of this invocation finished first: its answer is the one kept,
+                # so it is the one to send (this run's text would contradict the history).
+                log.warning("invocation %s was answered by another run", turn.invocation_id)
+                turn.events.append(stored)
+                return stored
         for key, value in event.actions.state_delta.items():
             if value is None:
                 turn.state.pop(key, None)
@@ -145,6 +152,14 @@ class Runner:
                 turn.state[key] = value
         turn.events.append(event)
         return event
+
+    async def _stored_final(self, turn: _Turn, event_id: str) -> Event | None:
+        s = turn.session
+        session = await self._store.get_session(
+            self._app_name, s.user_id, s.session_id, recent_events=self._window
+        )
+        events = session.events if session is not None else ()
+        return next((e for e in events if e.id == event_id), None)
 
     async def _final_error(self, turn: _Turn, kind: str) -> Event:
         """The honest message that ends a failed turn, from the agent that was answering."""

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from storage import open_store
+from storage import Event, open_store
 from tests.emulators.telegram_api import Call, TelegramApiEmulator
 from tests.reliability.conftest import (
     APP,
@@ -226,7 +226,7 @@ async def test_kill_9_ten_times_during_300_messages(
             finals = [e for e in events if e.final]
             assert len(finals) == PER_USER
             for final in finals:
-                assert final.text in shown, (final.invocation_id, final.text, shown)
+                assert final.text in shown, _story(events, final.invocation_id, shown)
             jokes = [f for f, text in zip(finals, script(user), strict=True) if "joke" in text]
             bad = [(f.author, f.text) for f in jokes if f.author != "funny_nerd"]
             assert not bad, bad
@@ -243,8 +243,18 @@ async def test_kill_9_ten_times_during_300_messages(
     print(
         f"\n[{database.kind}] {USERS * PER_USER} messages, {KILLS} kills at "
         f"{', '.join(killer.points)}; {bot.starts} starts (to polling: "
-        f"{max(bot.start_times):.1f}s max); in flight at the kills: "
+        f"{max(bot.start_times):.1f}s max); chats awaiting an answer at the kills: "
         f"{sum(len(c) for c in in_flight)}; duplicate replies: {duplicates}; lost: 0; "
         f"sendMessage {counts['sendMessage']}, edits {counts['editMessageText']}; "
         f"{elapsed:.1f}s"
     )
+
+
+def _story(events: list[Event], invocation_id: str, shown: list[str]) -> str:
+    """What a failing chat looked like: the invocation's stored events and the chat."""
+    lines = [f"invocation {invocation_id}:"]
+    for e in events:
+        if e.invocation_id == invocation_id:
+            lines.append(f"  {e.id} {e.author} final={e.final} {dict(e.content)!r:.150}")
+    lines += ["chat:", *(f"  {text!r:.100}" for text in shown)]
+    return "\n".join(lines)

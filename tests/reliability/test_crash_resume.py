@@ -73,11 +73,19 @@ async def test_a_turn_killed_between_any_two_events_resumes_to_the_real_answer(
     async with await open_store(database.url) as store, QuoteProvider(NO_NETWORK) as quotes:
         whole = await run(runner(store, quotes), "whole", text)
         assert whole[-1].author == agent and answer in whole[-1].text
-        for k in range(1, len(whole)):
+        # k == len(whole): everything stored, killed before the reply was sent.
+        for k in range(1, len(whole) + 1):
             user = f"cut{k}"
-            with pytest.raises(Killed):
-                await run(runner(DiesAfter(store, k), quotes), user, text)
+            if k < len(whole):
+                with pytest.raises(Killed):
+                    await run(runner(DiesAfter(store, k), quotes), user, text)
+                first_final = None
+            else:
+                first_final = (await run(runner(store, quotes), user, text))[-1]
             resumed = await run(runner(store, quotes), user, text)
+            if first_final is not None:  # answered again from the store, not run again
+                assert [e.id for e in resumed] == [first_final.id]
+                assert resumed[0].text == first_final.text
             final = resumed[-1]
             assert final.final and not final.error, (k, final)
             assert final.author == agent and answer in final.text, (k, final.author, final.text)
@@ -96,3 +104,42 @@ def _tool_runs(events: list[Event]) -> list[str]:
 
 def _user_scope(state: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in state.items() if k.startswith("user:")}
+
+
+class AnotherRunFirst:
+    """The real store; just before this run stores its final answer, another run of the same
+    invocation (a second worker, a restarted process) finishes the turn."""
+
+    def __init__(self, store: Store, other_run: Any) -> None:
+        self._store = store
+        self._other_run = other_run
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def append_event(self, session: Session, event: Event) -> bool:
+        if event.final:
+            await self._other_run()
+        return await self._store.append_event(session, event)
+
+
+async def test_when_another_run_answered_first_its_stored_answer_is_the_one_given(
+    database: Database,
+) -> None:
+    text = TURNS["joke"][0]
+    async with await open_store(database.url) as store, QuoteProvider(NO_NETWORK) as quotes:
+        other: list[Event] = []
+
+        async def other_run() -> None:
+            other.extend(await run(runner(store, quotes), "u", text))
+
+        mine = await run(runner(AnotherRunFirst(store, other_run), quotes), "u", text)
+        session = await store.get_session(APP, "u", "s")
+        assert session is not None
+        [stored] = [e for e in session.events if e.final]
+        assert (mine[-1].id, mine[-1].text, mine[-1].timestamp) == (
+            stored.id,
+            stored.text,
+            stored.timestamp,
+        )
+        assert other[-1].timestamp == stored.timestamp

@@ -245,6 +245,7 @@ async def test_kill_9_ten_times_during_300_messages(
         f"{', '.join(killer.points)}; {bot.starts} starts (to polling: "
         f"{max(bot.start_times):.1f}s max); chats awaiting an answer at the kills: "
         f"{sum(len(c) for c in in_flight)}; duplicate replies: {duplicates}; lost: 0; "
+        f"turns run twice: {log.count('was answered by another run')}; "
         f"sendMessage {counts['sendMessage']}, edits {counts['editMessageText']}; "
         f"{elapsed:.1f}s"
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,7 @@ TEXTS = ("tell me a joke about python", "add QDZ to my watchlist", "what's my na
 
 
 @pytest.fixture
-async def emu() -> DiscordEmulator:  # type: ignore[misc]
+async def emu() -> AsyncIterator[DiscordEmulator]:
     async with DiscordEmulator() as emulator:
         emulator.expected_auth = f"Bot {DISCORD_TOKEN}"
         yield emulator

@@ -26,7 +26,8 @@ async def test_private_message_is_a_turn_with_typing(bot: RunningBot) -> None:
 async def test_joke_flow_remembers_the_topic(bot: RunningBot) -> None:
     [joke] = await bot.ask(USER, USER, "Tell me a joke about Python")
     assert joke.strip()
-    # The model streams: one message, sent with the first words and edited up to the whole joke.
+    # One message: a quick answer is sent whole; a stream still coming after STREAM_AFTER is
+    # sent with its first words and edited up to the whole joke.
     [first] = bot.tg.texts(USER)
     edits = [c.params["text"] for c in bot.tg.calls_to("editMessageText")]
     assert joke.startswith(first.strip())

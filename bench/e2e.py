@@ -296,11 +296,12 @@ def main() -> int:
             if args.long:
                 samples = long_run(tmp, args.database_url, 1000, args.long_messages)
                 figures: Any = asyncio.run(samples)
-                growth = figures[-1] / figures[0]
+                half = len(figures) // 2 - 1
                 print(
-                    f"RSS after the first tenth {figures[0]:.1f} MB, at the end {figures[-1]:.1f}"
+                    f"RSS after the first tenth {figures[0]:.1f} MB, at half-time "
+                    f"{figures[half]:.1f} MB, at the end {figures[-1]:.1f} MB "
+                    f"(second half: {(figures[-1] / figures[half] - 1) * 100:+.1f}%)"
                 )
-                print(f"MB: {growth:.2f}x")
             else:
                 rows = QUICK if args.quick else FULL
                 if args.only:

@@ -46,6 +46,10 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # lock. Past this, that worker is presumed dead (its message is replayed at its restart).
 ORDER_WAIT = 3.0
 _ORDER_STEP = 0.01
+# A busy database (each attempt already waited the store's busy timeout) is tried again this
+# many times before the user is asked to resend.
+BUSY_RETRIES = 2
+BUSY_BACKOFF = 0.5
 
 
 def storable(incoming: Incoming) -> Incoming:
@@ -137,21 +141,30 @@ class Conversation:
         incoming = storable(incoming)
         key = (incoming.platform, incoming.chat_id, incoming.platform_user_id)
         answered = False
-        try:
-            async with self._order.hold(key):
-                async for reply in self._handle(incoming):
-                    answered = answered or not reply.partial
-                    yield reply
-        except Exception as exc:
-            busy = isinstance(exc, StoreBusy)
-            where = f"{incoming.platform}:{incoming.message_id}"
-            if busy:
-                log.warning("store busy while handling %s", where)
-            else:
-                log.exception("failed handling %s", where)
-            if not answered:  # after the answer went out, an apology would only confuse
-                yield Reply(BUSY if busy else FAILED)
+        for attempt in range(BUSY_RETRIES + 1):
+            try:
+                async with self._order.hold(key):
+                    async for reply in self._handle(incoming):
+                        answered = answered or not reply.partial
+                        yield reply
+                return
+            except StoreBusy:
+                where = f"{incoming.platform}:{incoming.message_id}"
+                if not answered and attempt < BUSY_RETRIES:
+                    # The turn is resumable by its invocation id, so running it again after
+                    # the database was busy neither loses the message nor doubles it.
+                    log.warning("store busy while handling %s; trying again", where)
+                    await asyncio.sleep(BUSY_BACKOFF * (attempt + 1))
+                    continue
+                log.warning("store busy while handling %s; giving up", where)
+                if not answered:
+                    yield Reply(BUSY)
+            except Exception:
+                log.exception("failed handling %s:%s", incoming.platform, incoming.message_id)
+                if not answered:  # after the answer went out, an apology would only confuse
+                    yield Reply(FAILED)
             await self._done_quietly(incoming)
+            return
 
     async def _handle(self, incoming: Incoming) -> AsyncIterator[Reply]:
         if not incoming.addressed:

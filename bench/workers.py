@@ -16,8 +16,9 @@ Two rows per worker count. `limiter on`: exactly `python -m bot`, whose PTB AIOR
 paces each process's Bot API calls at Telegram's ~30/s (a "typing…" and a sendMessage per reply,
 more "typing…" while a reply waits its turn) - note Telegram applies that limit to the whole bot,
 not per process. `limiter off`: the same app and adapter (bench/_webhook_worker.py) with that
-limiter off, i.e. the bot's own capacity. Mind the machine: on 2 shared cores the workers,
-PostgreSQL and this process compete for CPU.
+limiter off, i.e. the bot's own capacity. Also printed: the workers' CPU time per reply (all
+workers together), which says what each added core would buy. Mind the machine: on 2 shared
+cores the workers, PostgreSQL and this process compete for CPU.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -58,9 +60,15 @@ def plan(traffic: Traffic, updates: int, users: int, workers: int) -> list[list[
 LAUNCHER = ("bench/_webhook_worker.py",)
 
 
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 async def one_run(
     url: str, workers: int, updates: int, users: int, workdir: Path, limiter: bool
-) -> float:
+) -> tuple[float, float]:
+    """(replies/s, the workers' CPU milliseconds per reply)."""
     command = ("-m", "bot") if limiter else (str(REPO / LAUNCHER[0]),)
     async with TelegramApiEmulator(TOKEN) as tg, await open_store(url) as store:
         traffic = Traffic(tg)
@@ -68,6 +76,8 @@ async def one_run(
         async with WorkerPool(
             tg, url, workdir, count=workers, log_level="WARNING", command=command
         ) as pool:
+            cpu_before = sum(w.cpu_seconds() for w in pool.workers)
+            own_before = _own_cpu()
             start = time.perf_counter()
             await asyncio.gather(*(run_chat(pool, traffic, chat) for chat in chats))
             deadline = start + TIMEOUT
@@ -77,9 +87,15 @@ async def one_run(
                     raise RuntimeError(f"not all answered in {TIMEOUT}s\n{pool.tails()}")
                 await asyncio.sleep(0.02)
             elapsed = time.perf_counter() - start
+            cpu = sum(w.cpu_seconds() for w in pool.workers) - cpu_before
+            own = _own_cpu() - own_before
+        print(
+            f"  this process (users, Bot API emulator): {own / updates * 1000:.1f} ms CPU/reply",
+            file=sys.stderr,
+        )
         if len(tg.sent()) != updates:
             raise RuntimeError(f"{len(tg.sent())} replies for {updates} updates")
-        return updates / elapsed
+        return updates / elapsed, cpu / updates * 1000
 
 
 async def main() -> None:
@@ -103,6 +119,7 @@ async def main() -> None:
     limiters = [part.strip() == "on" for part in args.limiter.split(",") if part.strip()]
     rows = [(limiter, count) for limiter in limiters for count in counts]
     results: dict[tuple[bool, int], list[float]] = {row: [] for row in rows}
+    cpu_ms: dict[tuple[bool, int], list[float]] = {row: [] for row in rows}
     with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
         # Rows take turns within each run, so a burst of load elsewhere on this shared
         # machine hits every row alike.
@@ -111,19 +128,27 @@ async def main() -> None:
                 workdir = Path(tmp) / f"run{r}-w{count}-{limiter}"
                 workdir.mkdir()
                 async with postgres_database() as url:
-                    rate = await one_run(url, count, args.updates, args.users, workdir, limiter)
+                    rate, cpu = await one_run(
+                        url, count, args.updates, args.users, workdir, limiter
+                    )
                 results[(limiter, count)].append(rate)
+                cpu_ms[(limiter, count)].append(cpu)
                 name = f"limiter {'on' if limiter else 'off'}, {count} worker(s)"
                 print(f"run {r + 1}: {name}: {rate:6.1f} replies/s", file=sys.stderr)
     figures: dict[str, Any] = {"updates": args.updates, "users": args.users, "runs": args.runs}
     print(f"\n{args.updates} updates from {args.users} users, PostgreSQL, median of {args.runs}")
-    print("limiter  workers  replies/s  (runs)")
+    print("limiter  workers  replies/s  worker CPU ms/reply  (runs)")
     for limiter, count in rows:
         median = statistics.median(results[(limiter, count)])
+        cpu = statistics.median(cpu_ms[(limiter, count)])
         runs = ", ".join(f"{r:.1f}" for r in results[(limiter, count)])
         on = "on" if limiter else "off"
-        print(f"{on:>7}  {count:7d}  {median:9.1f}  ({runs})")
-        figures[f"limiter_{on}_workers_{count}"] = {"median": round(median, 1), "runs": runs}
+        print(f"{on:>7}  {count:7d}  {median:9.1f}  {cpu:19.1f}  ({runs})")
+        figures[f"limiter_{on}_workers_{count}"] = {
+            "median": round(median, 1),
+            "cpu_ms_per_reply": round(cpu, 2),
+            "runs": runs,
+        }
     if args.json:
         print(json.dumps(figures))
 

@@ -59,6 +59,17 @@ class Worker:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.returncode is None
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time used so far (Linux /proc; 0.0 where unavailable)."""
+        if self.proc is None:
+            return 0.0
+        try:
+            stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
+        except OSError:
+            return 0.0
+        fields = stat.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def tail(self, lines: int = 30) -> str:
         if not self.log.exists():
             return "(no log)"

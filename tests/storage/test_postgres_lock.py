@@ -20,7 +20,6 @@ from storage import Event, EventActions, StoreBusy, StoreError
 from storage.postgres import PostgresStore
 from storage.postgres_pool import PoolSettings
 from tests.helpers import wait_until
-from tests.storage.conftest import postgres_database
 
 pytestmark = pytest.mark.postgres
 APP = "app"
@@ -69,12 +68,6 @@ asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
 """
 
 
-@pytest.fixture
-async def url() -> AsyncIterator[str]:
-    async with postgres_database() as db_url:
-        yield db_url
-
-
 async def start_worker(url: str, mode: str, count: int = 0) -> asyncio.subprocess.Process:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return await asyncio.create_subprocess_exec(
@@ -108,10 +101,10 @@ async def waiting_advisory_locks(url: str) -> int:
         await conn.close()
 
 
-async def test_a_second_process_waits_then_sees_the_first_ones_events(url: str) -> None:
-    async with await PostgresStore.open(url) as store:
+async def test_a_second_process_waits_then_sees_the_first_ones_events(postgres_db_url: str) -> None:
+    async with await PostgresStore.open(postgres_db_url) as store:
         await store.create_session(APP, "u1", "s1")
-        worker = await start_worker(url, "hold")
+        worker = await start_worker(postgres_db_url, "hold")
         try:
             assert await read_line(worker) == "locked"
             seen: list[str] = []
@@ -125,7 +118,7 @@ async def test_a_second_process_waits_then_sees_the_first_ones_events(url: str) 
 
             task = asyncio.create_task(second_writer())
             # Proof that it waits on the database lock (not merely has not run yet).
-            await wait_until(lambda: waiting_advisory_locks(url), timeout=10)
+            await wait_until(lambda: waiting_advisory_locks(postgres_db_url), timeout=10)
             assert not task.done()
             assert worker.stdin is not None
             worker.stdin.write(b"go\n")
@@ -142,11 +135,13 @@ async def test_a_second_process_waits_then_sees_the_first_ones_events(url: str) 
         assert [e.text for e in history] == ["first", "tool", "first done", "2nd"]
 
 
-async def test_two_processes_counting_turns_lose_no_update_and_never_interleave(url: str) -> None:
+async def test_two_processes_counting_turns_lose_no_update_and_never_interleave(
+    postgres_db_url: str,
+) -> None:
     turns = 40
-    async with await PostgresStore.open(url) as store:
+    async with await PostgresStore.open(postgres_db_url) as store:
         await store.create_session(APP, "u1", "s1")
-        worker = await start_worker(url, "count", turns)
+        worker = await start_worker(postgres_db_url, "count", turns)
         try:
             assert await read_line(worker) == "ready"
             assert worker.stdin is not None
@@ -186,11 +181,11 @@ async def test_two_processes_counting_turns_lose_no_update_and_never_interleave(
         assert stats.turns == 2 * turns and stats.events == 4 * turns
 
 
-async def test_a_lock_held_too_long_elsewhere_gives_store_busy(url: str) -> None:
+async def test_a_lock_held_too_long_elsewhere_gives_store_busy(postgres_db_url: str) -> None:
     patient = PoolSettings(lock_wait=0.2)
     async with (
-        await PostgresStore.open(url) as first,
-        await PostgresStore.open(url, patient) as second,
+        await PostgresStore.open(postgres_db_url) as first,
+        await PostgresStore.open(postgres_db_url, patient) as second,
     ):
         async with first.session_lock(APP, "u1", "s1"):
             with pytest.raises(StoreBusy):
@@ -200,8 +195,11 @@ async def test_a_lock_held_too_long_elsewhere_gives_store_busy(url: str) -> None
             pass  # released by the first: free again, and nothing leaked on the failed try
 
 
-async def test_lock_is_released_on_error_and_on_cancel(url: str) -> None:
-    async with await PostgresStore.open(url) as first, await PostgresStore.open(url) as second:
+async def test_lock_is_released_on_error_and_on_cancel(postgres_db_url: str) -> None:
+    async with (
+        await PostgresStore.open(postgres_db_url) as first,
+        await PostgresStore.open(postgres_db_url) as second,
+    ):
         with pytest.raises(RuntimeError):
             async with first.session_lock(APP, "u1", "s1"):
                 raise RuntimeError("the turn failed")
@@ -223,12 +221,15 @@ async def test_lock_is_released_on_error_and_on_cancel(url: str) -> None:
             pass
 
 
-async def test_cancelling_a_waiter_leaks_no_lock(url: str) -> None:
-    async with await PostgresStore.open(url) as first, await PostgresStore.open(url) as second:
+async def test_cancelling_a_waiter_leaks_no_lock(postgres_db_url: str) -> None:
+    async with (
+        await PostgresStore.open(postgres_db_url) as first,
+        await PostgresStore.open(postgres_db_url) as second,
+    ):
         released = asyncio.Event()
         async with first.session_lock(APP, "u1", "s1"):
             waiter = asyncio.create_task(_hold(second, released))
-            await wait_until(lambda: waiting_advisory_locks(url), timeout=10)
+            await wait_until(lambda: waiting_advisory_locks(postgres_db_url), timeout=10)
             waiter.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await waiter
@@ -245,11 +246,11 @@ async def _hold(store: PostgresStore, flag: asyncio.Event) -> None:
         flag.set()
 
 
-async def test_many_waiters_in_one_process_use_one_lock_connection(url: str) -> None:
+async def test_many_waiters_in_one_process_use_one_lock_connection(postgres_db_url: str) -> None:
     """Waiters queue on the in-process lock first, so 30 turns of one session never need more
     than one connection of the lock pool (whose size is far smaller)."""
     settings = PoolSettings(lock_connections=2)
-    async with await PostgresStore.open(url, settings) as store:
+    async with await PostgresStore.open(postgres_db_url, settings) as store:
         await store.create_session(APP, "u1", "s1")
         order: list[int] = []
 
@@ -279,12 +280,14 @@ async def test_many_waiters_in_one_process_use_one_lock_connection(url: str) -> 
         assert sorted(order) == list(range(30))
 
 
-async def test_a_turn_that_lost_its_lock_connection_cannot_keep_writing(url: str) -> None:
+async def test_a_turn_that_lost_its_lock_connection_cannot_keep_writing(
+    postgres_db_url: str,
+) -> None:
     """The lock lives on a connection; the turn's statements run on that same connection, so
     if it dies (and the lock with it) the turn fails instead of writing unlocked."""
-    async with await PostgresStore.open(url) as store:
+    async with await PostgresStore.open(postgres_db_url) as store:
         session = await store.create_session(APP, "u1", "s1")
-        admin = await asyncpg.connect(url)
+        admin = await asyncpg.connect(postgres_db_url)
         try:
             with pytest.raises(StoreError):
                 async with store.session_lock(APP, "u1", "s1"):
@@ -304,8 +307,8 @@ async def test_a_turn_that_lost_its_lock_connection_cannot_keep_writing(url: str
         assert got is not None and [e.text for e in got.events] == ["a"]
 
 
-async def test_concurrent_statements_inside_one_turn_still_work(url: str) -> None:
-    async with await PostgresStore.open(url) as store:
+async def test_concurrent_statements_inside_one_turn_still_work(postgres_db_url: str) -> None:
+    async with await PostgresStore.open(postgres_db_url) as store:
         session = await store.create_session(APP, "u1", "s1")
         async with store.session_lock(APP, "u1", "s1"):
             results = await asyncio.gather(
@@ -325,11 +328,11 @@ async def test_concurrent_statements_inside_one_turn_still_work(url: str) -> Non
 
 
 async def test_a_lock_held_in_an_async_generator_closed_by_another_task_is_released(
-    url: str,
+    postgres_db_url: str,
 ) -> None:
     """The core holds the lock inside an async generator while the adapter sends replies; the
     generator may be closed from another task (shutdown)."""
-    async with await PostgresStore.open(url) as store:
+    async with await PostgresStore.open(postgres_db_url) as store:
         session = await store.create_session(APP, "u1", "s1")
 
         async def replies() -> AsyncIterator[str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -17,18 +16,12 @@ import pytest
 
 from storage import Event, EventActions, Store, TokenUsage, open_store
 from storage.migrate import TABLES, copy_store
-from tests.storage.conftest import dump_postgres, postgres_database
+from tests.databases import dump_postgres
 
 pytestmark = pytest.mark.postgres
 APP = "app"
 OLD_APP = "Multi-Agent System"  # the app name in the version-1 fixture
 FIXTURE_V1 = Path(__file__).resolve().parent.parent / "fixtures" / "sqlite_v1.sql"
-
-
-@pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
-    async with postgres_database() as url:
-        yield url
 
 
 @pytest.fixture
@@ -125,7 +118,7 @@ async def views(store: Store, users: dict[str, str], app: str = APP) -> dict[str
 
 
 async def test_a_copy_answers_every_view_like_the_source_and_a_second_run_adds_nothing(
-    sqlite_url: str, pg_url: str
+    sqlite_url: str, postgres_db_url: str
 ) -> None:
     async with await open_store(sqlite_url) as sqlite:
         users = await fill(sqlite)
@@ -133,23 +126,25 @@ async def test_a_copy_answers_every_view_like_the_source_and_a_second_run_adds_n
     assert expected["stats"].events == 7 and expected["session"] is not None
 
     calls: list[tuple[int, int]] = []
-    report = await copy_store(sqlite_url, pg_url, lambda done, total: calls.append((done, total)))
+    report = await copy_store(
+        sqlite_url, postgres_db_url, lambda done, total: calls.append((done, total))
+    )
     assert set(report.source) == set(TABLES)
     assert report.source["events"] == 7 and report.source["sessions"] == 3
     assert report.added == report.source and report.skipped == 0
     assert calls[0] == (0, report.rows) and calls[-1] == (report.rows, report.rows)
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)
 
-    async with await open_store(pg_url) as pg:
+    async with await open_store(postgres_db_url) as pg:
         assert await views(pg, users) == expected
-    rows_once = Counter(repr(row) for row in await dump_postgres(pg_url))
+    rows_once = Counter(repr(row) for row in await dump_postgres(postgres_db_url))
 
-    again = await copy_store(sqlite_url, pg_url)
+    again = await copy_store(sqlite_url, postgres_db_url)
     assert again.source == report.source
     assert set(again.added.values()) == {0}
-    assert Counter(repr(row) for row in await dump_postgres(pg_url)) == rows_once
+    assert Counter(repr(row) for row in await dump_postgres(postgres_db_url)) == rows_once
 
-    async with await open_store(pg_url) as pg:
+    async with await open_store(postgres_db_url) as pg:
         assert await views(pg, users) == expected
         # The copy is a working store: the link code redeems, the audit salt came along.
         assert await pg.redeem_link_code(users["code"], "telegram", "300") == users["bob"]
@@ -158,10 +153,12 @@ async def test_a_copy_answers_every_view_like_the_source_and_a_second_run_adds_n
         assert len(actors) == 1
 
 
-async def test_a_grown_source_adds_only_its_new_rows_in_order(sqlite_url: str, pg_url: str) -> None:
+async def test_a_grown_source_adds_only_its_new_rows_in_order(
+    sqlite_url: str, postgres_db_url: str
+) -> None:
     async with await open_store(sqlite_url) as sqlite:
         users = await fill(sqlite)
-    await copy_store(sqlite_url, pg_url)
+    await copy_store(sqlite_url, postgres_db_url)
     async with await open_store(sqlite_url) as sqlite:
         session = await sqlite.get_session(APP, users["ann"], "telegram:100")
         assert session is not None
@@ -169,10 +166,10 @@ async def test_a_grown_source_adds_only_its_new_rows_in_order(sqlite_url: str, p
             await sqlite.append_event(session, ev("user", {"text": text}))
         await sqlite.inbox_done("discord", "m2")
         expected = await views(sqlite, users)
-    report = await copy_store(sqlite_url, pg_url)
+    report = await copy_store(sqlite_url, postgres_db_url)
     assert report.added["events"] == 2
     assert sum(report.added.values()) == 2
-    async with await open_store(pg_url) as pg:
+    async with await open_store(postgres_db_url) as pg:
         assert await views(pg, users) == expected
         history = await pg.history(APP, users["ann"], "telegram:100", limit=2)
         assert [e.text for e in history] == ["later", "later still"]
@@ -195,18 +192,18 @@ async def test_bad_arguments_get_a_clear_error(sqlite_url: str, tmp_path: Path) 
 
 
 async def test_an_old_version_1_sqlite_file_is_upgraded_then_copied(
-    tmp_path: Path, pg_url: str
+    tmp_path: Path, postgres_db_url: str
 ) -> None:
     path = tmp_path / "old.db"
     with closing(sqlite3.connect(path)) as db:
         db.executescript(FIXTURE_V1.read_text())
-    report = await copy_store(f"sqlite:///{path}", pg_url)
+    report = await copy_store(f"sqlite:///{path}", postgres_db_url)
     assert report.added["events"] == report.source["events"] > 0
     users = {"ann": "a1b2c3d4e5f6", "bob": "0f0f0f0f0f0f"}
     async with await open_store(f"sqlite:///{path}") as sqlite:
         expected = await views(sqlite, users, OLD_APP)
     assert (expected["stats"].turns, expected["stats"].events) == (3, 7)  # not a vacuous match
-    async with await open_store(pg_url) as pg:
+    async with await open_store(postgres_db_url) as pg:
         assert await views(pg, users, OLD_APP) == expected
         stats = await pg.stats(OLD_APP)
         assert dict(stats.delegations) == {"funny_nerd": 1, "stock_analyst": 1}

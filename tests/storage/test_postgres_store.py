@@ -24,21 +24,14 @@ from storage import (
 from storage.postgres import _GET_SESSION, PostgresStore, lock_key
 from storage.postgres_pool import PoolSettings, redact
 from storage.postgres_schema import SCHEMA_VERSION
-from tests.storage.conftest import postgres_database
 
 pytestmark = pytest.mark.postgres
 APP = "app"
 
 
 @pytest.fixture
-async def url() -> AsyncIterator[str]:
-    async with postgres_database() as db_url:
-        yield db_url
-
-
-@pytest.fixture
-async def store(url: str) -> AsyncIterator[PostgresStore]:
-    opened = await PostgresStore.open(url)
+async def store(postgres_db_url: str) -> AsyncIterator[PostgresStore]:
+    opened = await PostgresStore.open(postgres_db_url)
     try:
         yield opened
     finally:
@@ -72,11 +65,11 @@ async def test_nul_characters_round_trip_though_jsonb_cannot_hold_them(
 
 
 async def test_state_is_jsonb_and_turn_reads_use_the_session_index(
-    store: PostgresStore, url: str
+    store: PostgresStore, postgres_db_url: str
 ) -> None:
     for i in range(20):
         await store.create_session(APP, "u1", f"s{i}")
-    conn = await asyncpg.connect(url)
+    conn = await asyncpg.connect(postgres_db_url)
     try:
         # 20 sessions x 1000 events, interleaved as real chats are.
         await conn.execute(
@@ -136,10 +129,10 @@ def _mixed_events(tag: str) -> list[Event]:
     ]
 
 
-async def test_bulk_append_ends_where_appending_one_by_one_ends(url: str) -> None:
+async def test_bulk_append_ends_where_appending_one_by_one_ends(postgres_db_url: str) -> None:
     results = []
     for mode in ("one_by_one", "bulk"):
-        async with await PostgresStore.open(url) as store:
+        async with await PostgresStore.open(postgres_db_url) as store:
             app = f"app-{mode}"
             session = await store.create_session(app, "u1", "s1")
             events = _mixed_events("m")
@@ -156,11 +149,11 @@ async def test_bulk_append_ends_where_appending_one_by_one_ends(url: str) -> Non
     assert results[0][0] == {"k": 1, "user:a": 1, "app:x": 1, "user:b": 2, "app:y": 2}
 
 
-async def test_open_migrates_once_even_when_workers_start_together(url: str) -> None:
-    stores = await asyncio.gather(*(PostgresStore.open(url) for _ in range(4)))
+async def test_open_migrates_once_even_when_workers_start_together(postgres_db_url: str) -> None:
+    stores = await asyncio.gather(*(PostgresStore.open(postgres_db_url) for _ in range(4)))
     for opened in stores:
         await opened.close()
-    conn = await asyncpg.connect(url)
+    conn = await asyncpg.connect(postgres_db_url)
     try:
         versions = await conn.fetch("SELECT version FROM schema_version ORDER BY version")
         salts = await conn.fetchval("SELECT count(*) FROM meta WHERE key = 'audit_salt'")
@@ -170,21 +163,21 @@ async def test_open_migrates_once_even_when_workers_start_together(url: str) -> 
     assert salts == 1
 
 
-async def test_a_database_from_a_newer_release_is_refused(url: str) -> None:
-    await (await PostgresStore.open(url)).close()
-    conn = await asyncpg.connect(url)
+async def test_a_database_from_a_newer_release_is_refused(postgres_db_url: str) -> None:
+    await (await PostgresStore.open(postgres_db_url)).close()
+    conn = await asyncpg.connect(postgres_db_url)
     try:
         await conn.execute("INSERT INTO schema_version VALUES ($1)", SCHEMA_VERSION + 1)
     finally:
         await conn.close()
     with pytest.raises(RuntimeError, match="newer"):
-        await PostgresStore.open(url)
+        await PostgresStore.open(postgres_db_url)
 
 
-async def test_reopen_keeps_the_audit_salt_so_hashes_stay_comparable(url: str) -> None:
-    async with await open_store(url) as first:
+async def test_reopen_keeps_the_audit_salt_so_hashes_stay_comparable(postgres_db_url: str) -> None:
+    async with await open_store(postgres_db_url) as first:
         await first.audit("telegram:42", "/stats")
-    async with await open_store(url) as second:
+    async with await open_store(postgres_db_url) as second:
         await second.audit("telegram:42", "/sessions")
         entries = await second.audit_entries()
     assert entries[0]["actor"] == entries[1]["actor"]
@@ -192,12 +185,14 @@ async def test_reopen_keeps_the_audit_salt_so_hashes_stay_comparable(url: str) -
 
 
 async def test_a_statement_past_its_time_limit_is_store_busy(
-    store: PostgresStore, url: str
+    store: PostgresStore, postgres_db_url: str
 ) -> None:
     session = await store.create_session(APP, "u1", "s1")
     # Only the store under test has the short limit (its open finds the schema in place).
-    async with await PostgresStore.open(url, PoolSettings(statement_timeout=0.5)) as hasty:
-        blocker = await asyncpg.connect(url)
+    async with await PostgresStore.open(
+        postgres_db_url, PoolSettings(statement_timeout=0.5)
+    ) as hasty:
+        blocker = await asyncpg.connect(postgres_db_url)
         try:
             async with blocker.transaction():
                 await blocker.execute("SELECT * FROM sessions FOR UPDATE")  # holds the row
@@ -230,8 +225,8 @@ def test_lock_keys_are_stable_signed_64_bit_and_distinct() -> None:
     assert len({lock_key("app", f"u{i}", "s") for i in range(1000)}) == 1000
 
 
-async def test_close_twice_is_safe_and_a_closed_store_says_so(url: str) -> None:
-    store = await PostgresStore.open(url)
+async def test_close_twice_is_safe_and_a_closed_store_says_so(postgres_db_url: str) -> None:
+    store = await PostgresStore.open(postgres_db_url)
     await store.close()
     await store.close()
     with pytest.raises(StoreError, match="closed"):
@@ -241,8 +236,10 @@ async def test_close_twice_is_safe_and_a_closed_store_says_so(url: str) -> None:
             pass
 
 
-async def test_pool_sizes_can_be_tuned_from_the_database_url(url: str) -> None:
-    async with await open_store(f"{url}?pool_size=3&lock_connections=2&lock_wait=5") as store:
+async def test_pool_sizes_can_be_tuned_from_the_database_url(postgres_db_url: str) -> None:
+    async with await open_store(
+        f"{postgres_db_url}?pool_size=3&lock_connections=2&lock_wait=5"
+    ) as store:
         assert isinstance(store, PostgresStore)
         assert store.pool.get_max_size() == 3
         assert store._lock_pool.get_max_size() == 2
@@ -251,8 +248,11 @@ async def test_pool_sizes_can_be_tuned_from_the_database_url(url: str) -> None:
             assert await store.append_event(session, Event(author="user", content={"text": "x"}))
 
 
-async def test_two_workers_seeing_a_new_user_at_once_agree_on_its_id(url: str) -> None:
-    async with await PostgresStore.open(url) as first, await PostgresStore.open(url) as second:
+async def test_two_workers_seeing_a_new_user_at_once_agree_on_its_id(postgres_db_url: str) -> None:
+    async with (
+        await PostgresStore.open(postgres_db_url) as first,
+        await PostgresStore.open(postgres_db_url) as second,
+    ):
         for n in range(5):
             ids = await asyncio.gather(
                 *(
@@ -266,21 +266,23 @@ async def test_two_workers_seeing_a_new_user_at_once_agree_on_its_id(url: str) -
         assert found == await second.find_user("telegram", "new-4") == ids[0]
 
 
-async def test_an_old_database_upgrades_in_place(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_an_old_database_upgrades_in_place(
+    postgres_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A v1 database with data, opened by a release with one more migration: upgraded once,
     data intact (the mechanism a real v2 will use)."""
-    async with await PostgresStore.open(url) as old:
+    async with await PostgresStore.open(postgres_db_url) as old:
         session = await old.create_session(APP, "u1", "s1", {"user:name": "Ann"})
         await old.append_event(session, Event(author="user", content={"text": "before"}))
     v2 = "ALTER TABLE sessions ADD COLUMN title text NOT NULL DEFAULT 'untitled'"
     monkeypatch.setattr(postgres_schema, "MIGRATIONS", (*postgres_schema.MIGRATIONS, v2))
     monkeypatch.setattr(postgres_schema, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     for _ in range(2):  # the second open finds nothing to do
-        async with await PostgresStore.open(url) as new:
+        async with await PostgresStore.open(postgres_db_url) as new:
             got = await new.get_session(APP, "u1", "s1")
             assert got is not None and got.state["user:name"] == "Ann"
             assert [e.text for e in got.events] == ["before"]
-    conn = await asyncpg.connect(url)
+    conn = await asyncpg.connect(postgres_db_url)
     try:
         versions = [r["version"] for r in await conn.fetch("SELECT version FROM schema_version")]
         titles = await conn.fetch("SELECT title FROM sessions")

@@ -1,0 +1,38 @@
+"""Database fixtures for every test directory (the helpers behind them: tests/databases.py).
+
+- `db_url`: an SQLite file in the test's tmp_path.
+- `postgres_db_url`: a fresh PostgreSQL database, dropped afterwards (skipped without
+  TEST_POSTGRES_URL, failing when CI is set).
+- `any_db_url`: the test runs twice, on `db_url` and on `postgres_db_url` (marked `postgres`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.databases import postgres_database
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'bot.db'}"
+
+
+def _prefix(request: pytest.FixtureRequest) -> str:
+    """The test's directory (storage, core, ...): a database left behind tells whose it is."""
+    return re.sub(r"[^a-z0-9_]", "_", request.path.parent.name.lower())[:30] or "test"
+
+
+@pytest.fixture
+async def postgres_db_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    async with postgres_database(_prefix(request)) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_db_url(request: pytest.FixtureRequest) -> str:
+    return request.getfixturevalue("db_url" if request.param == "sqlite" else "postgres_db_url")

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import pytest
 
@@ -28,21 +26,6 @@ def make_settings(database_url: str, **extra: str) -> Settings:
         **extra,
     }
     return Settings.from_env(env, dotenv_path=None)
-
-
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'bot.db'}"
-
-
-@pytest.fixture
-def postgres_url() -> str:
-    url = os.environ.get("TEST_POSTGRES_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("CI is set but TEST_POSTGRES_URL is not")
-        pytest.skip("TEST_POSTGRES_URL is not set (no PostgreSQL server for this test)")
-    return url
 
 
 AppFactory = Callable[..., contextlib.AbstractAsyncContextManager[App]]

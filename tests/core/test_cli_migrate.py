@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
+
+import pytest
 
 from bot.app import open_app
 
@@ -28,25 +29,24 @@ def migrate(tmp_path: Path, src: str, dst: str) -> subprocess.CompletedProcess[s
     )
 
 
+@pytest.mark.postgres
 async def test_migrate_copies_a_sqlite_chat_into_postgres(
-    tmp_path: Path, db_url: str, postgres_url: str
+    tmp_path: Path, db_url: str, postgres_db_url: str
 ) -> None:
-    app_name = f"migrate-{uuid.uuid4().hex[:8]}"  # the PostgreSQL database outlives this test
-    user = app_name
+    app_name, user = "migrate", "4242"
     async with open_app(make_settings(db_url, APP_NAME=app_name)) as app:
         await say(app, "My name is Ada", user=user)
         await say(app, "/watchlist add AAPL", user=user)
-    first = migrate(tmp_path, db_url, postgres_url)
+    first = migrate(tmp_path, db_url, postgres_db_url)
     assert first.returncode == 0, first.stderr
     assert "copied" in first.stdout and "row" in first.stderr  # the summary and the tqdm bar
-    again = migrate(tmp_path, db_url, postgres_url)
+    again = migrate(tmp_path, db_url, postgres_db_url)
     assert again.returncode == 0 and "(+0)" in again.stdout
-    async with open_app(make_settings(postgres_url, APP_NAME=app_name)) as app:
+    async with open_app(make_settings(postgres_db_url, APP_NAME=app_name)) as app:
         assert "Name: Ada" in await say(app, "/prefs", user=user)
         assert "Watchlist: AAPL" in await say(app, "/prefs", user=user)
         user_id = await app.store.find_user("telegram", user)
         assert user_id is not None
-        await app.store.delete_user(app_name, user_id)
 
 
 def test_migrate_refuses_a_missing_source(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
+
+import pytest
 
 from bot.conversation import FAILED
 from bot.messages import Reply
@@ -97,20 +98,19 @@ async def test_failures_become_a_short_reply_not_an_exception(app_factory: AppFa
         assert [r.text for r in got] == [FAILED]
 
 
-async def test_two_workers_on_postgres_answer_a_message_once(postgres_url: str) -> None:
+@pytest.mark.postgres
+async def test_two_workers_on_postgres_answer_a_message_once(postgres_db_url: str) -> None:
     """Two processes' worth of core (separate stores and locks) share one PostgreSQL database."""
     from bot.app import open_app
 
-    settings = make_settings(postgres_url, APP_NAME="core-two-workers")
+    settings = make_settings(postgres_db_url, APP_NAME="core-two-workers")
     async with open_app(settings) as one, open_app(settings) as two:
-        pg_user = f"pg-{uuid.uuid4().hex[:8]}"  # unique: the database outlives this test
-        message = incoming("Tell me a joke about SQL", user=pg_user)
+        message = incoming("Tell me a joke about SQL", user="4343")
         got = await asyncio.gather(replies(one, message), replies(two, message))
         assert sorted(len(r) for r in got) == [0, 1]
-        user_id = await wait_until(lambda: one.store.find_user("telegram", pg_user))
+        user_id = await wait_until(lambda: one.store.find_user("telegram", "4343"))
         stats = await one.store.stats(settings.app_name, user_id)
         assert stats.turns == 1
-        await one.store.delete_user(settings.app_name, user_id)
 
 
 async def test_a_locked_database_gets_a_busy_reply_then_recovers(db_url: str) -> None:

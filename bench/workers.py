@@ -38,9 +38,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from storage import open_store
+from tests.databases import postgres_database
 from tests.emulators.telegram_api import TelegramApiEmulator
 from tests.multiworker.workers import TOKEN, Delivery, Traffic, WorkerPool, run_chat
-from tests.reliability.conftest import postgres_database
 
 REPO = Path(__file__).resolve().parent.parent
 FIRST_CHAT = 950_001
@@ -89,8 +89,10 @@ async def one_run(
             elapsed = time.perf_counter() - start
             cpu = sum(w.cpu_seconds() for w in pool.workers) - cpu_before
             own = _own_cpu() - own_before
+        typing = len(tg.calls_to("sendChatAction")) / updates
         print(
-            f"  this process (users, Bot API emulator): {own / updates * 1000:.1f} ms CPU/reply",
+            f"  this process (users, Bot API emulator): {own / updates * 1000:.1f} ms CPU/reply;"
+            f" 'typing…' calls per reply: {typing:.1f}",
             file=sys.stderr,
         )
         if len(tg.sent()) != updates:
@@ -127,7 +129,7 @@ async def main() -> None:
             for limiter, count in rows:
                 workdir = Path(tmp) / f"run{r}-w{count}-{limiter}"
                 workdir.mkdir()
-                async with postgres_database() as url:
+                async with postgres_database("bench_workers") as url:
                     rate, cpu = await one_run(
                         url, count, args.updates, args.users, workdir, limiter
                     )

@@ -5,22 +5,16 @@ session lock, before answering a message that may have overtaken an older one of
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from storage import Store, open_store
-from tests.reliability.conftest import postgres_database
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        async with await open_store(f"sqlite:///{tmp_path / 'bot.db'}") as opened:
-            yield opened
-    else:
-        async with postgres_database() as url, await open_store(url) as opened:
-            yield opened
+@pytest.fixture
+async def store(any_db_url: str) -> AsyncIterator[Store]:
+    async with await open_store(any_db_url) as opened:
+        yield opened
 
 
 async def test_an_older_unanswered_message_of_the_same_user_is_seen(store: Store) -> None:

@@ -89,13 +89,13 @@ def turn_problems(events: list[Event]) -> list[str]:
 
 
 async def test_two_workers_answer_each_update_once_and_in_order(
-    tg: TelegramApiEmulator, pg_url: str, tmp_path: Path
+    tg: TelegramApiEmulator, postgres_db_url: str, tmp_path: Path
 ) -> None:
     traffic = Traffic(tg)
     chats = plan(traffic)
     statuses: Counter[int] = Counter()
-    async with await open_store(pg_url) as store:
-        async with WorkerPool(tg, pg_url, tmp_path, count=2, app_name=APP) as pool:
+    async with await open_store(postgres_db_url) as store:
+        async with WorkerPool(tg, postgres_db_url, tmp_path, count=2, app_name=APP) as pool:
             await asyncio.gather(
                 *(
                     run_chat(pool, traffic, deliveries, lambda d, s: statuses.update([s]))

@@ -29,15 +29,15 @@ TIMEOUT = 30.0
 
 
 async def test_a_dead_workers_updates_are_answered_once_after_its_restart(
-    tg: TelegramApiEmulator, pg_url: str, tmp_path: Path
+    tg: TelegramApiEmulator, postgres_db_url: str, tmp_path: Path
 ) -> None:
     traffic = Traffic(tg, first_update_id=970_001)
     users = [FIRST_CHAT + n for n in range(USERS)]
     name = dict(zip(users, NAMES, strict=True))
     first = {u: traffic.update(u, f"Hi, my name is {name[u]}") for u in users}
     second = {u: traffic.update(u, "Tell me a joke about crashes") for u in users}
-    async with await open_store(pg_url) as store:
-        async with WorkerPool(tg, pg_url, tmp_path, count=2, app_name=APP) as pool:
+    async with await open_store(postgres_db_url) as store:
+        async with WorkerPool(tg, postgres_db_url, tmp_path, count=2, app_name=APP) as pool:
             # Worker 0 takes every user's first message and gets as far as sending the reply.
             tg.hold("sendMessage")
             for user in users:

@@ -28,6 +28,7 @@ from bot.chat_sessions import ChatSessions
 from bot.commands import USER_COMMANDS, CommandContext, UserCommands, parse_command
 from bot.messages import ChatKind, CommandSpec, Incoming, Reply
 from storage import Event, InboxStatus, Store, StoreBusy
+from storage.locks import KeyedLocks
 
 log = logging.getLogger(__name__)
 
@@ -69,30 +70,6 @@ class TurnRunner(Protocol):
     def run_async(
         self, user_id: str, session_id: str, new_message: str, *, invocation_id: str | None = None
     ) -> AsyncIterator[Event]: ...
-
-
-class KeyedLocks:
-    """FIFO asyncio locks by key, dropped when nobody holds or waits for them."""
-
-    def __init__(self) -> None:
-        self._locks: dict[tuple[str, ...], tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: tuple[str, ...]) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users <= 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-    def __len__(self) -> int:
-        return len(self._locks)
 
 
 class Conversation:

@@ -22,6 +22,7 @@ from typing import Any
 import asyncpg
 
 from storage import postgres_bulk
+from storage.locks import KeyedLocks
 from storage.postgres_bulk import MERGE_APP, MERGE_USER
 from storage.postgres_codec import (
     EVENT_COLUMNS,
@@ -33,7 +34,6 @@ from storage.postgres_codec import (
 )
 from storage.postgres_ids import IdentityInboxAudit
 from storage.postgres_pool import (
-    KeyedLocks,
     PoolSettings,
     TurnConnections,
     create_pools,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import urllib.parse
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
@@ -142,31 +142,6 @@ async def db_errors() -> AsyncIterator[None]:
         if "released back to the pool" in str(exc):  # the pool took back a dead connection
             raise StoreError("database connection lost") from exc
         raise
-
-
-class KeyedLocks:
-    """One asyncio.Lock per key, created on demand and dropped when nobody holds or awaits it
-    (so the table does not grow with the number of sessions ever seen)."""
-
-    def __init__(self) -> None:
-        self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: Hashable) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-    def __len__(self) -> int:
-        return len(self._locks)
 
 
 def _alive(conn: asyncpg.Connection) -> bool:

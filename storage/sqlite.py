@@ -24,8 +24,9 @@ from storage import sqlite_admin as admin
 from storage import sqlite_identity as ident
 from storage import sqlite_ops as ops
 from storage import sqlite_schema as schema
+from storage.locks import KeyedLocks
 from storage.sqlite_codec import dumps, encode_delta, encode_event
-from storage.sqlite_conn import GroupCommitWriter, KeyedLocks, Readers, close_quietly
+from storage.sqlite_conn import GroupCommitWriter, Readers, close_quietly
 from storage.sqlite_open import MEMORY, open_connections, parse_url
 from storage.types import (
     Event,

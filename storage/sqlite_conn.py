@@ -17,8 +17,7 @@ import contextlib
 import itertools
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import aiosqlite
@@ -209,36 +208,6 @@ class GroupCommitWriter:
                 future.set_result(value)
             else:
                 future.set_exception(value)
-
-
-@dataclass
-class _LockEntry:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    users: int = 0  # holders + waiters
-
-
-class KeyedLocks:
-    """One asyncio.Lock per key, dropped when nobody holds or waits for it (bounded size)."""
-
-    def __init__(self) -> None:
-        self._entries: dict[tuple[str, ...], _LockEntry] = {}
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: tuple[str, ...]) -> AsyncIterator[None]:
-        entry = self._entries.get(key)
-        if entry is None:
-            entry = self._entries[key] = _LockEntry()
-        entry.users += 1
-        try:
-            async with entry.lock:
-                yield
-        finally:
-            entry.users -= 1
-            if entry.users == 0:
-                del self._entries[key]
 
 
 async def close_quietly(conn: aiosqlite.Connection) -> None:

@@ -11,13 +11,8 @@ from typing import Any
 
 import asyncpg
 
-from storage.postgres_codec import (
-    EVENT_COLUMNS,
-    event_from_row,
-    event_to_dict,
-    loads,
-    loads_state,
-)
+from storage.export_format import event_to_dict
+from storage.postgres_codec import EVENT_COLUMNS, event_from_row, loads, loads_state
 from storage.postgres_pool import db_errors
 from storage.types import Event, SessionInfo, Stats, UserInfo
 

@@ -12,7 +12,8 @@ import sqlite3
 import time
 from typing import Any
 
-from storage.sqlite_codec import EVENT_COLUMNS, event_to_dict, row_to_event
+from storage.export_format import event_to_dict
+from storage.sqlite_codec import EVENT_COLUMNS, row_to_event
 from storage.sqlite_ops import (
     NO_LIMIT_PK,
     delete_sessions,

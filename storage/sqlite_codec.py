@@ -147,24 +147,3 @@ class CachingConnection(sqlite3.Connection):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.event_cache = EventCache()
-
-
-def event_to_dict(event: Event) -> dict[str, Any]:
-    """The JSON form of an event in exports."""
-    return {
-        "id": event.id,
-        "invocation_id": event.invocation_id,
-        "author": event.author,
-        "timestamp": event.timestamp,
-        "content": dict(event.content),
-        "state_delta": dict(event.actions.state_delta),
-        "transfer_to_agent": event.actions.transfer_to_agent,
-        "usage": None
-        if event.usage is None
-        else {
-            "prompt_tokens": event.usage.prompt_tokens,
-            "completion_tokens": event.usage.completion_tokens,
-        },
-        "final": event.final,
-        "error": event.error,
-    }

@@ -17,16 +17,15 @@ import signal
 import sqlite3
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from storage import Event, Store
+from tests.databases import postgres_database  # noqa: F401 (tests/multiworker, bench import it here)
 from tests.emulators.telegram_api import TelegramApiEmulator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,42 +43,9 @@ class Database:
     url: str
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so the PostgreSQL crash tests must run)")
-    pytest.skip(reason)
-
-
-@contextlib.asynccontextmanager
-async def postgres_database() -> AsyncIterator[str]:
-    """A fresh, empty database on the TEST_POSTGRES_URL server, dropped afterwards."""
-    admin_url = os.environ.get("TEST_POSTGRES_URL")
-    if not admin_url:
-        _unavailable(
-            "TEST_POSTGRES_URL is unset (e.g. postgresql://postgres@127.0.0.1:5432/postgres)"
-        )
-    import asyncpg
-
-    try:
-        admin = await asyncpg.connect(admin_url, timeout=5)
-    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-        _unavailable(f"PostgreSQL at TEST_POSTGRES_URL is unreachable: {exc}")
-    name = f"switchboard_crash_{uuid.uuid4().hex[:12]}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param == "sqlite":
-        yield Database("sqlite", f"sqlite:///{tmp_path / 'bot.db'}")
-    else:
-        async with postgres_database() as url:
-            yield Database("postgres", url)
+@pytest.fixture
+def database(any_db_url: str) -> Database:
+    return Database("sqlite" if any_db_url.startswith("sqlite:") else "postgres", any_db_url)
 
 
 @pytest.fixture

@@ -2,29 +2,24 @@
 
 Everything is the real thing: `bot.app.open_app` (store, model client, runner, core) configured
 through `Settings.from_env`, pointed at the project's emulators on 127.0.0.1. Helpers here build
-that configuration, drive the core like an adapter does, and dump every row of a database so a
-test can say "nothing about X is stored anywhere".
+that configuration, drive the core like an adapter does, and search a database's raw rows
+(tests.databases.dump_rows) so a test can say "nothing about X is stored anywhere".
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
-
-import aiosqlite
-import pytest
 
 from bot.app import App, open_app
 from bot.messages import ChatKind, Incoming, Reply
 from bot.settings import Settings
 from storage import Event
+from tests.databases import Row
 from tests.emulators.llm import Request, Say, Script, Step
 
 APP = "reliability-tests"
@@ -147,45 +142,6 @@ def by_keyword(table: dict[str, Step], default: Step | None = None) -> Callable[
 
 
 # -- raw rows ------------------------------------------------------------------------------
-Row = tuple[str, tuple[object, ...]]
-
-
-async def dump_sqlite(path: Path) -> list[Row]:
-    rows: list[Row] = []
-    async with aiosqlite.connect(path) as db:
-        tables = await db.execute_fetchall(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        )
-        for (table,) in tables:
-            for row in await db.execute_fetchall(f'SELECT * FROM "{table}"'):
-                rows.append((table, tuple(row)))
-    return rows
-
-
-async def dump_postgres(url: str) -> list[Row]:
-    import asyncpg
-
-    rows: list[Row] = []
-    conn = await asyncpg.connect(url)
-    try:
-        tables = await conn.fetch(
-            "SELECT table_name FROM information_schema.tables"
-            " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
-        )
-        for record in tables:
-            for row in await conn.fetch(f'SELECT * FROM "{record["table_name"]}"'):
-                rows.append((record["table_name"], tuple(row.values())))
-    finally:
-        await conn.close()
-    return rows
-
-
-async def dump_rows(database_url: str) -> list[Row]:
-    if database_url.startswith("sqlite:"):
-        return await dump_sqlite(Path(database_url.removeprefix("sqlite:///")))
-    return await dump_postgres(database_url)
-
-
 def rows_mentioning(rows: Iterable[Row], needle: str) -> list[Row]:
     """Rows whose text (any column, bytes decoded, JSON escapes included) contains `needle`."""
     found = []
@@ -197,38 +153,3 @@ def rows_mentioning(rows: Iterable[Row], needle: str) -> list[Row]:
         if needle in text or needle.encode("unicode_escape").decode() in text:
             found.append((table, values))
     return found
-
-
-@contextlib.asynccontextmanager
-async def postgres_database() -> AsyncIterator[str]:
-    """A fresh database on the TEST_POSTGRES_URL server, dropped afterwards. Skipped with the
-    reason without a server, but a failure when CI is set."""
-    admin_url = os.environ.get("TEST_POSTGRES_URL")
-    if not admin_url:
-        if os.environ.get("CI"):
-            pytest.fail("CI is set but TEST_POSTGRES_URL is not")
-        pytest.skip("TEST_POSTGRES_URL is not set (no PostgreSQL server for this test)")
-    import asyncpg
-
-    admin = await asyncpg.connect(admin_url, timeout=5)
-    name = f"switchboard_rel_{uuid.uuid4().hex[:12]}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'bot.db'}"
-    else:
-        async with postgres_database() as url:
-            yield url
-
-
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'bot.db'}"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from pathlib import Path
 
 import pytest
 
@@ -51,10 +50,6 @@ async def llm() -> LLMEmulator:
         yield emulator
 
 
-def db(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'bot.db'}"
-
-
 def faulty(llm: LLMEmulator) -> None:
     """Route by the user's words: a fault keyword gets that fault, anything else an answer."""
     table = {keyword: step for keyword, (step, _) in FAULTS.items()}
@@ -78,12 +73,12 @@ async def assert_honest_failure(app: App, answer: Answer, user: str, kind: str) 
 
 @pytest.mark.parametrize("keyword", list(FAULTS))
 async def test_each_fault_ends_the_turn_with_an_honest_short_reply(
-    llm: LLMEmulator, tmp_path: Path, keyword: str
+    llm: LLMEmulator, db_url: str, keyword: str
 ) -> None:
     faulty(llm)
     _, kind = FAULTS[keyword]
     env = llm_env(llm.base_url, timeout=LLM_TIMEOUT, retries=1)
-    async with running_app(db(tmp_path), **env) as app:
+    async with running_app(db_url, **env) as app:
         answer = await ask(app, message(f"please {keyword} now", user="7"))
         await assert_honest_failure(app, answer, "7", kind)
         attempts = len(llm.requests)
@@ -99,12 +94,12 @@ async def test_each_fault_ends_the_turn_with_an_honest_short_reply(
         assert after.text == "Happy to help with that."
 
 
-async def test_other_users_are_served_while_turns_fail(llm: LLMEmulator, tmp_path: Path) -> None:
+async def test_other_users_are_served_while_turns_fail(llm: LLMEmulator, db_url: str) -> None:
     """Every fault at once, each for its own user, while healthy users keep chatting: the healthy
     turns finish long before the hung ones, and every turn ends with one reply."""
     faulty(llm)
     env = llm_env(llm.base_url, timeout=LLM_TIMEOUT, retries=1)
-    async with running_app(db(tmp_path), **env) as app:
+    async with running_app(db_url, **env) as app:
         failing = {
             keyword: asyncio.create_task(ask(app, message(f"{keyword}!", user=f"1{i}")))
             for i, keyword in enumerate(FAULTS)
@@ -123,19 +118,19 @@ async def test_other_users_are_served_while_turns_fail(llm: LLMEmulator, tmp_pat
 
 
 async def test_a_storm_that_asks_to_wait_too_long_is_not_waited_out(
-    llm: LLMEmulator, tmp_path: Path
+    llm: LLMEmulator, db_url: str
 ) -> None:
     """A 429 whose Retry-After is far beyond a chat's patience is answered at once."""
     llm.script(Fail(429, "slow down", headers={"Retry-After": "3600"}))
     env = llm_env(llm.base_url, timeout=LLM_TIMEOUT, retries=2)
-    async with running_app(db(tmp_path), **env) as app:
+    async with running_app(db_url, **env) as app:
         answer = await ask(app, message("hello", user="5"))
         await assert_honest_failure(app, answer, "5", "rate_limited")
         assert answer.seconds < 5 and len(llm.requests) == 1
 
 
 async def test_a_model_slower_than_the_turn_deadline_is_cut_at_the_deadline(
-    llm: LLMEmulator, tmp_path: Path
+    llm: LLMEmulator, db_url: str
 ) -> None:
     """The turn deadline bounds a turn even when each model call is allowed longer: the same
     parts the composition root builds, with a 2 s turn and a 30 s per-call timeout."""
@@ -144,7 +139,7 @@ async def test_a_model_slower_than_the_turn_deadline_is_cut_at_the_deadline(
 
     model = make_model("sk-or-SECRET-x", llm.base_url, "test/model", 30.0, 0)
     async with (
-        await open_store(db(tmp_path)) as store,
+        await open_store(db_url) as store,
         QuoteProvider(NO_NETWORK, timeout=1.0) as quotes,
     ):
         team = build_team(model, quotes, JokeBook(random.Random(1)))

@@ -21,7 +21,6 @@ from tests.reliability.fault_fixtures import (
     APP,
     DC_TOKEN,
     TG_TOKEN,
-    db_url,  # noqa: F401 (fixture)
     settings,
 )
 
@@ -74,7 +73,7 @@ async def finals(app: App, platform: str, user: int) -> list[Event]:
 )
 async def test_telegram_429_on_every_send_for_10s(
     tmp_path: Path,
-    db_url: str,  # noqa: F811
+    db_url: str,
     limited: tuple[str, ...],
 ) -> None:
     """With typing limited too, the first refused call (a chat action) makes PTB's rate limiter
@@ -112,7 +111,7 @@ async def test_telegram_429_on_every_send_for_10s(
 
 async def test_discord_429_then_502_on_a_message_post_is_posted_once(
     tmp_path: Path,
-    db_url: str,  # noqa: F811
+    db_url: str,
 ) -> None:
     async with DiscordEmulator() as emu, discord_bot(emu, db_url) as app:
         emu.expected_auth = f"Bot {DC_TOKEN}"
@@ -140,7 +139,7 @@ async def test_discord_429_then_502_on_a_message_post_is_posted_once(
 
 async def test_discord_502_on_a_slash_command_answer_is_posted_once(
     tmp_path: Path,
-    db_url: str,  # noqa: F811
+    db_url: str,
 ) -> None:
     """The answer replaces the deferred "thinking…" response by an (idempotent) edit; a 429 and
     a 502 after Discord applied it still leave exactly one answer."""

@@ -22,7 +22,6 @@ from bot.messages import Incoming
 from tests.reliability.fault_fixtures import (
     ADMIN_TG,
     APP,
-    any_db_url,  # noqa: F401 (fixture)
     ask,
     message,
     running_app,
@@ -183,7 +182,7 @@ def test_commands_with_arguments_of_every_shape(
 
 
 async def test_a_corpus_of_nasty_messages_on_each_backend(
-    any_db_url: str,  # noqa: F811
+    any_db_url: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The same corpus on SQLite and PostgreSQL (NUL and lone surrogates are where they differ)."""

@@ -7,12 +7,10 @@ from __future__ import annotations
 import pytest
 
 from bot.app import App
+from tests.databases import Row, dump_rows
 from tests.reliability.fault_fixtures import (
     ADMIN_TG,
-    Row,
-    any_db_url,  # noqa: F401 (fixture)
     ask,
-    dump_rows,
     message,
     rows_mentioning,
     running_app,
@@ -64,7 +62,7 @@ def assert_forgotten(rows: list[Row], user_id: str) -> None:
     assert rows_mentioning(rows, OTHER_SECRET), "another user's data was erased"
 
 
-async def test_forgetme_leaves_no_row_about_the_user(any_db_url: str) -> None:  # noqa: F811
+async def test_forgetme_leaves_no_row_about_the_user(any_db_url: str) -> None:
     async with running_app(any_db_url) as app:
         user_id = await everything_about_someone(app)
         assert rows_mentioning(await dump_rows(any_db_url), SECRET)
@@ -81,7 +79,7 @@ async def test_forgetme_leaves_no_row_about_the_user(any_db_url: str) -> None:  
 
 @pytest.mark.parametrize("target", ["platform id", "user id"])
 async def test_admin_forget_leaves_no_row_about_the_user(
-    any_db_url: str,  # noqa: F811
+    any_db_url: str,
     target: str,
 ) -> None:
     async with running_app(any_db_url) as app:

@@ -19,6 +19,7 @@ from adapters.telegram_bot import TelegramAdapter
 from bot.app import open_app
 from bot.logging_setup import NOISY_LOGGERS, RedactingFilter, setup_logging
 from bot.settings import Settings
+from tests.databases import dump_rows
 from tests.emulators.discord_api import DiscordEmulator
 from tests.emulators.llm import Fail, LLMEmulator, Say
 from tests.emulators.telegram_api import TelegramApiEmulator
@@ -31,7 +32,6 @@ from tests.reliability.fault_fixtures import (
     TG_TOKEN,
     WEBHOOK_SECRET,
     by_keyword,
-    dump_rows,
     routed,
 )
 

@@ -4,16 +4,19 @@
 - `postgres_db_url`: a fresh PostgreSQL database, dropped afterwards (skipped without
   TEST_POSTGRES_URL, failing when CI is set).
 - `any_db_url`: the test runs twice, on `db_url` and on `postgres_db_url` (marked `postgres`).
+- `restore_logging`: undoes what `setup_logging` did to the root logger and the noisy loggers.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from bot.logging_setup import NOISY_LOGGERS, RedactingFilter
 from tests.databases import postgres_database
 
 
@@ -36,3 +39,20 @@ async def postgres_db_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def any_db_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue("db_url" if request.param == "sqlite" else "postgres_db_url")
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {name: logging.getLogger(name).level for name in NOISY_LOGGERS}
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    for handler in root.handlers:
+        for f in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
+            handler.removeFilter(f)
+    root.setLevel(level)
+    for name, old in levels.items():
+        logging.getLogger(name).setLevel(old)

@@ -4,35 +4,16 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterator
 
 import aiohttp
-import pytest
 from aiohttp import web
 
-from bot.logging_setup import NOISY_LOGGERS, REDACTED, RedactingFilter, setup_logging
+from bot.logging_setup import REDACTED, setup_logging
 from bot.settings import Settings
 
 TG_TOKEN = "123456789:AAH-fake_token_value_for_tests_0123456"
 DISCORD_TOKEN = "MTIzNDU2Nzg5MDEy.fake.discord-token-value"
 LLM_KEY = "sk-or-v1-0123456789abcdef-fake-key"
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    levels = {name: logging.getLogger(name).level for name in NOISY_LOGGERS}
-    yield
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-    for handler in root.handlers:
-        for f in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
-            handler.removeFilter(f)
-    root.setLevel(level)
-    for name, old in levels.items():
-        logging.getLogger(name).setLevel(old)
 
 
 def settings() -> Settings:

@@ -9,7 +9,6 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ import pytest
 from adapters.discord_bot import DiscordAdapter
 from adapters.telegram_bot import TelegramAdapter
 from bot.app import open_app
-from bot.logging_setup import NOISY_LOGGERS, RedactingFilter, setup_logging
+from bot.logging_setup import NOISY_LOGGERS, setup_logging
 from bot.settings import Settings
 from tests.databases import dump_rows
 from tests.emulators.discord_api import DiscordEmulator
@@ -62,23 +61,6 @@ def environment(tg: TelegramApiEmulator, dc: DiscordEmulator, llm: LLMEmulator, 
         "ADMIN_IDS": f"telegram:{TG_USER}",
         "LOG_LEVEL": "DEBUG",
     }
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    levels = {name: logging.getLogger(name).level for name in NOISY_LOGGERS}
-    yield
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-    for handler in root.handlers:
-        for f in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
-            handler.removeFilter(f)
-    root.setLevel(level)
-    for name, old in levels.items():
-        logging.getLogger(name).setLevel(old)
 
 
 async def drive(tg: TelegramApiEmulator, dc: DiscordEmulator, check=lambda p: p) -> None:

@@ -26,6 +26,9 @@ from google.genai import types
 
 APP = "bench"
 
+# The history text of bench/store.py, so both stores hold the same payload.
+FILLER_TEXT = "a history message of ordinary length, about as long as a chat line usually is"
+
 
 def _event(author: str, text: str, delta: dict | None = None) -> Event:
     return Event(
@@ -43,7 +46,7 @@ def _prefill(db_path: str, user: str, session_id: str, n: int) -> None:
     rows = []
     base = time.time() - n
     for i in range(n):
-        ev = _event("user" if i % 2 == 0 else "manager", f"history message {i}")
+        ev = _event("user" if i % 2 == 0 else "manager", f"{FILLER_TEXT} #{i}")
         ev.id = f"pre-{session_id}-{i}"
         ev.timestamp = base + i
         rows.append(
@@ -72,7 +75,9 @@ async def _turn(
     session = await svc.get_session(app_name=APP, user_id=user, session_id=sid, config=cfg)
     assert session is not None
     await svc.append_event(session, _event("user", f"message {i}"))
-    await svc.append_event(session, _event("manager", f"reply {i}", {"user:last": i, "n": i}))
+    await svc.append_event(
+        session, _event("manager", f"reply {i}", {"user:last_topic": f"topic {i}", "turns": i})
+    )
 
 
 async def per_turn(db: str, sizes: list[int], turns: int, runs: int, recent: int | None) -> dict:

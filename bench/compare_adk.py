@@ -24,7 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from storage import Event, EventActions, Session, Store, open_store
+from bench.store import chat_turn, fill
+from storage import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = "bench"
@@ -54,39 +55,6 @@ def adk_python(given: str | None) -> str:
     return str(py)
 
 
-async def _prefill(store: Store, session: Session, n: int) -> None:
-    # Appended concurrently in chunks so group commit makes the fill fast; order inside the
-    # session is irrelevant to the measured turns.
-    chunk = 500
-    for start in range(0, n, chunk):
-        await asyncio.gather(
-            *(
-                store.append_event(
-                    session,
-                    Event(
-                        author="user" if i % 2 == 0 else "manager",
-                        content={"text": f"history message {i}"},
-                    ),
-                )
-                for i in range(start, min(n, start + chunk))
-            )
-        )
-
-
-async def _turn(store: Store, user: str, sid: str, i: int) -> None:
-    session = await store.get_session(APP, user, sid, recent_events=20)
-    assert session is not None
-    await store.append_event(session, Event(author="user", content={"text": f"message {i}"}))
-    await store.append_event(
-        session,
-        Event(
-            author="manager",
-            content={"text": f"reply {i}"},
-            actions=EventActions(state_delta={"user:last": i, "n": i}),
-        ),
-    )
-
-
 async def ours(
     db_dir: Path, sizes: list[int], turns: int, runs: int, users: int, user_turns: int
 ) -> dict:
@@ -94,12 +62,12 @@ async def ours(
     async with await open_store(f"sqlite:///{db_dir / 'ours.db'}") as store:
         for size in sizes:
             session = await store.create_session(APP, f"u{size}", f"s{size}")
-            await _prefill(store, session, size)
+            await fill(store, session, size)
             samples = []
             for _ in range(runs):
                 start = time.perf_counter()
                 for i in range(turns):
-                    await _turn(store, f"u{size}", f"s{size}", i)
+                    await chat_turn(store, APP, f"u{size}", f"s{size}", i)
                 samples.append((time.perf_counter() - start) / turns)
             per_turn[str(size)] = statistics.median(samples)
     async with await open_store(f"sqlite:///{db_dir / 'ours_conc.db'}") as store:
@@ -108,7 +76,7 @@ async def ours(
 
         async def loop(u: int) -> None:
             for i in range(user_turns):
-                await _turn(store, f"c{u}", f"c{u}", i)
+                await chat_turn(store, APP, f"c{u}", f"c{u}", i)
 
         start = time.perf_counter()
         await asyncio.gather(*(loop(u) for u in range(users)))

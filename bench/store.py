@@ -52,7 +52,7 @@ FULL = Plan(
 QUICK = Plan(sizes=(0, 1_000, 10_000), total=50_000, turns=50, users=100, turns_per_user=5, runs=3)
 
 
-def _history_event(i: int, sid: str) -> Event:
+def history_event(i: int, sid: str) -> Event:
     author = "user" if i % 2 == 0 else "manager"
     return Event(
         author=author,
@@ -63,12 +63,10 @@ def _history_event(i: int, sid: str) -> Event:
     )
 
 
-async def _fill(store: Store, session: Session, n: int, chunk: int = 5_000) -> None:
+async def fill(store: Store, session: Session, n: int, chunk: int = 5_000) -> None:
     bulk = getattr(store, "bulk_append", None)
     for start in range(0, n, chunk):
-        events = [
-            _history_event(i, session.session_id) for i in range(start, min(n, start + chunk))
-        ]
+        events = [history_event(i, session.session_id) for i in range(start, min(n, start + chunk))]
         if bulk is not None:
             await bulk(session, events)
         else:
@@ -78,7 +76,8 @@ async def _fill(store: Store, session: Session, n: int, chunk: int = 5_000) -> N
                 )
 
 
-async def _turn(store: Store, app: str, user: str, sid: str, i: int) -> None:
+async def chat_turn(store: Store, app: str, user: str, sid: str, i: int) -> None:
+    """One turn's store work (bench/compare_adk.py runs the same against ADK)."""
     session = await store.get_session(app, user, sid, recent_events=20)
     assert session is not None
     await store.append_event(session, Event(author="user", content={"text": f"message {i}"}))
@@ -95,7 +94,7 @@ async def _turn(store: Store, app: str, user: str, sid: str, i: int) -> None:
 async def per_turn_ms(store: Store, app: str, session: Session, turns: int) -> float:
     start = time.perf_counter()
     for i in range(turns):
-        await _turn(store, app, session.user_id, session.session_id, i)
+        await chat_turn(store, app, session.user_id, session.session_id, i)
     return (time.perf_counter() - start) / turns * 1000
 
 
@@ -105,7 +104,7 @@ async def concurrent_tps(store: Store, app: str, users: int, turns: int, tag: st
     async def one_user(s: Session) -> None:
         for i in range(turns):
             async with store.session_lock(app, s.user_id, s.session_id):
-                await _turn(store, app, s.user_id, s.session_id, i)
+                await chat_turn(store, app, s.user_id, s.session_id, i)
 
     start = time.perf_counter()
     await asyncio.gather(*(one_user(s) for s in sessions))
@@ -120,12 +119,12 @@ async def bench(url: str, plan: Plan, log: Any) -> dict[str, Any]:
         measured = {}
         for size in plan.sizes:
             measured[size] = await store.create_session(app, f"h{size}", f"h{size}")
-            await _fill(store, measured[size], size)
+            await fill(store, measured[size], size)
         rest, k = plan.total - sum(plan.sizes), 0
         while rest > 0:
             n = min(rest, 10_000)
             filler = await store.create_session(app, f"f{k % 30}", f"f{k}")
-            await _fill(store, filler, n)
+            await fill(store, filler, n)
             rest, k = rest - n, k + 1
         figures["fill_seconds"] = round(time.perf_counter() - t0, 1)
         log(f"filled {plan.total:,} events in {figures['fill_seconds']} s")

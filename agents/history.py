@@ -29,10 +29,19 @@ def tool_call_content(calls: Iterable[Any], text: str = "") -> dict[str, Any]:
     return content
 
 
-def to_messages(events: Iterable[Event]) -> tuple[Message, ...]:
+def to_messages(
+    events: Iterable[Event], memo: dict[str, dict[str, Any] | None] | None = None
+) -> tuple[Message, ...]:
+    """`memo` (event id -> message) lets a caller that converts a growing list of events
+    several times (a turn calls the model once per step) convert each event only once."""
     messages: list[dict[str, Any]] = []
     for event in events:
-        message = _message(event)
+        if memo is None:
+            message = _message(event)
+        elif event.id in memo:
+            message = memo[event.id]
+        else:
+            message = memo[event.id] = _message(event)
         if message is not None:
             messages.append(message)
     return tuple(_pair_tool_messages(messages))

@@ -53,6 +53,7 @@ class _Turn:
     state: dict[str, Any]
     agent: Agent
     events: list[Event] = field(default_factory=list)
+    messages: dict[str, Any] = field(default_factory=dict)  # event id -> its model message
 
 
 class Runner:
@@ -229,7 +230,7 @@ class Runner:
         request = ModelRequest(
             agent_name=agent.name,
             system=agent.system_prompt(turn.state),
-            messages=to_messages(turn.events),
+            messages=to_messages(turn.events, turn.messages),
             tools=tuple(_schemas(agent)),
             model=agent.model_name,
             state=dict(turn.state),

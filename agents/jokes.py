@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import pyjokes
@@ -80,6 +81,7 @@ FACTS: tuple[tuple[str, str], ...] = (
         "printed them on narrow paper tape over telegraph lines.",
     ),
 )
+TOPIC_CACHE = 512  # topics whose matching jokes are kept
 FACT_TOPICS: tuple[str, ...] = tuple(sorted({topic for topic, _ in FACTS}))
 
 
@@ -105,20 +107,33 @@ class JokeBook:
     def __init__(self, rng: random.Random | None = None) -> None:
         self._rng = rng or random.Random()
         self._jokes = tuple(pyjokes.get_jokes(language="en", category="all"))
-        # Lower-cased once: lowering every joke on every pick was most of a pick's cost.
+        # Lower-cased once, and each topic's matches kept (a few hundred topics at most):
+        # searching every joke on every pick was the offline model's hottest spot.
         self._lowered = tuple(j.lower() for j in self._jokes)
+        self._matches: OrderedDict[str, tuple[str, ...]] = OrderedDict()
 
     def joke(self, topic: str | None) -> Pick:
         if topic:
-            pattern = _pattern(topic)
-            matches = [
-                joke
-                for joke, lowered in zip(self._jokes, self._lowered, strict=True)
-                if pattern.search(lowered)
-            ]
+            matches = self._jokes_about(topic)
             if matches:
                 return Pick(self._rng.choice(matches), topic, True)
         return Pick(self._rng.choice(self._jokes), None, False)
+
+    def _jokes_about(self, topic: str) -> tuple[str, ...]:
+        matches = self._matches.get(topic)
+        if matches is None:
+            pattern = _pattern(topic)
+            matches = tuple(
+                joke
+                for joke, lowered in zip(self._jokes, self._lowered, strict=True)
+                if pattern.search(lowered)
+            )
+            self._matches[topic] = matches
+            if len(self._matches) > TOPIC_CACHE:
+                self._matches.popitem(last=False)
+        else:
+            self._matches.move_to_end(topic)
+        return matches
 
     def fact(self, topic: str | None) -> Pick:
         if topic:

@@ -4,7 +4,7 @@ It reads intent deterministically (agents/intents.py) and answers the way the re
 instructed to: the manager calls `set_user_name` and `transfer_to_agent`, the specialists call
 their tools, and once the tool results are in it writes a friendly answer from them. So every
 flow (delegation events, state deltas, quotes from the provider) is the same as with an LLM.
-Answers are streamed word by word, like a real model's, so partial events work too.
+Answers are streamed a few words at a time, like a real model's, so partial events work too.
 """
 
 from __future__ import annotations
@@ -20,6 +20,10 @@ from agents.intents import Intent, read_intent
 from agents.model import Message, ModelChunk, ModelRequest, ModelResponse, TextDelta, ToolCall
 from agents.replies import compose_results, small_talk
 
+# Streamed a few words per delta, like a real model's tokens, but not a partial event per word:
+# each one passes through the runner, the core and the adapter, and an instant answer is never
+# shown while it streams anyway.
+WORDS_PER_DELTA = 3
 ROUTES = {
     "joke": "funny_nerd",
     "fact": "funny_nerd",
@@ -39,8 +43,9 @@ class OfflineModel:
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
         response = respond(request)
-        for piece in re.findall(r"\S+\s*|\s+", response.text):
-            yield TextDelta(piece)
+        words = re.findall(r"\S+\s*|\s+", response.text)
+        for start in range(0, len(words), WORDS_PER_DELTA):
+            yield TextDelta("".join(words[start : start + WORDS_PER_DELTA]))
         yield response
 
 

@@ -1,6 +1,6 @@
 """Session-store benchmark: per-turn cost as history grows, and turns/s under concurrency.
 
-    python bench/store.py [--url URL] [--quick] [--runs N] [--json]
+    python bench/store.py [--url URL | --fresh-postgres] [--quick] [--runs N] [--json]
 
 A turn is what the runner asks of the store: get_session with the last 20 events, append the
 user event, append the reply event with a state delta. Printed (median of --runs runs):
@@ -9,8 +9,10 @@ user event, append the reply event with a state delta. Printed (median of --runs
   * peak RSS of this process.
 Default URL: a fresh SQLite file in a temp directory (removed afterwards). With --url (e.g.
 postgresql://postgres@127.0.0.1:5432/bench) the data goes under a unique app name and is
-deleted at the end. Filling uses the backend's `bulk_append(session, events)` when it has one
-(one transaction per chunk), else concurrent append_event calls (much slower).
+deleted at the end. `--fresh-postgres`: a database of its own on the TEST_POSTGRES_URL server,
+dropped afterwards (what `./scripts/bench.sh store --postgres` runs). Filling uses the
+backend's `bulk_append(session, events)` when it has one (one transaction per chunk), else
+concurrent append_event calls (much slower).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import shutil
 import statistics
@@ -176,9 +179,23 @@ async def bench(url: str, plan: Plan, log: Any) -> dict[str, Any]:
     return figures
 
 
+async def on_fresh_postgres(plan: Plan) -> dict[str, Any]:
+    if not os.environ.get("TEST_POSTGRES_URL"):
+        raise SystemExit("--fresh-postgres needs TEST_POSTGRES_URL (a server to create it on)")
+    from tests.databases import postgres_database  # the tests' helper: creates, then drops
+
+    async with postgres_database("bench_store") as url:
+        return await bench(url, plan, print)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--url", help="store URL (default: a temp SQLite file)")
+    ap.add_argument(
+        "--fresh-postgres",
+        action="store_true",
+        help="a fresh database on the TEST_POSTGRES_URL server, dropped afterwards",
+    )
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     ap.add_argument("--runs", type=int, help="runs per figure (median is printed)")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON at the end")
@@ -186,6 +203,11 @@ def main() -> int:
     plan = QUICK if args.quick else FULL
     if args.runs:
         plan = Plan(**{**plan.__dict__, "runs": args.runs})
+    if args.fresh_postgres:
+        figures = asyncio.run(on_fresh_postgres(plan))
+        if args.json:
+            print(json.dumps(figures))
+        return 0
     tmp = None if args.url else tempfile.mkdtemp(prefix="switchboard-bench-")
     url = args.url or f"sqlite:///{tmp}/bench.db"
     try:

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install (once) and run one benchmark: ./scripts/bench.sh store|compare_adk|e2e|workers [ARGS].
+# Arguments after the name go to bench/NAME.py. Benchmarks print figures; they are never tests.
+# The emulators the benchmarks drive live in tests/, so the test requirements are installed.
+# `store --postgres` measures the PostgreSQL store on a database created for the run (and
+# dropped after it); `workers` needs PostgreSQL too. Both find the server as the tests do
+# (TEST_POSTGRES_URL, or a server on 127.0.0.1:5432).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+name="${1:-}"
+case "$name" in
+  store|compare_adk|e2e|workers) shift ;;
+  *) echo "usage: ./scripts/bench.sh store|compare_adk|e2e|workers [ARGS]" >&2; exit 2 ;;
+esac
+source scripts/venv.sh requirements-dev.txt
+source scripts/postgres.sh
+if [ "$name" = store ] && [ "${1:-}" = --postgres ]; then
+  shift
+  exec .venv/bin/python bench/store.py --fresh-postgres "$@"
+fi
+exec .venv/bin/python "bench/$name.py" "$@"

@@ -27,3 +27,13 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s: {predicate!r}")
         await asyncio.sleep(interval)
+
+
+class Clock:
+    """A clock a test steps by hand (`clock.now += 5`), for code that takes `clock=`."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now

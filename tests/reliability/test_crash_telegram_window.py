@@ -15,18 +15,11 @@ from telegram import Bot
 from adapters.telegram_delivery import EDIT_INTERVAL, STREAM_AFTER, Sender, Target, TurnWriter
 from bot.messages import Reply
 from tests.emulators.telegram_api import TelegramApiEmulator
+from tests.helpers import Clock
 from tests.reliability.conftest import TOKEN
 
 pytestmark = pytest.mark.e2e
 CHAT = 424_242
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

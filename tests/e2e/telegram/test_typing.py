@@ -15,19 +15,11 @@ from telegram import Bot
 from adapters.telegram_delivery import TYPING_PATIENCE, Sender, Target
 from tests.e2e.telegram.conftest import TOKEN
 from tests.emulators.telegram_api import TelegramApiEmulator
-from tests.helpers import wait_until
+from tests.helpers import Clock, wait_until
 
 pytestmark = pytest.mark.e2e
 CHAT = 515_151
 REFRESH = 0.02  # seconds between refreshes in these tests (4 s in production)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

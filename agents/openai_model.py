@@ -148,24 +148,42 @@ class OpenAIModel:
         finished = False
         model_name: str | None = None
         try:
-            stream = await self._client.chat.completions.create(
-                **self._params(request), stream=True, stream_options={"include_usage": True}
+            # The SDK's public `post` with `cast_to=object`: the same request, retries, auth,
+            # headers and error handling as `chat.completions.create`, but chunks arrive as
+            # plain JSON. The typed path walked every message through the SDK's TypedDict
+            # transform and built pydantic models per chunk: over half of the bot's CPU for a
+            # turn with a real model (bench/e2e.py's LLM rows, py-spy).
+            stream = await self._client.post(
+                "/chat/completions",
+                body={
+                    **self._params(request),
+                    "stream": True,
+                    "stream_options": {"include_usage": True},
+                },
+                cast_to=object,
+                stream=True,
+                stream_cls=openai.AsyncStream[object],
             )
             async for chunk in stream:
-                model_name = model_name or chunk.model
-                usage = _usage(chunk.usage) or usage
-                for choice in chunk.choices:
-                    delta = choice.delta
-                    if delta.content:
-                        text.append(delta.content)
-                        yield TextDelta(delta.content)
-                    for call in delta.tool_calls or []:
-                        slot = calls.setdefault(call.index, {"id": "", "name": "", "args": ""})
-                        slot["id"] = call.id or slot["id"]
-                        if call.function is not None:
-                            slot["name"] += call.function.name or ""
-                            slot["args"] += call.function.arguments or ""
-                    finished = finished or choice.finish_reason is not None
+                if not isinstance(chunk, Mapping):
+                    continue
+                model_name = model_name or chunk.get("model")
+                usage = _usage(chunk.get("usage")) or usage
+                for choice in chunk.get("choices") or ():
+                    delta = choice.get("delta") or {}
+                    content = delta.get("content")
+                    if content:
+                        text.append(content)
+                        yield TextDelta(content)
+                    for call in delta.get("tool_calls") or ():
+                        slot = calls.setdefault(
+                            call.get("index", 0), {"id": "", "name": "", "args": ""}
+                        )
+                        slot["id"] = call.get("id") or slot["id"]
+                        function = call.get("function") or {}
+                        slot["name"] += function.get("name") or ""
+                        slot["args"] += function.get("arguments") or ""
+                    finished = finished or choice.get("finish_reason") is not None
         except openai.APIConnectionError as exc:
             if text:  # the user already saw the start of the answer: say it was cut off
                 raise ModelError("cut_off", "the connection dropped mid-answer") from None
@@ -199,11 +217,13 @@ def _tool_call(call_id: str, name: str, raw: str | None) -> ToolCall:
 
 
 def _usage(usage: Any) -> TokenUsage | None:
-    if usage is None:
+    """Token usage from the SDK's response object or a streamed chunk's plain JSON."""
+    if not usage:
         return None
+    get = usage.get if isinstance(usage, Mapping) else lambda name: getattr(usage, name, 0)
     return TokenUsage(
-        prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-        completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+        prompt_tokens=int(get("prompt_tokens") or 0),
+        completion_tokens=int(get("completion_tokens") or 0),
     )
 
 

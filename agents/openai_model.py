@@ -151,8 +151,8 @@ class OpenAIModel:
             # The SDK's public `post` with `cast_to=object`: the same request, retries, auth,
             # headers and error handling as `chat.completions.create`, but chunks arrive as
             # plain JSON. The typed path walked every message through the SDK's TypedDict
-            # transform and built pydantic models per chunk: over half of the bot's CPU for a
-            # turn with a real model (bench/e2e.py's LLM rows, py-spy).
+            # transform and built pydantic models per chunk: over a third of the bot's CPU for
+            # a turn with a real model (bench/e2e.py's LLM rows, py-spy).
             stream = await self._client.post(
                 "/chat/completions",
                 body={

@@ -103,10 +103,12 @@ class SqliteStore:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _read(self, fn: Callable[[sqlite3.Connection], T], *, snapshot: bool = True) -> T:
+    async def _read(
+        self, fn: Callable[[sqlite3.Connection], T], *, snapshot: bool = True, admin: bool = False
+    ) -> T:
         if self._closed:
             raise StoreError("the store is closed")
-        return await self._readers.run(fn, snapshot=snapshot)
+        return await self._readers.run(fn, snapshot=snapshot, admin=admin)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await self.writer.submit(fn)
@@ -202,27 +204,31 @@ class SqliteStore:
                 sid=session_id,
                 before=before,
                 limit=limit,
-            )
+            ),
+            admin=True,
         )
 
     async def list_sessions(
         self, app_name: str, user_id: str | None = None, *, limit: int = 50, offset: int = 0
     ) -> list[SessionInfo]:
         return await self._read(
-            partial(admin.list_sessions, app=app_name, user=user_id, limit=limit, offset=offset)
+            partial(admin.list_sessions, app=app_name, user=user_id, limit=limit, offset=offset),
+            admin=True,
         )
 
     async def list_users(
         self, app_name: str, *, limit: int = 50, offset: int = 0
     ) -> list[UserInfo]:
-        return await self._read(partial(admin.list_users, app=app_name, limit=limit, offset=offset))
+        return await self._read(
+            partial(admin.list_users, app=app_name, limit=limit, offset=offset), admin=True
+        )
 
     async def stats(self, app_name: str, user_id: str | None = None) -> Stats:
-        return await self._read(partial(admin.stats, app=app_name, user=user_id))
+        return await self._read(partial(admin.stats, app=app_name, user=user_id), admin=True)
 
     # -- privacy ----------------------------------------------------------------------------
     async def export_user(self, app_name: str, user_id: str) -> dict[str, Any]:
-        return await self._read(partial(admin.export_user, app=app_name, user=user_id))
+        return await self._read(partial(admin.export_user, app=app_name, user=user_id), admin=True)
 
     async def delete_user(self, app_name: str, user_id: str) -> None:
         await self._write(partial(admin.delete_user, app=app_name, user=user_id))
@@ -324,4 +330,4 @@ class SqliteStore:
         )
 
     async def audit_entries(self, limit: int = 100) -> list[dict[str, Any]]:
-        return await self._read(partial(ident.audit_entries, limit=limit))
+        return await self._read(partial(ident.audit_entries, limit=limit), admin=True)

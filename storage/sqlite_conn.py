@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -70,15 +69,24 @@ def _read_plain(fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -
 
 
 class Readers:
-    """Read connections, used round-robin. Under WAL they never wait for the writer."""
+    """Read connections; under WAL they never wait for the writer. The first serves the reads
+    of turns, the last (the same one when there is only one) the admin views and exports, so a
+    long export cannot hold up anyone's turn.
+
+    All turns share one connection rather than several round-robin: each connection is a
+    thread competing for the GIL with the event loop and the writer, and its decoded-event
+    cache sees only its own reads. 100 concurrent users on the 2-core machine: 1,773 turns/s
+    on one, 1,365 on two, 1,277 on three (median of 6 interleaved runs)."""
 
     def __init__(self, conns: Sequence[aiosqlite.Connection]) -> None:
-        self._conns = tuple(conns)
-        self._next = itertools.cycle(self._conns)
+        self._turns, self._admin = conns[0], conns[-1]
 
-    async def run(self, fn: Callable[[sqlite3.Connection], T], *, snapshot: bool = True) -> T:
-        """`snapshot`: run `fn` in one read transaction, so all its SELECTs agree."""
-        conn = next(self._next)
+    async def run(
+        self, fn: Callable[[sqlite3.Connection], T], *, snapshot: bool = True, admin: bool = False
+    ) -> T:
+        """`snapshot`: run `fn` in one read transaction, so all its SELECTs agree. `admin`: a
+        read that may be long (a view over many rows), kept off the turns' connection."""
+        conn = self._admin if admin else self._turns
         if snapshot:
             return await run_on(conn, lambda db: _read_tx(fn, db))
         return await run_on(conn, lambda db: _read_plain(fn, db))

@@ -6,6 +6,7 @@ import asyncio
 import os
 import sqlite3
 import stat
+import threading
 from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
@@ -259,3 +260,26 @@ async def test_a_closed_store_refuses_calls(tmp_path: Path) -> None:
         await store.append_event(s, ev("user", "late"))
     with pytest.raises(StoreError, match="closed"):
         await store.get_session(APP, "u1", "s1")
+
+
+async def test_a_long_admin_read_does_not_hold_up_a_turns_read(sqlite_store: SqliteStore) -> None:
+    """Admin views and exports run on their own read connection: while one is busy (here held
+    on purpose), the turns' reads go on."""
+    s = await sqlite_store.create_session(APP, "u1", "s1")
+    await sqlite_store.append_event(s, ev("user", "hello"))
+    release, started = threading.Event(), threading.Event()
+
+    def long_admin_read(db: sqlite3.Connection) -> int:
+        started.set()
+        release.wait(10)
+        return db.execute("SELECT count(*) FROM events").fetchone()[0]
+
+    admin = asyncio.create_task(sqlite_store._readers.run(long_admin_read, admin=True))
+    try:
+        await wait_until(started.is_set)
+        got = await asyncio.wait_for(sqlite_store.get_session(APP, "u1", "s1"), 5)
+        assert got is not None and [e.text for e in got.events] == ["hello"]
+        assert not admin.done()
+    finally:
+        release.set()
+    assert await admin == 1

@@ -203,15 +203,12 @@ def main() -> int:
     plan = QUICK if args.quick else FULL
     if args.runs:
         plan = Plan(**{**plan.__dict__, "runs": args.runs})
-    if args.fresh_postgres:
-        figures = asyncio.run(on_fresh_postgres(plan))
-        if args.json:
-            print(json.dumps(figures))
-        return 0
-    tmp = None if args.url else tempfile.mkdtemp(prefix="switchboard-bench-")
-    url = args.url or f"sqlite:///{tmp}/bench.db"
+    tmp = None if args.url or args.fresh_postgres else tempfile.mkdtemp(prefix="switchboard-")
     try:
-        figures = asyncio.run(bench(url, plan, print))
+        if args.fresh_postgres:
+            figures = asyncio.run(on_fresh_postgres(plan))
+        else:
+            figures = asyncio.run(bench(args.url or f"sqlite:///{tmp}/bench.db", plan, print))
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)

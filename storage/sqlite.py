@@ -68,14 +68,12 @@ class SqliteStore:
         url: str,
         *,
         busy_timeout: float = 5.0,
-        readers: int = 2,
         synchronous: str = "FULL",
     ) -> SqliteStore:
-        """Open (creating, 0600, and migrating as needed) the database a URL names. Two read
-        connections: one for the turns, one for admin views and exports (sqlite_conn.Readers)."""
+        """Open (creating, 0600, and migrating as needed) the database a URL names."""
         path = parse_url(url)
         writer, reader_conns, found, salt = await open_connections(
-            path, busy_timeout=busy_timeout, readers=readers, synchronous=synchronous
+            path, busy_timeout=busy_timeout, synchronous=synchronous
         )
         store = cls(writer, reader_conns, salt)
         store.writer.start()

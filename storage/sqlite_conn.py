@@ -70,8 +70,8 @@ def _read_plain(fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -
 
 class Readers:
     """Read connections; under WAL they never wait for the writer. The first serves the reads
-    of turns, the last (the same one when there is only one) the admin views and exports, so a
-    long export cannot hold up anyone's turn.
+    of turns, the second the admin views and exports, so a long export cannot hold up anyone's
+    turn (in memory both are the writer's connection: a second would see another database).
 
     All turns share one connection rather than several round-robin: each connection is a
     thread competing for the GIL with the event loop and the writer, and its decoded-event

@@ -71,9 +71,10 @@ async def connect(path: str, busy_timeout: float) -> aiosqlite.Connection:
 
 
 async def open_connections(
-    path: str, *, busy_timeout: float, readers: int, synchronous: str
+    path: str, *, busy_timeout: float, synchronous: str
 ) -> tuple[aiosqlite.Connection, list[aiosqlite.Connection], int, str]:
-    """(writer, readers, schema version found, audit salt); readers == [writer] in memory."""
+    """(writer, readers, schema version found, audit salt); readers == [writer] in memory.
+    Two readers: one for the turns, one for admin views and exports (sqlite_conn.Readers)."""
     if path != MEMORY:
         create_private_file(path)
     timeout_ms = int(busy_timeout * 1000)
@@ -85,7 +86,7 @@ async def open_connections(
         )
         if path == MEMORY:  # a second connection would see another, empty database
             return writer, [writer], found, salt
-        for _ in range(max(readers, 1)):
+        for _ in range(2):
             conn = await connect(path, busy_timeout)
             conns.append(conn)
             await run_on(conn, lambda db: schema.configure_reader(db, timeout_ms))

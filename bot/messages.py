@@ -86,15 +86,27 @@ class Reply:
     """Something to send back in the chat the message came from.
 
     `partial` replies carry the text streamed so far (adapters may edit one message with it);
-    the non-partial reply that follows carries the whole final text. `private` asks for an
-    ephemeral (Discord) / private-chat-only (Telegram) answer. Text is plain: adapters escape it
-    for their platform and split it at their length limit.
+    the non-partial reply that follows carries the whole final text. `private` content may only
+    reach a place where the asking user alone sees it (Discord: an ephemeral response or a DM;
+    Telegram: the private chat); where that is impossible, the shared chat gets a short note
+    without the content. Text is plain: adapters escape it for their platform and split it at
+    their length limit.
+
+    A `typing` reply carries no content: the turn holds its lock and its answer is taking a
+    while, so the adapter shows its typing indicator until the next non-partial reply. It is
+    never yielded for a message still waiting behind others, nor for a quick answer.
     """
 
     text: str
     file: ReplyFile | None = None
     private: bool = False
     partial: bool = False
+    typing: bool = False
+
+    @classmethod
+    def working(cls) -> Reply:
+        """The `typing` signal."""
+        return cls("", typing=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ A missing or malformed value fails at startup with a message that names the vari
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +28,26 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimit:
+    """`count` messages per `per_seconds` (a token bucket of that size, refilled evenly)."""
+
+    count: int
+    per_seconds: float
+
+
+DEFAULT_USER_RATE_LIMIT = RateLimit(20, 60.0)
+_RATE = re.compile(r"(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour)", re.IGNORECASE)
+_RATE_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     telegram_bot_token: str | None = field(default=None, repr=False)
     telegram_api_base: str = DEFAULT_TELEGRAM_API_BASE
     telegram_mode: str = "polling"
     webhook_url: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
+    webhook_listen: str = "0.0.0.0"
     port: int = 8080
     discord_bot_token: str | None = field(default=None, repr=False)
     discord_api_base: str | None = None
@@ -51,6 +66,11 @@ class Settings:
     app_name: str = DEFAULT_APP_NAME
     log_level: str = "INFO"
     history_window: int = 20  # events loaded per turn (never the whole history)
+    # Per-user fairness: messages per window (None = no limit; admins are exempt) and how many
+    # of one user's messages may wait for their turn at once.
+    user_rate_limit: RateLimit | None = None
+    user_queue_limit: int = 5
+    llm_max_tokens: int = 1024
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -86,8 +106,12 @@ def _parse(env: Mapping[str, str]) -> Settings:
     mode = (get("TELEGRAM_MODE") or "polling").lower()
     if mode not in ("polling", "webhook"):
         raise SettingsError(f"TELEGRAM_MODE must be 'polling' or 'webhook', got {mode!r}")
-    if mode == "webhook" and get("TELEGRAM_BOT_TOKEN") and not get("WEBHOOK_URL"):
-        raise SettingsError("WEBHOOK_URL is required when TELEGRAM_MODE=webhook")
+    if mode == "webhook" and get("TELEGRAM_BOT_TOKEN"):
+        if not get("WEBHOOK_URL"):
+            raise SettingsError("WEBHOOK_URL is required when TELEGRAM_MODE=webhook")
+        if not get("WEBHOOK_SECRET"):
+            # Without it anyone who finds the URL can post updates as any user (an admin too).
+            raise SettingsError("WEBHOOK_SECRET is required when TELEGRAM_MODE=webhook")
     database_url = get("DATABASE_URL") or DEFAULT_DATABASE_URL
     if not database_url.startswith(("sqlite:", "postgresql:", "postgres:")):
         raise SettingsError("DATABASE_URL must start with sqlite:/// or postgresql://")
@@ -101,6 +125,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
         telegram_mode=mode,
         webhook_url=_url(get, "WEBHOOK_URL"),
         webhook_secret=get("WEBHOOK_SECRET"),
+        webhook_listen=get("WEBHOOK_LISTEN") or "0.0.0.0",
         port=_int(get, "PORT", 8080, low=1, high=65535),
         discord_bot_token=get("DISCORD_BOT_TOKEN"),
         discord_api_base=_url(get, "DISCORD_API_BASE"),
@@ -119,7 +144,24 @@ def _parse(env: Mapping[str, str]) -> Settings:
         app_name=get("APP_NAME") or DEFAULT_APP_NAME,
         log_level=level,
         history_window=_int(get, "HISTORY_WINDOW", 20, low=1, high=1000),
+        user_rate_limit=_rate(get("USER_RATE_LIMIT")),
+        user_queue_limit=_int(get, "USER_QUEUE_LIMIT", 5, low=1, high=1000),
+        llm_max_tokens=_int(get, "LLM_MAX_TOKENS", 1024, low=16, high=200_000),
     )
+
+
+def _rate(value: str | None) -> RateLimit | None:
+    """'20/min' -> RateLimit(20, 60); '0' turns the limit off; unset is the default."""
+    if value is None:
+        return DEFAULT_USER_RATE_LIMIT
+    if value == "0":
+        return None
+    match = _RATE.fullmatch(value)
+    if match is None or int(match[1]) < 1:
+        raise SettingsError(
+            f"USER_RATE_LIMIT must look like 20/min (or 5/s, 300/h; 0 = off), got {value!r}"
+        )
+    return RateLimit(int(match[1]), _RATE_UNITS[match[2][0].lower()])
 
 
 def _url(get: Getter, name: str, schemes: tuple[str, ...] = ("http://", "https://")) -> str | None:

@@ -5,9 +5,12 @@ Tests point the real discord.py client at it (`discord.http.Route.BASE = emu.api
 MESSAGE_CREATE / INTERACTION_CREATE, and wait on `emu.calls` — every REST call is recorded.
 Behaviour copied from Discord where the bot depends on it: REST replies are
 `Content-Type: application/json` exactly; a message POST with `nonce` + `enforce_nonce` is
-deduplicated (the first message comes back); 429 carries `retry_after` in body and headers and a
-`Via` header (without it discord.py treats a 429 as a Cloudflare ban); an interaction is
-acknowledged once; RESUME replays the events the session missed.
+deduplicated for `nonce_window` seconds ("the past few minutes", by the same author: the first
+message comes back), and after that posted again; a DM channel is opened with
+POST /users/@me/channels, and a user whose DMs are closed (`close_dms`) gets nothing: 403, code
+50007; GET /channels/{id}/messages pages a channel's messages newest first; 429 carries
+`retry_after` in body and headers and a `Via` header (without it discord.py treats a 429 as a
+Cloudflare ban); an interaction is acknowledged once; RESUME replays the events the session missed.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import itertools
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +31,8 @@ API_PREFIX = "/api/v10"
 DISCORD_EPOCH_MS = 1_420_070_400_000
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
+NONCE_WINDOW = 300.0  # seconds; Discord checks nonces "in the past few minutes"
+CANNOT_MESSAGE = {"message": "Cannot send messages to this user", "code": 50007}
 BODY = web.RequestKey("body", object)
 FILES = web.RequestKey("files", list)
 
@@ -72,8 +78,17 @@ class _Session:
 class DiscordEmulator:
     """Gateway + REST on 127.0.0.1 (random port). Use `async with DiscordEmulator() as emu`."""
 
-    def __init__(self, *, bot_id: int = 900_000_000_000_000_001, guilds: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        bot_id: int = 900_000_000_000_000_001,
+        guilds: int = 1,
+        nonce_window: float = NONCE_WINDOW,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._ids = itertools.count(1)
+        self.nonce_window = nonce_window
+        self._clock = clock
         self.bot_user = self.user(bot_id, "switchboard", bot=True)
         self.application_id = bot_id
         self.guild_id = 800_000_000_000_000_001
@@ -89,7 +104,10 @@ class DiscordEmulator:
         self.faults: list[Fault] = []
         self._holds: list[tuple[str, str]] = []
         self.held: list[tuple[str, asyncio.Event]] = []  # (path, its release) parked by `hold`
-        self._nonces: dict[tuple[str, str], int] = {}
+        self._nonces: dict[str, tuple[int, float]] = {}  # nonce -> (message id, when)
+        self.user_messages: dict[int, dict[str, Any]] = {}  # what users sent, by id
+        self.dm_channels: dict[int, dict[str, Any]] = {}  # DM channel id -> its recipient
+        self.closed_dms: set[int] = set()  # users who accept no DM from the bot
         self._sessions: dict[str, _Session] = {}
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -252,6 +270,9 @@ class DiscordEmulator:
         if attachments:
             extra["attachments"] = attachments
         message = self._message(channel_id, author, content, **extra)
+        self.user_messages[int(message["id"])] = message
+        if not guild:
+            self.dm_channels[channel_id] = author
         await self.dispatch("MESSAGE_CREATE", message, guild_id=self.guild_id if guild else None)
         return message
 
@@ -332,6 +353,15 @@ class DiscordEmulator:
                 ws, session.ws = session.ws, None
                 await ws.send_str(json.dumps({"op": 7, "d": None}))
                 await ws.close()
+
+    def close_dms(self, user_id: int | str) -> None:
+        """The user's privacy settings refuse DMs from the bot (from then on)."""
+        self.closed_dms.add(int(user_id))
+
+    @staticmethod
+    def dm_channel_id(user_id: int | str) -> int:
+        """The DM channel between the bot and a user (one per user, as on Discord)."""
+        return int(user_id) + 1
 
     def inject(self, fault: Fault) -> None:
         self.faults.append(fault)
@@ -507,6 +537,8 @@ class DiscordEmulator:
             ("GET", r"/oauth2/applications/@me", self._application),
             ("GET", r"/gateway/bot", self._gateway_bot),
             ("PUT", r"/applications/(\d+)(?:/guilds/(\d+))?/commands", self._sync_commands),
+            ("POST", r"/users/@me/channels", self._create_dm),
+            ("GET", r"/channels/(\d+)/messages", self._list_messages),
             ("POST", r"/channels/(\d+)/messages", self._create_message),
             ("PATCH", r"/channels/(\d+)/messages/(\d+)", self._edit_message),
             ("POST", r"/channels/(\d+)/typing", self._typing),
@@ -563,12 +595,48 @@ class DiscordEmulator:
         self.commands[int(guild) if guild else None] = synced
         return _json(synced)
 
+    async def _create_dm(self, request: web.Request) -> web.Response:
+        # Opening the channel succeeds even when the user's DMs are closed: the send fails.
+        recipient = str((request[BODY] or {}).get("recipient_id") or "")
+        if not recipient.isdigit():
+            return _json({"message": "Invalid Form Body", "code": 50035}, 400)
+        channel_id = self.dm_channel_id(recipient)
+        user = self.dm_channels.setdefault(channel_id, self.user(int(recipient), "user"))
+        channel = {"id": str(channel_id), "type": 1, "last_message_id": None, "flags": 0}
+        return _json({**channel, "recipients": [user]})
+
+    async def _list_messages(self, request: web.Request, channel_id: str) -> web.Response:
+        """`after`, `before` and `limit` (1-100, default 50); the page is newest first."""
+        query = request.query
+        limit = min(max(int(query.get("limit", "50")), 1), 100)
+        everything = {**self.user_messages, **self.messages}
+        mine = sorted(i for i, m in everything.items() if m["channel_id"] == channel_id)
+        if "after" in query:
+            page = [i for i in mine if i > int(query["after"])][:limit]
+        else:
+            before = int(query.get("before", str(1 << 63)))
+            page = [i for i in mine if i < before][-limit:]
+        return _json([everything[i] for i in reversed(page)])
+
+    def _earlier_by_nonce(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The message an enforced nonce already made, within the window."""
+        nonce = body.get("nonce")
+        if nonce is None or not body.get("enforce_nonce"):
+            return None
+        made = self._nonces.get(str(nonce))
+        if made is None or self._clock() - made[1] >= self.nonce_window:
+            return None
+        return self.messages[made[0]]
+
     async def _create_message(self, request: web.Request, channel_id: str) -> web.Response:
         body: dict[str, Any] = request[BODY] or {}
+        recipient = self.dm_channels.get(int(channel_id))
+        if recipient is not None and int(recipient["id"]) in self.closed_dms:
+            return _json(CANNOT_MESSAGE, 403)
+        earlier = self._earlier_by_nonce(body)
+        if earlier is not None:
+            return _json(earlier)
         nonce = body.get("nonce")
-        key = (channel_id, str(nonce))
-        if nonce is not None and body.get("enforce_nonce") and key in self._nonces:
-            return _json(self.messages[self._nonces[key]])
         attachments = _attachments(request[FILES], self.snowflake)
         extra = {"nonce": nonce} if nonce is not None else {}
         if int(channel_id) in {int(g["channels"][0]["id"]) for g in self._guilds}:
@@ -584,7 +652,7 @@ class DiscordEmulator:
             }
         self.messages[int(message["id"])] = message
         if nonce is not None:
-            self._nonces[key] = int(message["id"])
+            self._nonces[str(nonce)] = (int(message["id"]), self._clock())
         return _json(message)
 
     async def _edit_message(

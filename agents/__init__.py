@@ -42,7 +42,13 @@ def __getattr__(name: str) -> Any:
 
 
 def make_model(
-    api_key: str | None, base_url: str, model: str, timeout: float, max_retries: int
+    api_key: str | None,
+    base_url: str,
+    model: str,
+    timeout: float,
+    max_retries: int,
+    *,
+    max_tokens: int = 1024,
 ) -> ModelClient:
     """The real LLM client when a key is configured, else the offline model (announced once,
     here, since the composition root builds the model once per process).
@@ -60,6 +66,7 @@ def make_model(
             fallback_models=tuple(names[1:]),
             timeout=timeout,
             max_retries=max_retries,
+            max_tokens=max_tokens,
         )
         log.info("model: %s", client.description)
         return client

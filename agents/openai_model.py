@@ -29,6 +29,8 @@ ATTRIBUTION_HEADERS = {
     "X-Title": "Switchboard",
 }
 MAX_RETRY_WAIT = 10.0  # a Retry-After longer than this is not worth keeping a chat waiting
+# Bounds what one model call may cost (and how long it may stream); LLM_MAX_TOKENS sets it.
+DEFAULT_MAX_TOKENS = 1024
 
 
 class OpenAIModel:
@@ -45,6 +47,7 @@ class OpenAIModel:
         stream: bool = True,
         backoff: float = 0.5,
         fallback_models: tuple[str, ...] = (),
+        max_tokens: int = DEFAULT_MAX_TOKENS,
     ) -> None:
         self._client = openai.AsyncOpenAI(
             api_key=api_key,
@@ -58,6 +61,7 @@ class OpenAIModel:
         self._stream = stream
         self._backoff = backoff
         self._fallbacks = fallback_models
+        self._max_tokens = max_tokens
         fallbacks = f" (fallbacks: {', '.join(fallback_models)})" if fallback_models else ""
         self.description = f"LLM {model} at {base_url}{fallbacks}"
 
@@ -116,7 +120,11 @@ class OpenAIModel:
 
     def _params(self, request: ModelRequest) -> dict[str, Any]:
         messages = [{"role": "system", "content": request.system}, *map(dict, request.messages)]
-        params: dict[str, Any] = {"model": request.model or self._model, "messages": messages}
+        params: dict[str, Any] = {
+            "model": request.model or self._model,
+            "messages": messages,
+            "max_tokens": self._max_tokens,
+        }
         if request.tools:
             params["tools"] = [dict(t) for t in request.tools]
         return params

@@ -69,6 +69,7 @@ async def open_app(settings: Settings) -> AsyncIterator[App]:
             settings.llm_model,
             settings.llm_timeout,
             settings.llm_max_retries,
+            max_tokens=settings.llm_max_tokens,
         )
         try:
             runner = Runner(

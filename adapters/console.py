@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.messages import ConversationCore, Incoming, Reply
+from bot.private_files import write_private
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +148,7 @@ class ConsoleAdapter:
         assert reply.file is not None
         path = self._export_dir / Path(reply.file.filename).name
         try:
-            path.write_bytes(reply.file.data)
-            path.chmod(0o600)  # personal data: owner only
+            write_private(path, reply.file.data)  # personal data: owner only, from the start
         except OSError as exc:
             log.warning("could not save %s: %s", path.name, exc)
             self._write(f"{' ' * len(BOT_PREFIX)}(could not save {path.name}: {exc.strerror})\n")

@@ -111,13 +111,18 @@ async def admin_main(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _write_export(data: dict, out: Path | None) -> int:
+    from bot.private_files import write_private
+
     text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
     if out is None:
         print(text)
-    else:
-        out.write_text(text + "\n", encoding="utf-8")
-        out.chmod(0o600)  # personal data: owner only
-        print(f"wrote {out}", file=sys.stderr)
+        return 0
+    try:
+        write_private(out, (text + "\n").encode())  # personal data: owner only, from the start
+    except OSError as exc:
+        print(f"Cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {out}", file=sys.stderr)
     return 0
 
 

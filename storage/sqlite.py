@@ -26,7 +26,7 @@ from storage import sqlite_ops as ops
 from storage import sqlite_schema as schema
 from storage.locks import KeyedLocks
 from storage.sqlite_codec import dumps, encode_delta, encode_event
-from storage.sqlite_conn import GroupCommitWriter, Readers, close_quietly
+from storage.sqlite_conn import GroupCommitWriter, Readers, close_quietly, run_on
 from storage.sqlite_open import MEMORY, open_connections, parse_url
 from storage.types import (
     Event,
@@ -226,6 +226,17 @@ class SqliteStore:
 
     async def delete_user(self, app_name: str, user_id: str) -> None:
         await self._write(partial(admin.delete_user, app=app_name, user=user_id))
+        await self._scrub_wal()
+
+    async def _scrub_wal(self) -> None:
+        """After an erase: the WAL still holds the erased rows' old page images until a
+        checkpoint, however long the bot runs. TRUNCATE copies the zeroed pages (secure_delete)
+        into the database file and empties the WAL. Outside any transaction, between batches."""
+        if self._closed:
+            return
+        busy = await run_on(self._writer_conn, schema.checkpoint_truncate)
+        if busy:
+            log.warning("checkpoint after an erase could not finish (a long read was open)")
 
     # -- identities -------------------------------------------------------------------------
     async def resolve_user(

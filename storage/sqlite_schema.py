@@ -130,6 +130,16 @@ def configure_writer(db: sqlite3.Connection, busy_timeout_ms: int, synchronous: 
     db.execute(f"PRAGMA synchronous = {synchronous}")
     db.execute("PRAGMA temp_store = MEMORY")
     db.execute("PRAGMA cache_size = -32000")
+    # Deleted content is overwritten with zeros, so an erased user's text does not linger in
+    # free pages of the file (see checkpoint_truncate for the WAL).
+    db.execute("PRAGMA secure_delete = ON")
+
+
+def checkpoint_truncate(db: sqlite3.Connection) -> bool:
+    """Copy the WAL into the database file and truncate it to zero bytes; True when a reader
+    kept it from finishing (the next erase, or SQLite's own checkpoints, finish the job)."""
+    busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return bool(busy)
 
 
 def configure_reader(db: sqlite3.Connection, busy_timeout_ms: int) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bot.app import App
-from tests.databases import Row, dump_rows
+from tests.databases import Row, dump_rows, sqlite_path
 from tests.reliability.fault_fixtures import (
     ADMIN_TG,
     ask,
@@ -96,3 +96,19 @@ async def test_admin_forget_leaves_no_row_about_the_user(
         assert any(e["command"] == "/forget" for e in entries)
         # The admin is audited too, but only as a hash.
         assert not rows_mentioning([("audit", tuple(e.values())) for e in entries], ADMIN_TG)
+
+
+async def test_forgetme_leaves_no_trace_in_the_sqlite_files(db_url: str) -> None:
+    """Not only the tables: the bytes of the database file and its WAL, while the bot runs
+    (the WAL kept the erased text until some later checkpoint). PostgreSQL keeps dead rows in
+    its files until VACUUM: docs/reliability.md says so; nothing to grep there."""
+    path = sqlite_path(db_url)
+    async with running_app(db_url) as app:
+        await everything_about_someone(app)
+        await ask(app, message("/forgetme", user=TG_ID, name=TG_NAME))
+        await ask(app, message("/forgetme confirm", user=TG_ID, name=TG_NAME))
+        files = {p.name: p.read_bytes() for p in (path, path.with_name(path.name + "-wal"))}
+        for name, data in files.items():
+            for trace in (SECRET, TG_NAME, DC_NAME):
+                assert trace.encode() not in data, f"{trace!r} is still in {name}"
+        assert any(OTHER_SECRET.encode() in data for data in files.values())

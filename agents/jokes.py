@@ -92,15 +92,6 @@ class Pick:
     matched: bool
 
 
-def normalize_topic(raw: str | None) -> str | None:
-    """A short lower-case topic, or None: keeps state small and prompts free of injected text."""
-    if not raw:
-        return None
-    words = re.findall(r"[a-z0-9+#]+", str(raw).lower())[:3]
-    topic = " ".join(words)[:30].strip()
-    return topic or None
-
-
 class JokeBook:
     """Picks jokes and facts. `rng` is injectable so tests can make the choice reproducible."""
 

@@ -13,19 +13,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote as urlquote
 
 import aiohttp
 
+from agents.profile import MAX_TICKER_LENGTH, MAX_WATCHLIST, parse_ticker
+
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://query1.finance.yahoo.com"
 # Yahoo refuses some default client user agents with 429; identify as a plain browser-ish client.
 USER_AGENT = "Mozilla/5.0 (compatible; Switchboard/0.1; +https://github.com/)"
-_TICKER = re.compile(r"^[A-Z0-9.\-^=]{1,10}$")
+# One message looks up at most a full watchlist, a few requests at a time: a long list (or a
+# model asking for hundreds) must not become hundreds of simultaneous requests to the provider.
+MAX_QUOTES_PER_CALL = MAX_WATCHLIST
+CONCURRENT_REQUESTS = 4
 
 
 class QuoteError(Exception):
@@ -45,9 +50,9 @@ class QuotesUnavailable(QuoteError):
 
 
 def normalize_ticker(raw: str) -> str:
-    """Upper-case and validate: letters, digits and . - ^ = only, at most 10 characters."""
-    symbol = str(raw).strip().lstrip("$").upper()
-    if not _TICKER.fullmatch(symbol) or not any(c.isalnum() for c in symbol):
+    """The ticker rule of agents.profile, raising InvalidTicker for what it refuses."""
+    symbol = parse_ticker(raw)
+    if symbol is None:
         raise InvalidTicker(f"{str(raw)[:20]!r} is not a valid ticker symbol")
     return symbol
 
@@ -90,8 +95,17 @@ class Quote:
 class QuoteProvider:
     """Async context manager owning its aiohttp session. Safe to share between tasks."""
 
-    def __init__(self, base_url: str = DEFAULT_BASE_URL, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = 5.0,
+        *,
+        max_per_call: int = MAX_QUOTES_PER_CALL,
+        concurrency: int = CONCURRENT_REQUESTS,
+    ) -> None:
         self._base = base_url.rstrip("/")
+        self._max_per_call = max_per_call
+        self._concurrency = concurrency
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
@@ -130,11 +144,33 @@ class QuoteProvider:
             raise QuotesUnavailable("quotes are unavailable right now") from None
         return parse_chart(symbol, data)
 
-    async def get_quotes(self, symbols: list[str]) -> dict[str, Quote | QuoteError]:
-        """Quotes for several symbols at once; each entry is a Quote or the reason it failed."""
-        results = await asyncio.gather(
-            *(self.get_quote(s) for s in symbols), return_exceptions=True
-        )
+    async def get_quotes(self, symbols: Sequence[str]) -> dict[str, Quote | QuoteError]:
+        """Quotes for the first `max_per_call` distinct symbols, `concurrency` requests at a time;
+        each entry is a Quote or the reason it failed. Symbols past the bound have no entry."""
+        wanted = list(dict.fromkeys(symbols))[: self._max_per_call]
+        if len(wanted) < len(set(symbols)):
+            log.warning("quotes: %d symbols asked, %d looked up", len(set(symbols)), len(wanted))
+        gate = asyncio.Semaphore(self._concurrency)  # per call: one user's list, not everyone's
+        down = asyncio.Event()
+
+        async def one(symbol: str) -> Quote:
+            # Once the provider is down (or hangs to its timeout), the symbols still waiting
+            # fail at once: a list in rounds of `concurrency` would otherwise take one timeout
+            # per round, far past the turn's deadline.
+            async with gate:
+                if down.is_set():
+                    raise QuotesUnavailable("quotes are unavailable right now")
+                try:
+                    return await self.get_quote(symbol)
+                except QuotesUnavailable:
+                    down.set()
+                    raise
+
+        results = await asyncio.gather(*(one(s) for s in wanted), return_exceptions=True)
+        return self._by_symbol(wanted, results)
+
+    @staticmethod
+    def _by_symbol(symbols: list[str], results: list[Any]) -> dict[str, Quote | QuoteError]:
         out: dict[str, Quote | QuoteError] = {}
         for symbol, result in zip(symbols, results, strict=True):
             if isinstance(result, QuoteError | Quote):
@@ -162,7 +198,7 @@ def parse_chart(symbol: str, data: Any) -> Quote:
         log.warning("quotes: malformed answer for %s", symbol)
         raise QuotesUnavailable("quotes are unavailable right now") from None
     return Quote(
-        symbol=str(meta.get("symbol") or symbol).upper()[:10],
+        symbol=str(meta.get("symbol") or symbol).upper()[:MAX_TICKER_LENGTH],
         price=price,
         previous_close=previous,
         currency=currency,

@@ -6,6 +6,9 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from agents.profile import NAME_KEY, describe
+from agents.quotes import MAX_QUOTES_PER_CALL
+
 CAPABILITIES = (
     'I can tell programming jokes ("tell me a joke about python"), share nerdy facts '
     '("a fact about space"), look up stock prices ("what\'s AAPL at?") and keep a watchlist '
@@ -16,7 +19,7 @@ CAPABILITIES = (
 def small_talk(
     text: str, state: Mapping[str, Any], tools: set[str] | frozenset[str] = frozenset()
 ) -> str:
-    name = state.get("user:name")
+    name = state.get(NAME_KEY)
     hello = f", {name}" if name else ""
     lowered = text.lower().strip()
     if "get_quote" in tools:
@@ -110,24 +113,8 @@ def _quote(result: Mapping[str, Any], state: Mapping[str, Any]) -> str:
     return format_quote(result["quote"])
 
 
-def _add(result: Mapping[str, Any], state: Mapping[str, Any]) -> str:
-    lines = []
-    if result.get("added"):
-        lines.append(f"Added {_join(result['added'])} to your watchlist.")
-    if result.get("already_there"):
-        lines.append(f"{_join(result['already_there'])} was already on it.")
-    if result.get("invalid"):
-        lines.append(f"{_join(result['invalid'])} doesn't look like a ticker symbol.")
-    return " ".join(lines) + "\n" + _show(result, state)
-
-
-def _remove(result: Mapping[str, Any], state: Mapping[str, Any]) -> str:
-    lines = []
-    if result.get("removed"):
-        lines.append(f"Removed {_join(result['removed'])} from your watchlist.")
-    if result.get("not_in_watchlist"):
-        lines.append(f"{_join(result['not_in_watchlist'])} wasn't on it.")
-    return " ".join(lines) + "\n" + _show(result, state)
+def _edit(result: Mapping[str, Any], state: Mapping[str, Any]) -> str:
+    return describe(result) + "\n" + _show(result, state)
 
 
 def _show(result: Mapping[str, Any], state: Mapping[str, Any]) -> str:
@@ -143,6 +130,9 @@ def _watch_quotes(result: Mapping[str, Any], state: Mapping[str, Any]) -> str:
     lines = ["Your watchlist today:"] + [f"- {format_quote(q)}" for q in result.get("quotes", [])]
     for symbol, reason in (result.get("unavailable") or {}).items():
         lines.append(f"- {symbol}: {reason}")
+    if result.get("not_looked_up"):
+        skipped = result["not_looked_up"]
+        lines.append(f"({skipped} more not looked up: at most {MAX_QUOTES_PER_CALL} at once.)")
     return "\n".join(lines)
 
 
@@ -159,8 +149,8 @@ _WRITERS: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], str]] = {
     "tell_joke": _joke,
     "nerd_fact": _fact,
     "get_quote": _quote,
-    "watchlist_add": _add,
-    "watchlist_remove": _remove,
+    "watchlist_add": _edit,
+    "watchlist_remove": _edit,
     "watchlist_show": _show,
     "watchlist_quotes": _watch_quotes,
 }

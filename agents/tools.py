@@ -6,21 +6,30 @@ model can explain, never exceptions out of the turn.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from agents.agent import Tool, ToolContext
-from agents.jokes import JokeBook, normalize_topic
-from agents.quotes import InvalidTicker, Quote, QuoteError, QuoteProvider, normalize_ticker
-
-NAME_KEY = "user:name"
-JOKE_TOPICS_KEY = "user:joke_topics"
-NERD_TOPICS_KEY = "user:nerd_topics"
-WATCHLIST_KEY = "user:stock_watchlist"
-MAX_TOPICS = 10
-MAX_WATCHLIST = 25
-_NAME = re.compile(r"^[^\W\d_]+(?:[ '\-.][^\W\d_]+)*$")
+from agents.jokes import JokeBook
+from agents.profile import (
+    FULL_MESSAGE,
+    JOKE_TOPICS_KEY,
+    MAX_WATCHLIST,
+    NAME_KEY,
+    NERD_TOPICS_KEY,
+    WATCHLIST_KEY,
+    Outcome,
+    WatchlistEdit,
+    add_to_watchlist,
+    as_list,
+    clean_name,
+    normalize_topic,
+    remember_topic,
+    remove_from_watchlist,
+    split_symbols,
+    watchlist_of,
+)
+from agents.quotes import Quote, QuoteError, QuoteProvider
 
 _TOPIC_SCHEMA = {
     "type": "object",
@@ -41,30 +50,15 @@ _SYMBOLS_SCHEMA = {
 }
 
 
-def clean_name(raw: Any) -> str | None:
-    """A plausible personal name (letters, spaces, ' - .; ≤40 chars), title-cased, or None.
-    Keeps whatever a user types from turning into instructions inside later prompts."""
-    name = " ".join(str(raw or "").split())[:40].strip(" .")
-    if not name or not _NAME.fullmatch(name) or len(name.split()) > 4:
-        return None
-    return name if any(c.isupper() for c in name) else name.title()
-
-
-def _remember(ctx: ToolContext, key: str, topic: str) -> None:
-    """Most recent last, no duplicates, bounded."""
-    topics = [t for t in _as_list(ctx.get(key)) if t != topic]
-    topics.append(topic)
-    ctx.set(key, topics[-MAX_TOPICS:])
-
-
-def _as_list(value: Any) -> list[str]:
-    return [str(v) for v in value] if isinstance(value, list | tuple) else []
-
-
-def _symbols(raw: Any) -> list[str]:
-    if isinstance(raw, str):
-        raw = re.split(r"[\s,]+", raw)
-    return [str(s) for s in raw if str(s).strip()] if isinstance(raw, list | tuple) else []
+def _edit_result(ctx: ToolContext, edit: WatchlistEdit) -> dict[str, Any]:
+    """Store the edit and say what happened per symbol. Each list is clipped: a model that sends
+    a thousand symbols must not get (and store) a thousand-entry answer."""
+    if edit.changed:
+        ctx.set(WATCHLIST_KEY, list(edit.watchlist))
+    result: dict[str, Any] = {k: v[:MAX_WATCHLIST] for k, v in edit.by_outcome().items()}
+    if Outcome.FULL in result:
+        result["note"] = FULL_MESSAGE
+    return {**result, "watchlist": list(edit.watchlist)}
 
 
 # -- manager -------------------------------------------------------------------------------
@@ -95,9 +89,9 @@ def humour_tools(book: JokeBook) -> tuple[Tool, ...]:
     def choose(ctx: ToolContext, key: str, topic: Any) -> tuple[str | None, bool]:
         wanted = normalize_topic(topic)
         if wanted:
-            _remember(ctx, key, wanted)
+            ctx.set(key, remember_topic(ctx.get(key), wanted))
             return wanted, False
-        favourites = _as_list(ctx.get(key))
+        favourites = as_list(ctx.get(key))
         return (favourites[-1], True) if favourites else (None, False)
 
     async def tell_joke(ctx: ToolContext, topic: str | None = None) -> Mapping[str, Any]:
@@ -148,52 +142,28 @@ def stock_tools(quotes: QuoteProvider) -> tuple[Tool, ...]:
         return {"quote": quote.as_dict()}
 
     async def watchlist_add(ctx: ToolContext, symbols: Any) -> Mapping[str, Any]:
-        current = _as_list(ctx.get(WATCHLIST_KEY))
-        added, already, invalid = [], [], []
-        for raw in _symbols(symbols):
-            try:
-                symbol = normalize_ticker(raw)
-            except InvalidTicker:
-                invalid.append(raw[:20])
-                continue
-            if symbol in current:
-                already.append(symbol)
-            elif len(current) >= MAX_WATCHLIST:
-                return {"error": f"the watchlist is full ({MAX_WATCHLIST} symbols)"}
-            else:
-                current.append(symbol)
-                added.append(symbol)
-        if added:
-            ctx.set(WATCHLIST_KEY, current)
-        return {"added": added, "already_there": already, "invalid": invalid, "watchlist": current}
+        edit = add_to_watchlist(watchlist_of(ctx), split_symbols(symbols))
+        return _edit_result(ctx, edit)
 
     async def watchlist_remove(ctx: ToolContext, symbols: Any) -> Mapping[str, Any]:
-        current = _as_list(ctx.get(WATCHLIST_KEY))
-        removed, missing = [], []
-        for raw in _symbols(symbols):
-            symbol = raw.strip().lstrip("$").upper()[:20]
-            if symbol in current:
-                current.remove(symbol)
-                removed.append(symbol)
-            else:
-                missing.append(symbol)
-        if removed:
-            ctx.set(WATCHLIST_KEY, current)
-        return {"removed": removed, "not_in_watchlist": missing, "watchlist": current}
+        edit = remove_from_watchlist(watchlist_of(ctx), split_symbols(symbols))
+        return _edit_result(ctx, edit)
 
     async def watchlist_show(ctx: ToolContext) -> Mapping[str, Any]:
-        return {"watchlist": _as_list(ctx.get(WATCHLIST_KEY))}
+        return {"watchlist": watchlist_of(ctx)}
 
     async def watchlist_quotes(ctx: ToolContext) -> Mapping[str, Any]:
-        symbols = _as_list(ctx.get(WATCHLIST_KEY))
+        symbols = watchlist_of(ctx)
         if not symbols:
             return {"watchlist": [], "quotes": []}
         results = await quotes.get_quotes(symbols)
-        return {
+        answer = {
             "watchlist": symbols,
             "quotes": [r.as_dict() for r in results.values() if isinstance(r, Quote)],
             "unavailable": {s: str(r) for s, r in results.items() if not isinstance(r, Quote)},
         }
+        skipped = len(set(symbols) - results.keys())
+        return {**answer, "not_looked_up": skipped} if skipped else answer
 
     symbol_schema = {
         "type": "object",

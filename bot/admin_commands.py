@@ -11,7 +11,8 @@ import hashlib
 import time
 from typing import Any
 
-from bot.commands import ParsedCommand, as_list
+from agents.profile import as_list
+from bot.commands import ParsedCommand
 from bot.messages import CommandOption, CommandSpec, Reply
 from storage import Event, Store
 

@@ -8,20 +8,31 @@ typed options are rendered back into that line in the order declared here.
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from agents.profile import (
+    FORGET_KEY,
+    JOKE_TOPICS_KEY,
+    NAME_KEY,
+    NERD_TOPICS_KEY,
+    TICKER_HINT,
+    WATCHLIST_KEY,
+    Outcome,
+    add_to_watchlist,
+    as_list,
+    describe,
+    remove_from_watchlist,
+    watchlist_of,
+)
 from bot.chat_sessions import SYSTEM_AUTHOR, ChatSessions
 from bot.messages import CommandOption, CommandSpec, Incoming, Reply, ReplyFile
 from storage import Event, EventActions, Store
 
 FORGET_CONFIRM_SECONDS = 300
 LINK_CODE_TTL = 600
-TICKER = re.compile(r"^[A-Z0-9][A-Z0-9.\-=^]{0,11}$")
-WATCHLIST_KEY = "user:stock_watchlist"
-FORGET_KEY = "user:forgetme_requested_at"
+WATCHLIST_EDITS = {"add": add_to_watchlist, "remove": remove_from_watchlist}
 
 USER_COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("start", "Say hello and see what I can do"),
@@ -99,21 +110,6 @@ def favourite_agent(delegations: dict[str, int]) -> tuple[str, int] | None:
     return (ranked[0][1], ranked[0][0]) if ranked else None
 
 
-def as_list(value: Any) -> list[str]:
-    """State values written by agents may be a list, a dict (topic -> count) or a string."""
-    if isinstance(value, dict):
-        return [str(k) for k, _ in sorted(value.items(), key=lambda kv: -_num(kv[1]))]
-    if isinstance(value, list | tuple):
-        return [str(v) for v in value]
-    if isinstance(value, str) and value:
-        return [value]
-    return []
-
-
-def _num(value: Any) -> float:
-    return float(value) if isinstance(value, int | float) else 0.0
-
-
 class UserCommands:
     """/start /help /prefs /watchlist /reset /export /forgetme /link."""
 
@@ -152,7 +148,7 @@ class UserCommands:
         return await self._store.append_event(session, event)
 
     async def _cmd_start(self, ctx: CommandContext, args: tuple[str, ...]) -> list[Reply]:
-        name = (await self._state(ctx)).get("user:name")
+        name = (await self._state(ctx)).get(NAME_KEY)
         display = ctx.incoming.display_name
         hello = f"Welcome back, {name}!" if name else f"Hi {display}!" if display else "Hi there!"
         return [
@@ -173,35 +169,31 @@ class UserCommands:
         none = "—"
         lines = [
             "What I remember about you:",
-            f"Name: {state.get('user:name') or none}",
-            f"Joke topics: {', '.join(as_list(state.get('user:joke_topics'))) or none}",
-            f"Nerd topics: {', '.join(as_list(state.get('user:nerd_topics'))) or none}",
-            f"Watchlist: {', '.join(as_list(state.get(WATCHLIST_KEY))) or none}",
+            f"Name: {state.get(NAME_KEY) or none}",
+            f"Joke topics: {', '.join(as_list(state.get(JOKE_TOPICS_KEY))) or none}",
+            f"Nerd topics: {', '.join(as_list(state.get(NERD_TOPICS_KEY))) or none}",
+            f"Watchlist: {', '.join(watchlist_of(state)) or none}",
             f"Favourite agent: {f'{fav[0]} ({fav[1]}×)' if fav else none}",
             f"Turns: {stats.turns}",
         ]
         return [Reply("\n".join(lines))]
 
     async def _cmd_watchlist(self, ctx: CommandContext, args: tuple[str, ...]) -> list[Reply]:
-        current = [t.upper() for t in as_list((await self._state(ctx)).get(WATCHLIST_KEY))]
+        current = watchlist_of(await self._state(ctx))
         action = args[0].lower() if args else "show"
         if action == "show":
             text = ", ".join(current) if current else "empty — add one with /watchlist add AAPL"
             return [Reply(f"Your watchlist: {text}")]
-        if action not in ("add", "remove") or len(args) != 2 or not TICKER.match(args[1].upper()):
+        if action not in WATCHLIST_EDITS or len(args) != 2:
             return [Reply(USAGE["watchlist"])]
-        ticker = args[1].upper()
-        if action == "add":
-            if ticker in current:
-                return [Reply(f"{ticker} is already on your watchlist.")]
-            updated, text = [*current, ticker], f"Added {ticker} to your watchlist."
-        else:
-            if ticker not in current:
-                return [Reply(f"{ticker} is not on your watchlist.")]
-            updated = [t for t in current if t != ticker]
-            text = f"Removed {ticker} from your watchlist."
-        await self._record(ctx, "watchlist", text, {WATCHLIST_KEY: updated})
-        return [Reply(f"{text} Now: {', '.join(updated) or 'empty'}.")]
+        edit = WATCHLIST_EDITS[action](current, args[1:])  # the agents' tools' rules too
+        if edit.outcomes[0][1] is Outcome.INVALID:
+            return [Reply(f"{USAGE['watchlist']}\n{TICKER_HINT}")]
+        text = describe(edit.by_outcome())
+        if not edit.changed:
+            return [Reply(text)]
+        await self._record(ctx, "watchlist", text, {WATCHLIST_KEY: list(edit.watchlist)})
+        return [Reply(f"{text} Now: {', '.join(edit.watchlist) or 'empty'}.")]
 
     async def _cmd_reset(self, ctx: CommandContext, args: tuple[str, ...]) -> list[Reply]:
         inc = ctx.incoming

@@ -6,7 +6,7 @@ import json
 
 import aiosqlite
 
-from bot.commands import WATCHLIST_KEY
+from agents.profile import WATCHLIST_KEY
 from bot.conversation import GROUP_ADMIN, MAX_TEXT, NON_TEXT, TOO_LONG
 
 from .conftest import AppFactory, incoming, replies, say

@@ -144,15 +144,21 @@ class Inbox(Protocol):
         ...
 
     async def inbox_pending(
-        self, platform: str | None = None, limit: int = 1000
+        self, platform: str | None = None, limit: int | None = None
     ) -> list[InboxItem]:
-        """Recorded but not answered, oldest first (replayed after a crash)."""
+        """Recorded but not answered (replayed after a crash): all of them unless `limit`,
+        interleaved across users - every user's oldest, then every user's second oldest, ... -
+        so one user's backlog does not hold up another user's single message."""
         ...
 
-    async def inbox_earlier_pending(self, platform: str, message_id: str, user_id: str) -> bool:
-        """True while a message of `user_id` on `platform` recorded *before* this one is still
-        unanswered. Lets a worker keep a user's turns in the order they were recorded when
-        consecutive messages reach different worker processes. False for an unknown message."""
+    async def inbox_earlier_pending(
+        self, platform: str, message_id: str, user_id: str, since: float | None = None
+    ) -> bool:
+        """True while a message of `user_id` on `platform` recorded *before* this one (and, with
+        `since`, not before that time) is still unanswered. Lets a worker keep a user's turns in
+        the order they were recorded when consecutive messages reach different worker
+        processes; `since` leaves out a message stuck long ago, which no live worker is
+        answering any more. False for an unknown message."""
         ...
 
 

@@ -48,7 +48,19 @@ SELECT EXISTS (
     SELECT 1 FROM inbox o
     WHERE o.done_at IS NULL AND o.platform = $1 AND o.user_id = $3
       AND o.seq < (SELECT seq FROM inbox WHERE platform = $1 AND message_id = $2)
+      AND ($4::double precision IS NULL OR o.received_at >= $4)
 )
+"""
+
+# Round-robin over users: each row's rank among its user's unanswered rows (oldest first), then
+# rows by rank, so every user's oldest comes before anyone's second. Rows without a user (group
+# chatter recorded before it was read) form one group of their own.
+_PENDING = """
+SELECT platform, message_id, payload, received_at FROM (
+    SELECT platform, message_id, payload, received_at, seq,
+           row_number() OVER (PARTITION BY user_id ORDER BY received_at, seq) AS turn
+    FROM inbox WHERE done_at IS NULL AND ($1::text IS NULL OR platform = $1)
+) AS p ORDER BY turn, received_at, seq LIMIT $2
 """
 
 
@@ -163,21 +175,21 @@ class IdentityInboxAudit:
                 time.time(),
             )
 
-    async def inbox_earlier_pending(self, platform: str, message_id: str, user_id: str) -> bool:
+    async def inbox_earlier_pending(
+        self, platform: str, message_id: str, user_id: str, since: float | None = None
+    ) -> bool:
         async with db_errors():
-            return bool(await self._pool.fetchval(_EARLIER_PENDING, platform, message_id, user_id))
+            return bool(
+                await self._pool.fetchval(_EARLIER_PENDING, platform, message_id, user_id, since)
+            )
 
     async def inbox_pending(
-        self, platform: str | None = None, limit: int = 1000
+        self, platform: str | None = None, limit: int | None = None
     ) -> list[InboxItem]:
         async with db_errors():
-            rows = await self._pool.fetch(
-                """SELECT platform, message_id, payload, received_at FROM inbox
-                   WHERE done_at IS NULL AND ($1::text IS NULL OR platform = $1)
-                   ORDER BY received_at, seq LIMIT $2""",
-                platform,
-                max(limit, 0),
-            )
+            # LIMIT NULL: no limit.
+            cap = None if limit is None else max(limit, 0)
+            rows = await self._pool.fetch(_PENDING, platform, cap)
         return [
             InboxItem(
                 platform=row["platform"],

@@ -303,17 +303,20 @@ class SqliteStore:
         )
 
     async def inbox_pending(
-        self, platform: str | None = None, limit: int = 1000
+        self, platform: str | None = None, limit: int | None = None
     ) -> list[InboxItem]:
         return await self._read(partial(ident.inbox_pending, platform=platform, limit=limit))
 
-    async def inbox_earlier_pending(self, platform: str, message_id: str, user_id: str) -> bool:
+    async def inbox_earlier_pending(
+        self, platform: str, message_id: str, user_id: str, since: float | None = None
+    ) -> bool:
         return await self._read(
             partial(
                 ident.inbox_earlier_pending,
                 platform=platform,
                 message_id=message_id,
                 user_id=user_id,
+                since=since,
             ),
             snapshot=False,
         )

@@ -136,27 +136,39 @@ def inbox_done(db: sqlite3.Connection, platform: str, message_id: str, now: floa
     )
 
 
-def inbox_pending(db: sqlite3.Connection, platform: str | None, limit: int) -> list[InboxItem]:
+# Round-robin over users: each row's rank among its user's unanswered rows (oldest first), then
+# rows by rank, so every user's oldest comes before anyone's second. Rows without a user (group
+# chatter recorded before it was read) form one group of their own.
+_PENDING = """
+SELECT platform, message_id, payload, received_at FROM (
+    SELECT platform, message_id, payload, received_at, rowid AS r,
+           row_number() OVER (PARTITION BY user_id ORDER BY received_at, rowid) AS turn
+    FROM inbox WHERE done_at IS NULL{only}
+) ORDER BY turn, received_at, r LIMIT ?
+"""
+
+
+def inbox_pending(
+    db: sqlite3.Connection, platform: str | None, limit: int | None
+) -> list[InboxItem]:
     only = "" if platform is None else " AND platform = ?"
     args: tuple[Any, ...] = () if platform is None else (platform,)
-    rows = db.execute(
-        "SELECT platform, message_id, payload, received_at FROM inbox"
-        f" WHERE done_at IS NULL{only} ORDER BY received_at, rowid LIMIT ?",
-        (*args, max(limit, 0)),
-    ).fetchall()
+    cap = -1 if limit is None else max(limit, 0)  # LIMIT -1: no limit
+    rows = db.execute(_PENDING.format(only=only), (*args, cap)).fetchall()
     return [InboxItem(p, m, json.loads(payload), received) for p, m, payload, received in rows]
 
 
 def inbox_earlier_pending(
-    db: sqlite3.Connection, platform: str, message_id: str, user_id: str
+    db: sqlite3.Connection, platform: str, message_id: str, user_id: str, since: float | None
 ) -> bool:
     # Only unanswered rows are looked at (the inbox_pending partial index): in-flight messages.
     row = db.execute(
         "SELECT EXISTS (SELECT 1 FROM inbox o JOIN inbox m"
         " ON m.platform = ? AND m.message_id = ?"
         " WHERE o.done_at IS NULL AND o.platform = m.platform AND o.user_id = ?"
-        " AND (o.received_at, o.rowid) < (m.received_at, m.rowid))",
-        (platform, message_id, user_id),
+        " AND (o.received_at, o.rowid) < (m.received_at, m.rowid)"
+        " AND (? IS NULL OR o.received_at >= ?))",
+        (platform, message_id, user_id, since, since),
     ).fetchone()
     return bool(row[0])
 

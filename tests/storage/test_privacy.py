@@ -113,10 +113,11 @@ async def test_inbox_records_once_and_tracks_answers(store: Store) -> None:
     assert await store.inbox_put("discord", "10", {"text": "c"}) is InboxStatus.NEW
     assert await store.inbox_put("telegram", "10", {"text": "a"}, "u1") is InboxStatus.PENDING
     pending = await store.inbox_pending()
+    # Round-robin over users: u1's second message after the other group's first.
     assert [(i.platform, i.message_id) for i in pending] == [
         ("telegram", "10"),
-        ("telegram", "11"),
         ("discord", "10"),
+        ("telegram", "11"),
     ]
     assert dict(pending[0].payload) == {"text": "a"} and not pending[0].done
     await store.inbox_done("telegram", "10")

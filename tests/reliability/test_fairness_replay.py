@@ -62,9 +62,10 @@ async def test_a_message_stuck_before_since_does_not_count_as_earlier(store: Sto
     await store.inbox_put("telegram", "live", {"text": "in a worker's hands"}, "alice")
     await store.inbox_put("telegram", "new", {"text": "the next message"}, "alice")
     live = next(i for i in await store.inbox_pending("telegram") if i.message_id == "live")
+    since = live.received_at
     assert await store.inbox_earlier_pending("telegram", "live", "alice")  # no bound: it counts
-    assert not await store.inbox_earlier_pending("telegram", "live", "alice", since=live.received_at)
+    assert not await store.inbox_earlier_pending("telegram", "live", "alice", since=since)
     # A message younger than the bound still goes first.
-    assert await store.inbox_earlier_pending("telegram", "new", "alice", since=live.received_at)
+    assert await store.inbox_earlier_pending("telegram", "new", "alice", since=since)
     await store.inbox_done("telegram", "live")
-    assert not await store.inbox_earlier_pending("telegram", "new", "alice", since=live.received_at)
+    assert not await store.inbox_earlier_pending("telegram", "new", "alice", since=since)

@@ -4,6 +4,10 @@ It runs in the process's one event loop next to the other adapters. DMs are alwa
 guild channel only messages that mention the bot (or its role) or reply to it are — those carry
 their content without the privileged message-content intent, so the bot needs no privileged
 intent at all. Commands, admin checks, dedupe, sessions and ordering live in the core.
+
+"typing…" shows only when the core says a turn is taking a while (Reply.typing), never for a
+message waiting behind others. A reply Discord failed to take (5xx, network) is tried again in
+this run, REDELIVER_ATTEMPTS times with a doubling delay, then left for the next start.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import aiohttp
@@ -20,26 +25,32 @@ from discord import app_commands
 
 from adapters.discord_client import build_client, command_guild, discord_endpoints, sync_commands
 from adapters.discord_commands import build_commands, command_line
+from adapters.discord_private import DirectReplies
 from adapters.discord_send import (
     ChannelReplies,
     DroppedReplies,
     InteractionReplies,
     TypingIndicator,
     Undeliverable,
+    earlier_replies,
 )
 from adapters.discord_translate import interaction_incoming, to_incoming
-from bot.messages import CommandSpec, ConversationCore, Incoming, Reply
+from bot.messages import ChatKind, CommandSpec, ConversationCore, Incoming, Reply
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
 STOP_GRACE = 30.0  # seconds in-flight turns get to finish on stop
+REDELIVER_ATTEMPTS = 4  # attempts at an undelivered reply in one run (then: the next start)
 RESTARTING = "I'm restarting — please try that again in a minute."
 FAILED = "Sorry, something went wrong on my side. Please try again."
 SEND_ERRORS = (discord.HTTPException, aiohttp.ClientError, OSError, asyncio.TimeoutError)
 
 
 class Replies(Protocol):
+    def begin(self) -> None: ...
+    def working(self) -> None: ...
+    async def stop_working(self) -> None: ...
     async def partial(self, text: str) -> None: ...
     async def final(self, reply: Reply) -> None: ...
     async def finish(self) -> None: ...
@@ -55,7 +66,11 @@ class DiscordAdapter:
         *,
         guild_ready_timeout: float = 2.0,
         ready_timeout: float = 30.0,
+        retry_delay: float = 5.0,
+        wall: Callable[[], float] = time.time,
     ) -> None:
+        """`retry_delay`: the wait before the second attempt at an undelivered reply (doubling
+        after); `wall`: the time of day, compared with message ids' timestamps."""
         if not settings.discord_bot_token:
             raise ValueError("DISCORD_BOT_TOKEN is not set")
         if settings.discord_shard_ids and not settings.discord_shard_count:
@@ -64,6 +79,9 @@ class DiscordAdapter:
         self._core = core
         self._guild_ready_timeout = guild_ready_timeout
         self._ready_timeout = ready_timeout
+        self._retry_delay = retry_delay
+        self._wall = wall
+        self._stop_requested = asyncio.Event()  # wakes replies waiting to be tried again
         self._client: discord.Client | None = None
         self._connection: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[Any]] = set()
@@ -104,6 +122,7 @@ class DiscordAdapter:
             await self._ended.wait()
             return
         self._stopping = True
+        self._stop_requested.set()
         if self._inflight:
             _, late = await asyncio.wait(set(self._inflight), timeout=STOP_GRACE)
             if late:
@@ -163,17 +182,14 @@ class DiscordAdapter:
         if incoming is None:
             return
         reference = message.to_reference(fail_if_not_exists=False) if message.guild else None
-        indicator = TypingIndicator(message.channel)
-        replies = ChannelReplies(
-            message.channel, incoming.message_id, reference=reference, typing=indicator
-        )
+        replies = self._channel_replies(message.channel, incoming, reference)
         # Recorded at once, beside the turn (which may wait behind a slow turn of the same
         # chat, recording only when it begins): the gateway never delivers a message again,
         # so one that lived only in memory would be lost to a crash.
         recording = asyncio.ensure_future(self._accept(incoming))
         self._inflight.add(recording)
         recording.add_done_callback(self._inflight.discard)
-        await self._track(self._handle(incoming, replies, indicator))
+        await self._track(self._handle(incoming, replies))
 
     async def _on_slash(
         self, interaction: discord.Interaction, spec: CommandSpec, values: dict[str, Any]
@@ -191,7 +207,7 @@ class DiscordAdapter:
             await self._send_safely(replies, Reply(RESTARTING))
             return
         incoming = interaction_incoming(interaction, command_line(spec, values), ephemeral)
-        await self._track(self._handle(incoming, replies, None))
+        await self._track(self._handle(incoming, replies))
 
     async def _on_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
@@ -214,9 +230,30 @@ class DiscordAdapter:
         finally:
             self._inflight.discard(task)
 
-    async def _handle(
-        self, incoming: Incoming, replies: Replies, indicator: TypingIndicator | None
-    ) -> None:
+    def _channel_replies(
+        self,
+        channel: discord.abc.Messageable,
+        incoming: Incoming,
+        reference: discord.MessageReference | None = None,
+    ) -> ChannelReplies:
+        """Replies in a channel; in a shared one, private replies go to the author's DMs."""
+        assert self._client is not None and self._client.user is not None
+        client, me = self._client, self._client.user.id
+        private = None
+        if incoming.chat_kind is ChatKind.GROUP:
+            author = discord.Object(id=int(incoming.platform_user_id))
+            private = DirectReplies(lambda: client.create_dm(author), incoming.message_id, me)
+        return ChannelReplies(
+            channel,
+            incoming.message_id,
+            reference=reference,
+            typing=TypingIndicator(channel),
+            private=private,
+            earlier=earlier_replies(channel, incoming.message_id, me),
+            wall=self._wall,
+        )
+
+    async def _handle(self, incoming: Incoming, replies: Replies, attempt: int = 0) -> None:
         if self._stopping:
             # Recorded now, answered by the next start (the gateway never redelivers).
             await self._core.accept(incoming)
@@ -224,19 +261,45 @@ class DiscordAdapter:
             return
         # Nothing is awaited before the core's generator starts: it takes its per-chat FIFO
         # lock on the first step, which keeps a burst of messages in order.
-        if indicator is not None:
-            indicator.start()
+        replies.begin()
+        delivered = True
         try:
             async with contextlib.aclosing(self._core.handle(incoming)) as stream:
                 async for reply in stream:
-                    if not await self._deliver(replies, reply, incoming.message_id):
+                    if reply.typing:
+                        replies.working()
+                    elif not await self._deliver(replies, reply, incoming.message_id):
                         # Leaving the loop closes the stream before the core marks the message
-                        # answered, so it stays pending and is retried at the next start.
-                        return
-            await replies.finish()
+                        # answered, so it stays pending: tried again later (or at next start).
+                        delivered = False
+                        break
+            if delivered:
+                await replies.finish()
         finally:
-            if indicator is not None:
-                await indicator.stop()
+            await replies.stop_working()
+        if not delivered:
+            self._retry_later(incoming, replies, attempt + 1)
+
+    def _retry_later(self, incoming: Incoming, replies: Replies, attempt: int) -> None:
+        if attempt >= REDELIVER_ATTEMPTS:
+            log.error(
+                "discord: reply to %s not delivered after %d attempts; kept for the next start",
+                incoming.message_id,
+                attempt,
+            )
+            return
+        task = asyncio.ensure_future(self._redeliver(incoming, replies, attempt))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _redeliver(self, incoming: Incoming, replies: Replies, attempt: int) -> None:
+        delay = self._retry_delay * 2 ** (attempt - 1)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop_requested.wait(), delay)
+        if self._stopping:
+            return  # still pending: the next start answers it
+        log.info("discord: trying the reply to %s again (attempt %d)", incoming.message_id, attempt)
+        await self._handle(incoming, replies, attempt)
 
     async def _accept(self, incoming: Incoming) -> None:
         try:
@@ -275,13 +338,12 @@ class DiscordAdapter:
         if items:
             log.info("discord: answering %d messages left from the last run", len(items))
         for incoming in items:
+            replies: Replies
             if incoming.extra.get("interaction"):
-                turn = self._handle(incoming, DroppedReplies(incoming.message_id), None)
+                replies = DroppedReplies(incoming.message_id)
             else:
                 channel = self._client.get_partial_messageable(int(incoming.chat_id))
-                indicator = TypingIndicator(channel)
-                replies = ChannelReplies(channel, incoming.message_id, typing=indicator)
-                turn = self._handle(incoming, replies, indicator)
-            task = asyncio.ensure_future(turn)
+                replies = self._channel_replies(channel, incoming)
+            task = asyncio.ensure_future(self._handle(incoming, replies))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)

@@ -1,9 +1,12 @@
 """Sending the core's replies to Discord: channel messages (streamed by edits) and slash-command
 follow-ups. Every text goes out split at 2000 characters and with mentions disabled.
 
-Idempotent sends: each message a turn creates carries the nonce "<incoming id>:<n>" with
-`enforce_nonce` (discord.py sets it with any nonce), so a POST retried after a timeout, or a turn
-replayed after a restart, returns the message Discord already has instead of a duplicate.
+Idempotent sends: part n of a turn's answer (the n-th message it needs, numbered the same way
+on every attempt) carries the nonce "<incoming id>:<n>" with `enforce_nonce` (discord.py sets it
+with any nonce), so a POST retried after a timeout returns the message Discord already has
+instead of a duplicate. Discord checks nonces only for a few minutes, so parts are also
+remembered: an attempt in this run skips the parts an earlier one sent, and a turn replayed for a
+message older than NONCE_TRUST first looks for its parts among the bot's messages after it.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import contextlib
 import io
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Protocol
 
 import discord
 
@@ -27,6 +31,11 @@ TYPING_EVERY = 8.0  # a typing indicator lasts ~10 s
 TYPING_WAIT = 3.0  # the longest a reply waits for its typing indicator to be shown
 NONCE_LIMIT = 25  # Discord rejects longer string nonces
 NO_MENTIONS = discord.AllowedMentions.none()
+NONCE_TRUST = 120.0  # seconds Discord's nonce check is relied on ("the past few minutes")
+LOOKBACK = 100  # bot messages after the user's that a replay looks through (one request)
+CANNOT_MESSAGE_USER = 50007  # Discord's code for a DM the user's settings refuse
+
+Lookup = Callable[[], Awaitable[list[discord.Message]]]
 
 
 class Undeliverable(Exception):
@@ -34,15 +43,54 @@ class Undeliverable(Exception):
     it rejects): retrying cannot help."""
 
 
+class DirectMessagesClosed(Undeliverable):
+    """The user's privacy settings refuse a DM from the bot (403, code 50007)."""
+
+
+class PrivateRoute(Protocol):
+    """Where a private reply to a message in a shared channel goes instead (the author's DMs).
+    `send` returns the note the shared channel gets in its place, without the content."""
+
+    def begin(self) -> None: ...
+    async def send(self, reply: Reply) -> str: ...
+
+
 @contextlib.contextmanager
-def _refusals_are_final() -> Iterator[None]:
+def refusals_are_final() -> Iterator[None]:
     """A 4xx other than 429 (discord.py retries those) is Discord's final word."""
     try:
         yield
     except discord.HTTPException as exc:
         if 400 <= exc.status < 500 and exc.status != 429:
-            raise Undeliverable(f"{exc.status} {exc.text or ''}".strip()) from exc
+            closed = exc.code == CANNOT_MESSAGE_USER
+            kind = DirectMessagesClosed if closed else Undeliverable
+            raise kind(f"{exc.status} {exc.text or ''}".strip()) from exc
         raise
+
+
+def earlier_replies(channel: discord.abc.Messageable, message_id: str, me: int) -> Lookup:
+    """The bot's messages in `channel` after the message `message_id`, oldest first."""
+
+    async def lookup() -> list[discord.Message]:
+        after = discord.Object(id=int(message_id))
+        history = channel.history(limit=LOOKBACK, after=after, oldest_first=True)
+        return [m async for m in history if m.author.id == me]
+
+    return lookup
+
+
+def _shows(message: discord.Message, part: int, text: str, message_id: str) -> bool:
+    """Whether an earlier bot message is `part` of the answer to `message_id`: the same text;
+    for the first part also the message replying to it, or a streamed preview of the text."""
+    if text and message.content == text:
+        return True
+    if part != 0:
+        return False
+    ref = message.reference
+    if ref is not None and str(ref.message_id) == message_id:
+        return True
+    shown = message.content.removesuffix("…")
+    return bool(shown) and text.startswith(shown)
 
 
 def _file(file: ReplyFile) -> discord.File:
@@ -65,15 +113,26 @@ class TypingIndicator:
         self.shown = asyncio.Event()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
+        if self._task is None or self._task.done():
+            self.shown.clear()
+            self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
+
+    async def settle(self) -> None:
+        """Before the answer: a typing call still in flight lands first (landing after the
+        answer, it would show "typing…" under it for 10 s), then the indicator stops."""
+        await self.wait_shown()
+        await self.stop()
 
     async def wait_shown(self) -> None:
+        if self._task is None:
+            return  # not started: nothing to wait for
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.shown.wait(), TYPING_WAIT)
 
@@ -90,7 +149,9 @@ class TypingIndicator:
 class ChannelReplies:
     """Replies to one incoming message in its channel: partial replies are one message edited as
     the text grows (at most every EDIT_INTERVAL s); the final reply replaces it, overflow and
-    files follow as new messages."""
+    files follow as new messages. A private reply in a shared channel goes by `private` (the
+    author's DMs) and the channel gets only its note. One object serves every attempt at the
+    turn in this run (`begin` starts one), so parts already sent are not sent again."""
 
     def __init__(
         self,
@@ -100,54 +161,108 @@ class ChannelReplies:
         reference: discord.MessageReference | None = None,
         typing: TypingIndicator | None = None,
         clock: Callable[[], float] = time.monotonic,
+        tag: str = "",
+        private: PrivateRoute | None = None,
+        earlier: Lookup | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self._channel = channel
         self._typing = typing
         self._message_id = message_id
         self._reference = reference
         self._clock = clock
-        self._count = 0  # messages created so far (numbers the nonces)
+        self._tag = tag  # tells this channel's nonces apart from another's for the same message
+        self._private = private
+        self._earlier = earlier
+        self._wall = wall
+        self._sent: dict[int, discord.Message] = {}  # part number -> the message showing it
+        self._found: list[discord.Message] | None = None  # earlier bot messages, once looked up
+        self._next = 0  # the part number of the attempt's next message
         self._stream: discord.Message | None = None
         self._shown = ""
         self._edited_at = 0.0
+
+    def begin(self) -> None:
+        """A new attempt at the turn: parts are numbered from 0 again."""
+        self._next, self._stream, self._shown, self._found = 0, None, "", None
+        if self._private is not None:
+            self._private.begin()
+
+    def working(self) -> None:
+        if self._typing is not None:
+            self._typing.start()
+
+    async def stop_working(self) -> None:
+        if self._typing is not None:
+            await self._typing.settle()
 
     async def partial(self, text: str) -> None:
         preview = _preview(text)
         if not preview.strip() or preview == self._shown:
             return
-        if self._stream is None:
-            self._stream = await self._post(preview)
-        elif self._clock() - self._edited_at >= EDIT_INTERVAL:
-            await self._edit(self._stream, preview)
-        else:
+        if self._stream is not None and self._clock() - self._edited_at < EDIT_INTERVAL:
             return  # too soon: the next partial or the final reply shows it
+        self._stream = await self._put(self._next, preview)
         self._shown, self._edited_at = preview, self._clock()
 
     async def final(self, reply: Reply) -> None:
+        await self.stop_working()
+        if reply.private and self._private is not None:
+            reply = Reply(await self._private.send(reply))
         chunks = [c for c in split_message(reply.text, DISCORD_LIMIT) if c.strip()]
-        if self._stream is not None and chunks:
-            if chunks[0] != self._shown:
-                await self._edit(self._stream, chunks[0])
-            chunks = chunks[1:]
-        self._stream, self._shown = None, ""
+        if reply.file is not None and not chunks:
+            chunks = [""]
+        first = self._next  # a streamed message is this part: its final text replaces it
         for index, chunk in enumerate(chunks):
             last = index == len(chunks) - 1
-            await self._post(chunk, reply.file if last else None)
-        if reply.file is not None and not chunks:
-            await self._post("", reply.file)
+            await self._put(first + index, chunk, reply.file if last else None)
+        self._next = first + max(len(chunks), int(self._stream is not None))
+        self._stream, self._shown = None, ""
 
     async def finish(self) -> None:
         return None  # the final reply already replaced the streamed message
 
-    async def _post(self, text: str, file: ReplyFile | None = None) -> discord.Message:
-        if self._typing is not None and self._count == 0:
+    async def _put(self, part: int, text: str, file: ReplyFile | None = None) -> discord.Message:
+        """Show `text` as this part: the message already showing it (edited if its text
+        differs), or a new one."""
+        message = self._sent.get(part) or await self._already_there(part, text)
+        if message is None:
+            message = await self._post(part, text, file)
+        if text and message.content != text:
+            # An earlier attempt's message for this part: bring it up to date.
+            with refusals_are_final():
+                message = await message.edit(content=text, allowed_mentions=NO_MENTIONS)
+        self._sent[part] = message
+        return message
+
+    async def _already_there(self, part: int, text: str) -> discord.Message | None:
+        """For a message older than Discord's nonce window: the bot's message after it that
+        shows this part already (posted by a run that ended before recording it)."""
+        if self._earlier is None or not self._beyond_nonce_window():
+            return None
+        if self._found is None:
+            try:
+                self._found = await self._earlier()
+            except discord.HTTPException as exc:  # e.g. no Read Message History permission
+                log.warning("discord: cannot look for earlier replies: %s", exc)
+                self._found = []
+        match = next((m for m in self._found if _shows(m, part, text, self._message_id)), None)
+        if match is not None:
+            self._found.remove(match)
+        return match
+
+    def _beyond_nonce_window(self) -> bool:
+        made = discord.utils.snowflake_time(int(self._message_id)).timestamp()
+        return self._wall() - made >= NONCE_TRUST
+
+    async def _post(self, part: int, text: str, file: ReplyFile | None) -> discord.Message:
+        if part == 0 and self._typing is not None:
             await self._typing.wait_shown()
-        nonce = f"{self._message_id}:{self._count}"[-NONCE_LIMIT:]
-        reference = self._reference if self._count == 0 else None
-        self._count += 1
+        nonce = f"{self._message_id}:{self._tag}{part}"[-NONCE_LIMIT:]
+        reference = self._reference if part == 0 else None
         extra = {"file": _file(file)} if file is not None else {}
-        with _refusals_are_final():
-            sent = await self._channel.send(
+        with refusals_are_final():
+            return await self._channel.send(
                 text or None,
                 nonce=nonce,
                 allowed_mentions=NO_MENTIONS,
@@ -155,29 +270,36 @@ class ChannelReplies:
                 mention_author=False if reference else None,
                 **extra,  # type: ignore[arg-type]
             )
-        if text and sent.content != text:
-            # Discord returned an earlier message with this nonce (a replayed turn): bring it
-            # up to date instead of posting a duplicate.
-            await self._edit(sent, text)
-        return sent
-
-    async def _edit(self, message: discord.Message, text: str) -> None:
-        with _refusals_are_final():
-            await message.edit(content=text, allowed_mentions=NO_MENTIONS)
 
 
 class InteractionReplies:
-    """Replies to a deferred slash command, with the visibility chosen at defer time.
+    """Replies to a deferred slash command, with the visibility chosen at defer time (every
+    part: the deferred response and each follow-up carry it).
 
     The first message is written by editing the deferred response ("thinking…") in place: that
     PATCH is idempotent, whereas a follow-up POST has no nonce and discord.py retries a 5xx by
     itself, so a 502 after Discord stored it would post the answer twice. Only overflow past
-    the first message (over 2000 characters) goes out as follow-ups."""
+    the first message (over 2000 characters) goes out as follow-ups; a later attempt skips the
+    parts an earlier one sent."""
 
     def __init__(self, interaction: discord.Interaction, *, ephemeral: bool) -> None:
         self._interaction = interaction
         self._ephemeral = ephemeral
-        self.sent = 0
+        self._done: set[int] = set()  # parts sent
+        self._next = 0
+
+    @property
+    def sent(self) -> int:
+        return len(self._done)
+
+    def begin(self) -> None:
+        self._next = 0
+
+    def working(self) -> None:
+        """Discord already shows "thinking…" for a deferred command."""
+
+    async def stop_working(self) -> None:
+        return None
 
     async def partial(self, text: str) -> None:
         """Commands answer at once; nothing is streamed into a deferred response."""
@@ -186,30 +308,35 @@ class InteractionReplies:
         chunks = [c for c in split_message(reply.text, DISCORD_LIMIT) if c.strip()] or [""]
         for index, chunk in enumerate(chunks):
             file = reply.file if index == len(chunks) - 1 else None
-            extra = {"file": _file(file)} if file is not None else {}
-            if not chunk and not extra:
+            if not chunk and file is None:
                 continue
-            # NotFound here: the interaction token expired (15 min) or the defer never landed.
-            with _refusals_are_final():
-                if self.sent == 0:
-                    await self._interaction.edit_original_response(
-                        content=chunk or None,
-                        attachments=[extra["file"]] if extra else discord.utils.MISSING,
-                        allowed_mentions=NO_MENTIONS,
-                    )
-                else:
-                    await self._interaction.followup.send(
-                        chunk or discord.utils.MISSING,
-                        ephemeral=self._ephemeral,
-                        allowed_mentions=NO_MENTIONS,
-                        **extra,  # type: ignore[arg-type]
-                    )
-            self.sent += 1
+            part, self._next = self._next, self._next + 1
+            if part not in self._done:
+                await self._send(part, chunk, file)
+                self._done.add(part)
+
+    async def _send(self, part: int, chunk: str, file: ReplyFile | None) -> None:
+        extra = {"file": _file(file)} if file is not None else {}
+        # NotFound here: the interaction token expired (15 min) or the defer never landed.
+        with refusals_are_final():
+            if part == 0:
+                await self._interaction.edit_original_response(
+                    content=chunk or None,
+                    attachments=[extra["file"]] if extra else discord.utils.MISSING,
+                    allowed_mentions=NO_MENTIONS,
+                )
+            else:
+                await self._interaction.followup.send(
+                    chunk or discord.utils.MISSING,
+                    ephemeral=self._ephemeral,
+                    allowed_mentions=NO_MENTIONS,
+                    **extra,  # type: ignore[arg-type]
+                )
 
     async def finish(self) -> None:
         """A command that produced no answer (e.g. a duplicate) must not leave "thinking…"
         spinning until Discord times it out."""
-        if self.sent == 0:
+        if not self._done:
             with contextlib.suppress(discord.HTTPException, OSError):
                 await self._interaction.delete_original_response()
 
@@ -220,6 +347,15 @@ class DroppedReplies:
 
     def __init__(self, message_id: str) -> None:
         self._message_id = message_id
+
+    def begin(self) -> None:
+        return None
+
+    def working(self) -> None:
+        return None
+
+    async def stop_working(self) -> None:
+        return None
 
     async def partial(self, text: str) -> None:
         return None

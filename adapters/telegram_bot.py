@@ -1,7 +1,10 @@
 """The Telegram front end on python-telegram-bot 22: polling (default) or webhook.
 
 Lifecycle in-process: initialize() -> updater.start_polling()/start_webhook() -> start(), stop in
-reverse. `concurrent_updates` is on; the core keeps the order within a session.
+reverse. `concurrent_updates` is on, and the handler only starts a tracked task for the turn and
+returns: a message waiting behind others of its chat holds none of PTB's concurrency slots, so
+one user's flood cannot keep everyone else's updates waiting. Tasks start in creation order and
+the core queues a chat's turns on the first step of `handle`, so arrival order is kept.
 
 Nothing is lost across a crash: PTB confirms a fetched batch with the *next* getUpdates (and a
 webhook POST is confirmed by our 200), before any handler ran. So every update is recorded in the
@@ -25,7 +28,7 @@ from telegram.constants import FloodLimit
 from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 
-from adapters.telegram_delivery import DeliveryFailed, Sender, Target, TurnWriter
+from adapters.telegram_delivery import DeliveryFailed, Sender, SentParts, Target, TurnWriter, Typing
 from adapters.telegram_http import AiohttpRequest
 from adapters.telegram_translate import PLATFORM, to_incoming
 from bot.messages import CommandSpec, ConversationCore, Incoming
@@ -62,7 +65,6 @@ class TelegramAdapter:
         settings: Settings,
         core: ConversationCore,
         *,
-        webhook_listen: str = "0.0.0.0",
         retry_delay: float = 1.0,
         overall_max_rate: float = FloodLimit.MESSAGES_PER_SECOND,
     ) -> None:
@@ -74,7 +76,6 @@ class TelegramAdapter:
             raise ValueError("TELEGRAM_BOT_TOKEN is not set")
         self._settings = settings
         self._core = core
-        self._listen = webhook_listen
         self._retry_delay = retry_delay
         self._overall_max_rate = overall_max_rate
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
@@ -87,6 +88,8 @@ class TelegramAdapter:
         self._stop_requested = asyncio.Event()  # wakes replies waiting to be tried again
         self._recorded = 0  # the last update id recorded, all before it in its batch too
         self._recording: asyncio.Future[None] | None = None
+        # Per message being tried again: the parts of its reply that already went out.
+        self._sent_parts: dict[str, SentParts] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -107,7 +110,7 @@ class TelegramAdapter:
         if pending:
             log.info("telegram: replaying %d message(s) left unanswered", len(pending))
             for incoming in pending:
-                self._spawn(self._replay(incoming))
+                self._spawn(self._run_turn(incoming))
         if self._settings.telegram_mode == "webhook":
             await self._start_webhook(app)
         else:
@@ -135,7 +138,7 @@ class TelegramAdapter:
                 await self._confirm_recorded(app)
             if app.running:
                 await app.stop()  # waits for the updates in flight
-            if self._tasks:
+            while self._tasks:  # turns, and what they spawn (a reply to try again)
                 await asyncio.gather(*self._tasks, return_exceptions=True)
             await app.shutdown()
         finally:
@@ -188,7 +191,7 @@ class TelegramAdapter:
             # Telegram would refuse it at setWebhook with a vaguer error.
             raise ValueError("WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         await app.updater.start_webhook(  # type: ignore[union-attr]
-            listen=self._listen,
+            listen=self._settings.webhook_listen,
             port=self._settings.port,
             url_path=urlparse(url).path.lstrip("/"),
             webhook_url=url,
@@ -269,26 +272,34 @@ class TelegramAdapter:
         if incoming is None:
             log.debug("telegram: update %s is not for the bot", update.update_id)
             return
-        await self._serve(incoming)
+        # The turn runs in a task of its own: waiting for its chat's earlier turns, it holds
+        # no PTB slot (PTB's `stop()` no longer waits for it; our `stop()` does).
+        self._spawn(self._run_turn(incoming))
 
     async def _serve(self, incoming: Incoming) -> None:
         """Run one message through the core and send what it yields."""
         assert self._sender is not None
         target = Target.of(incoming)
-        writer = TurnWriter(self._sender, target)
+        sent = self._sent_parts.pop(incoming.message_id, {})
+        writer = TurnWriter(self._sender, target, sent)
+        typing = Typing(self._sender, target)
         replies = self._core.handle(incoming)
         try:
-            async with self._sender.typing(target) as typing_done:
-                async for reply in replies:
-                    if not reply.partial:
-                        typing_done.set()
-                    await writer.write(reply)
+            async for reply in replies:
+                if reply.typing:  # the core says the answer is taking a while
+                    typing.start()
+                    continue
+                if not reply.partial:
+                    typing.halt()
+                await writer.write(reply)
         except DeliveryFailed as exc:
             # Stop before the core marks it answered: it stays pending (replayed at the next
-            # start) and is tried again later in this run.
+            # start) and is tried again later in this run, without the parts that went out.
             log.error("telegram: reply to update %s not delivered: %s", incoming.message_id, exc)
+            self._sent_parts[incoming.message_id] = sent
             self._spawn(self._serve_later(incoming))
         finally:
+            await typing.aclose()
             aclose = getattr(replies, "aclose", None)
             if aclose is not None:
                 await aclose()
@@ -296,15 +307,17 @@ class TelegramAdapter:
     async def _serve_later(self, incoming: Incoming) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop_requested.wait(), REDELIVER_STEPS * self._retry_delay)
-        if not self._stopping:
-            log.info("telegram: trying the reply to update %s again", incoming.message_id)
-            await self._serve(incoming)
+        if self._stopping:
+            self._sent_parts.pop(incoming.message_id, None)
+            return
+        log.info("telegram: trying the reply to update %s again", incoming.message_id)
+        await self._serve(incoming)
 
-    async def _replay(self, incoming: Incoming) -> None:
+    async def _run_turn(self, incoming: Incoming) -> None:
         try:
             await self._serve(incoming)
         except Exception:
-            log.exception("telegram: replaying message %s failed", incoming.message_id)
+            log.exception("telegram: message %s failed", incoming.message_id)
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(work)

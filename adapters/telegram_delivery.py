@@ -1,5 +1,8 @@
 """Sending one turn's replies into a Telegram chat: typing, streaming edits, splitting, files.
 
+"typing…" is shown only when the core says the answer is taking a while (`Reply.typing`), never
+for a message still waiting its turn, so a quick answer costs one sendMessage.
+
 Text goes out as plain text (no parse mode), so nothing a model writes can break the formatting.
 A send that fails on the network is retried with backoff (429s are already retried by PTB's
 AIORateLimiter); one that Telegram refuses for good (400/403) is logged and skipped, since retrying
@@ -34,9 +37,6 @@ TYPING_REFRESH = 4.0  # Telegram shows "typing…" for 5 s or until the next mes
 # Telegram's limit, where every "typing…" refresh delays somebody's answer. Measured with 60
 # users on one worker: refreshes were 4 of every 5 calls, and replies/s fell from 15 to 6.
 TYPING_PATIENCE = 2.0
-# A group has a budget of 20 requests a minute in PTB's rate limiter, chat actions included:
-# there "typing…" waits this long first, so quick answers (commands) don't spend the budget.
-GROUP_TYPING_GRACE = 1.0
 EDIT_INTERVAL = 1.0  # at most one streaming edit per second per chat (Telegram's chat limit)
 # A streamed answer is shown only once it has been coming for this long: a quick answer goes
 # out as one message (no edits to spend the rate limit on, no half-message left behind if the
@@ -126,39 +126,34 @@ class Sender:
         raise DeliveryFailed(f"telegram {what} failed {SEND_ATTEMPTS} times")
 
     @contextlib.asynccontextmanager
-    async def typing(self, target: Target) -> AsyncIterator[asyncio.Event]:
-        """Show "typing…" in the chat, refreshed, until the block ends or the event it yields
-        is set (before the final answer goes out, so "typing…" does not outlive it)."""
-        done = asyncio.Event()
-
-        async def refresh() -> None:
-            if target.group:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(done.wait(), GROUP_TYPING_GRACE)
-            while not done.is_set():
-                started = self.clock()
-                try:
-                    await self.bot.send_chat_action(
-                        target.chat_id, ChatAction.TYPING, message_thread_id=target.thread_id
-                    )
-                except Exception as exc:  # cosmetic: never let it disturb the turn
-                    log.debug("telegram typing indicator failed: %s", exc)
-                if self.clock() - started > TYPING_PATIENCE:
-                    log.debug(
-                        "telegram: typing… in chat %s not refreshed: calls queue for the rate"
-                        " limit, answers go first",
-                        target.chat_id,
-                    )
-                    return
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(done.wait(), self._typing_refresh)
-
-        task = asyncio.create_task(refresh(), name=f"telegram-typing-{target.chat_id}")
+    async def typing(self, target: Target) -> AsyncIterator[Typing]:
+        """Show "typing…" in the chat, refreshed, until the block ends or `halt()`."""
+        typing = Typing(self, target)
+        typing.start()
         try:
-            yield done
+            yield typing
         finally:
-            done.set()
-            await task  # lets a chat action in flight finish rather than cut the connection
+            await typing.aclose()
+
+    async def refresh_typing(self, target: Target, done: asyncio.Event) -> None:
+        """Send "typing…" every few seconds until `done` is set."""
+        while not done.is_set():
+            started = self.clock()
+            try:
+                await self.bot.send_chat_action(
+                    target.chat_id, ChatAction.TYPING, message_thread_id=target.thread_id
+                )
+            except Exception as exc:  # cosmetic: never let it disturb the turn
+                log.debug("telegram typing indicator failed: %s", exc)
+            if self.clock() - started > TYPING_PATIENCE:
+                log.debug(
+                    "telegram: typing… in chat %s not refreshed: calls queue for the rate"
+                    " limit, answers go first",
+                    target.chat_id,
+                )
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), self._typing_refresh)
 
     async def send_text(self, target: Target, text: str, *, strict: bool = False) -> Message | None:
         """Send `text` split at Telegram's limit; return the first message sent.
@@ -204,9 +199,8 @@ class Sender:
         self._last_edit[chat_id] = now
 
     async def send_file(
-        self, target: Target, file: ReplyFile, text: str, *, strict: bool = False
+        self, target: Target, file: ReplyFile, caption: str | None, *, strict: bool = False
     ) -> None:
-        caption = text if text and utf16_len(text) <= CAPTION_LIMIT else None
         await self._send(
             "sendDocument",
             lambda: self.bot.send_document(
@@ -214,8 +208,6 @@ class Sender:
             ),
             strict,
         )
-        if text and caption is None:
-            await self.send_text(replace(target, reply_to=None), text, strict=strict)
 
     async def _send(self, what: str, action: Callable[[], Awaitable[T]], strict: bool) -> T | None:
         """Like `call`, but unless `strict` a refusal for good is logged and skipped."""
@@ -228,11 +220,44 @@ class Sender:
             return None
 
 
+class Typing:
+    """One turn's "typing…": shown from `start()` (the core said the answer takes a while)
+    until `halt()` (the answer goes out next, so "typing…" does not outlive it)."""
+
+    def __init__(self, sender: Sender, target: Target) -> None:
+        self._sender = sender
+        self._target = target
+        self._done = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        if self._tasks and not self._done.is_set():
+            return  # already showing
+        self._done = asyncio.Event()
+        task = asyncio.create_task(
+            self._sender.refresh_typing(self._target, self._done),
+            name=f"telegram-typing-{self._target.chat_id}",
+        )
+        self._tasks.append(task)
+
+    def halt(self) -> None:
+        self._done.set()
+
+    async def aclose(self) -> None:
+        self.halt()
+        # Lets a chat action in flight finish rather than cut the connection.
+        await asyncio.gather(*self._tasks)
+
+
 def _seconds(exc: RetryAfter) -> float:
     with warnings.catch_warnings():  # PTB 22 warns that the int form is deprecated
         warnings.simplefilter("ignore")
         value = exc.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+# A part of a turn's reply already sent: (reply number, part number) -> what it carried.
+SentParts = dict[tuple[int, int], str]
 
 
 class TurnWriter:
@@ -241,28 +266,37 @@ class TurnWriter:
     Partial replies (a streaming model) become one message edited as the text grows, at most
     once per EDIT_INTERVAL, once the answer has been streaming for STREAM_AFTER; the final reply
     replaces it (and continues in more messages when longer than the limit). A `private` reply
-    to a group message goes to the user's private chat.
+    to a group message goes to the user's private chat; the group gets a note without content.
+
+    Each message sent is noted in `sent` (shared by the attempts of one turn): when a turn is
+    tried again after a part of its reply failed, only the parts that did not go out are sent.
     """
 
-    def __init__(self, sender: Sender, target: Target) -> None:
+    def __init__(self, sender: Sender, target: Target, sent: SentParts | None = None) -> None:
         self._sender = sender
         self._target = target
+        self._sent: SentParts = {} if sent is None else sent
         self._stream: Message | None = None
         self._shown = ""
-        self._streaming = True
+        # A retried turn whose reply partly went out shows no stream: it would repeat part 1.
+        self._streaming = not self._sent
         self._first_partial: float | None = None
+        self._reply = 0  # the number of the current final reply
+        self._part = 0  # the next message's number within it
 
     async def write(self, reply: Reply) -> None:
         if reply.partial:
-            await self._partial(reply.text)
+            if not (reply.private and self._target.group):  # private text never streams there
+                await self._partial(reply.text)
             return
         if reply.private and self._target.group:
             await self._private(reply)
         elif reply.file is not None:
-            await self._sender.send_file(self._target, reply.file, reply.text)
+            await self._file(self._target, reply, strict=False)
         else:
             await self._final(reply.text)
         self._stream, self._shown, self._first_partial = None, "", None
+        self._reply, self._part = self._reply + 1, 0
 
     async def _partial(self, text: str) -> None:
         now = self._sender.clock()
@@ -285,24 +319,55 @@ class TurnWriter:
         self._shown = preview
 
     async def _final(self, text: str) -> None:
-        if self._stream is None:
-            await self._sender.send_text(self._target, text)
-            return
         chunks = split_message(text or "…", TELEGRAM_LIMIT, utf16_len)
-        if chunks[0] == self._shown or await self._sender.edit_text(self._stream, chunks[0]):
-            chunks = chunks[1:]
-        rest = replace(self._target, reply_to=None)
-        for chunk in chunks:
-            await self._sender.send_text(rest, chunk)
+        target = self._target
+        if self._stream is not None:
+            first = chunks[0]
+            if first == self._shown or await self._sender.edit_text(self._stream, first):
+                self._done_part(first)
+                chunks, target = chunks[1:], replace(target, reply_to=None)
+        await self._texts(target, chunks)
+
+    async def _texts(self, target: Target, chunks: list[str], *, strict: bool = False) -> None:
+        """Send each chunk not already sent; only the first one quotes the user's message."""
+        for n, chunk in enumerate(chunks):
+            to = target if n == 0 else replace(target, reply_to=None)
+            await self._once(
+                chunk, lambda t=to, c=chunk: self._sender.send_text(t, c, strict=strict)
+            )
+
+    async def _file(self, target: Target, reply: Reply, *, strict: bool) -> None:
+        assert reply.file is not None
+        file, text = reply.file, reply.text
+        caption = text if text and utf16_len(text) <= CAPTION_LIMIT else None
+        await self._once(
+            f"file:{file.filename}:{len(file.data)}",
+            lambda: self._sender.send_file(target, file, caption, strict=strict),
+        )
+        if text and caption is None:
+            chunks = split_message(text, TELEGRAM_LIMIT, utf16_len)
+            await self._texts(replace(target, reply_to=None), chunks, strict=strict)
+
+    async def _once(self, what: str, send: Callable[[], Awaitable[object]]) -> None:
+        """Send the next part of this reply unless an earlier attempt already sent it."""
+        if self._sent.get((self._reply, self._part)) != what:
+            await send()
+        self._done_part(what)
+
+    def _done_part(self, what: str) -> None:
+        self._sent[(self._reply, self._part)] = what
+        self._part += 1
 
     async def _private(self, reply: Reply) -> None:
         """Answer in the user's private chat and say so in the group."""
         dm = Target(chat_id=self._target.user_id, user_id=self._target.user_id, group=False)
         try:
             if reply.file is not None:
-                await self._sender.send_file(dm, reply.file, reply.text, strict=True)
+                await self._file(dm, reply, strict=True)
             else:
-                await self._sender.send_text(dm, reply.text, strict=True)
+                await self._texts(
+                    dm, split_message(reply.text or "…", TELEGRAM_LIMIT, utf16_len), strict=True
+                )
             note = "I sent you the answer in a private chat."
         except (Forbidden, BadRequest) as exc:  # the user never started a chat with the bot
             log.info("telegram private reply refused (%s); asking the user to start a chat", exc)
@@ -310,4 +375,4 @@ class TurnWriter:
                 f"I can only answer that privately: open a chat with me "
                 f"(https://t.me/{self._sender.bot_username}), press Start and ask again."
             )
-        await self._sender.send_text(self._target, note)
+        await self._texts(self._target, [note])

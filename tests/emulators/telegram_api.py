@@ -6,7 +6,8 @@ The real python-telegram-bot talks to it exactly as to api.telegram.org: `base_u
 past it), answers the send methods with realistic `Message` objects, and can inject failures
 (429 with `retry_after`, 5xx) into the next calls of a method, or 429 every send for a while
 (`rate_limit_for`). Tests push updates with the helpers (`private_text`, `group_text`,
-`sticker`, ...) and wait on `calls` with a timeout.
+`sticker`, `automatic_forward`, ...) and wait on `calls` with a timeout. A user who never started
+a private chat with the bot (`close_private_chat`) cannot be written to: 403, as Telegram says.
 """
 
 from __future__ import annotations
@@ -33,6 +34,17 @@ _STRING_PARAMS = frozenset(
 SEND_METHODS = ("sendMessage", "editMessageText", "sendDocument", "sendChatAction")
 _COMMAND = re.compile(r"(?<!\S)/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?")
 _MENTION = re.compile(r"(?<!\S)@[A-Za-z0-9_]{5,32}")
+# Telegram's fake senders (Bot API, Message.from): automatic forwards from a linked channel come
+# from "Telegram" (777000); a group's anonymous admins post as GroupAnonymousBot, channels as
+# Channel_Bot, each with the real sender in `sender_chat`.
+SERVICE_USER = {"id": 777000, "is_bot": False, "first_name": "Telegram"}
+ANONYMOUS_ADMIN = {
+    "id": 1087968824,
+    "is_bot": True,
+    "first_name": "Group",
+    "username": "GroupAnonymousBot",
+}
+CHANNEL_BOT = {"id": 136817688, "is_bot": True, "first_name": "Channel", "username": "Channel_Bot"}
 
 
 def _utf16(text: str) -> int:
@@ -83,6 +95,7 @@ class _Failure:
     description: str
     retry_after: int | None
     remaining: int
+    skip: int = 0  # calls answered normally before the failures begin
 
 
 class TelegramApiEmulator:
@@ -110,10 +123,14 @@ class TelegramApiEmulator:
         self._update_ids = itertools.count(100_001)
         self._message_ids = itertools.count(5_001)
         self._held: set[str] = set()
+        self._closed_private: set[int] = set()
         self.holding: list[Call] = []  # requests parked by `hold`, never answered successfully
         # Called with each request as it arrives, before it is answered: a test can kill the bot
         # at an exact point (the request reached Telegram; the bot never saw the answer).
         self.on_call: Callable[[Call], None] | None = None
+        # Called with the update ids of each non-empty getUpdates answer, before it is sent: the
+        # bot has asked for these messages and will begin their turns as soon as it has them.
+        self.on_deliver: Callable[[list[int]], None] | None = None
         self._drop = asyncio.Event()
         self._wake = asyncio.Event()  # replaced after each wake-up, so every poll sees it
         self._closing = False
@@ -204,15 +221,17 @@ class TelegramApiEmulator:
         status: int = 429,
         retry_after: int | None = None,
         description: str | None = None,
+        after: int = 0,
     ) -> None:
-        """Answer the next `times` calls of `method` with an error (429 carries retry_after)."""
+        """Answer the next `times` calls of `method` with an error (429 carries retry_after),
+        once `after` calls of it went through normally."""
         if status == 429 and retry_after is None:
             retry_after = 1
         text = description or (
             f"Too Many Requests: retry after {retry_after}" if status == 429 else "Bad Gateway"
         )
         self._failures.setdefault(method, deque()).append(
-            _Failure(status, text, retry_after, times)
+            _Failure(status, text, retry_after, times, after)
         )
 
     def rate_limit_for(self, seconds: float, methods: tuple[str, ...] = SEND_METHODS) -> float:
@@ -228,6 +247,10 @@ class TelegramApiEmulator:
         """Park every call of `method` without answering (a send in flight when the bot dies);
         `drop_held` answers them with a 502 so nothing waits past the test."""
         self._held.add(method)
+
+    def close_private_chat(self, user_id: int) -> None:
+        """The user never pressed Start: the bot cannot write to them privately (403)."""
+        self._closed_private.add(user_id)
 
     def drop_held(self) -> None:
         self._held.clear()
@@ -266,6 +289,32 @@ class TelegramApiEmulator:
         message = self._message(self._group(chat_id), user, text=text)
         if reply_to is not None:
             message["reply_to_message"] = self._messages[(chat_id, reply_to)]
+        return self.push({"message": message})
+
+    def automatic_forward(self, chat_id: int, channel_id: int, text: str) -> int:
+        """A linked channel's post, forwarded into its discussion group by Telegram."""
+        channel = {"id": channel_id, "type": "channel", "title": "Test channel"}
+        message = self._message(self._group(chat_id), SERVICE_USER, text=text)
+        message.update(
+            sender_chat=channel,
+            is_automatic_forward=True,
+            forward_origin={
+                "type": "channel",
+                "date": message["date"],
+                "chat": channel,
+                "message_id": next(self._message_ids),
+            },
+        )
+        return self.push({"message": message})
+
+    def on_behalf_of_chat(self, chat_id: int, text: str, *, channel_id: int | None = None) -> int:
+        """A group message sent as the group (an anonymous admin) or as a channel."""
+        if channel_id is None:
+            sender, sender_chat = ANONYMOUS_ADMIN, self._group(chat_id)
+        else:
+            sender = CHANNEL_BOT
+            sender_chat = {"id": channel_id, "type": "channel", "title": "Test channel"}
+        message = self._message(self._group(chat_id), sender, text=text, sender_chat=sender_chat)
         return self.push({"message": message})
 
     def sticker(self, chat_id: int, user_id: int, *, first_name: str = "Ada") -> int:
@@ -337,6 +386,8 @@ class TelegramApiEmulator:
             result = handler(params, files)
         except LookupError as exc:
             return self._record(method, params, files, self._error(400, f"Bad Request: {exc}"))
+        except PermissionError as exc:
+            return self._record(method, params, files, self._error(403, f"Forbidden: {exc}"))
         return self._record(method, params, files, self._ok(result))
 
     async def _file(self, request: web.Request) -> web.Response:
@@ -376,6 +427,9 @@ class TelegramApiEmulator:
         if not queue:
             return None
         failure = queue[0]
+        if failure.skip > 0:
+            failure.skip -= 1
+            return None
         failure.remaining -= 1
         if failure.remaining <= 0:
             queue.popleft()
@@ -422,6 +476,8 @@ class TelegramApiEmulator:
                 await asyncio.wait_for(self._wake.wait(), left)
         for update in batch:
             self._delivered[update["update_id"]] = update
+        if batch and self.on_deliver is not None:
+            self.on_deliver([int(u["update_id"]) for u in batch])
         return batch
 
     def _m_getMe(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> dict:
@@ -475,6 +531,8 @@ class TelegramApiEmulator:
     # -- building objects --------------------------------------------------------------------
     def _bot_message(self, params: dict[str, Any], **content: Any) -> dict[str, Any]:
         chat_id = int(params["chat_id"])
+        if chat_id in self._closed_private:
+            raise PermissionError("bot can't initiate conversation with a user")
         chat = (
             self._group(chat_id)
             if chat_id < 0
@@ -493,7 +551,8 @@ class TelegramApiEmulator:
             **content,
         }
         text = content.get("text")
-        if text and not user.get("is_bot") and (entities := _entities(text)):
+        # Telegram finds entities in every user's text, fake senders' included.
+        if text and user is not self.bot and (entities := _entities(text)):
             message["entities"] = entities
         self._messages[(int(chat["id"]), message["message_id"])] = message
         return message

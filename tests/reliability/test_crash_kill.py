@@ -4,10 +4,10 @@
 emulator; each user sends the next of their 10 messages once the bot has answered the previous
 one. A seeded RNG picks ten kill points among the requests the bot makes: the k-th
 sendMessage as it reaches Telegram (the reply left, the bot never saw it accepted), the next
-sendChatAction (a turn has begun, nothing sent yet) or the next getUpdates (which confirms the
-batch before). Each point is hit exactly, from the emulator's request hook, so a run is
-reproducible. After each kill the process is restarted; after the tenth, it runs until everything
-is answered and is stopped with SIGTERM. Then:
+batch of messages as Telegram hands it out (their turns about to begin, nothing recorded or
+sent), or the next getUpdates (which confirms the batch before). Each point is hit exactly, from
+the emulator's hooks, so a run is reproducible. After each kill the process is restarted; after
+the tenth, it runs until everything is answered and is stopped with SIGTERM. Then:
 
 - the database passes its integrity check (SQLite integrity/foreign keys; PostgreSQL amcheck),
 - every update the emulator delivered is in history exactly once, in the order it was sent,
@@ -79,7 +79,8 @@ NAMES = [
     "Rasmus",
     "Larry",
 ]
-PHASES = ("sendMessage", "sendChatAction", "getUpdates")
+DELIVERY = "delivery"  # the phase hit from the emulator's on_deliver hook, not a request
+PHASES = ("sendMessage", DELIVERY, "getUpdates")
 
 
 def ticker(user: int, k: int) -> str:
@@ -147,6 +148,9 @@ class Killer:
         self.points.append(f"{self.phase}@{self.sends}")
         self.bot.kill()
 
+    def on_deliver(self, update_ids: list[int]) -> None:
+        self.on_call(Call(DELIVERY, {"update_ids": update_ids}))
+
 
 async def in_flight_chats(db: Database) -> set[int]:
     """Chats with a message recorded but not answered: where a turn was in flight at the kill
@@ -163,6 +167,7 @@ async def test_kill_9_ten_times_during_300_messages(
     stream = Stream(tg)
     killer = Killer(bot)
     tg.on_call = killer.on_call
+    tg.on_deliver = killer.on_deliver
     # Kill points spread over the run: after the k-th reply began (≈ one per turn).
     targets = sorted(rng.sample(range(5, USERS * PER_USER - 10), KILLS))
     began = time.monotonic()

@@ -35,16 +35,17 @@ async def test_sigterm_during_a_burst_finishes_in_flight_turns_and_loses_nothing
 ) -> None:
     await bot.start()
     sent: dict[int, list[int]] = {}
-    # Mid-burst, at an exact point: the 20th turn has just begun (its "typing…" went out).
+    # Mid-burst, at an exact point: the 20th reply is reaching Telegram, the rest of the
+    # burst is in flight or waiting.
     assert bot.proc is not None
-    proc, begun_turns = bot.proc, []
+    proc, replies = bot.proc, []
     stopping, answered_at_signal = 0.0, 0
 
     def on_call(call: Call) -> None:
         nonlocal stopping, answered_at_signal
-        if call.method == "sendChatAction":
-            begun_turns.append(call)
-            if len(begun_turns) == SIGNAL_AT:
+        if call.method == "sendMessage":
+            replies.append(call)
+            if len(replies) == SIGNAL_AT:
                 stopping, answered_at_signal = time.monotonic(), len(tg.sent())
                 proc.send_signal(signal.SIGTERM)
 

@@ -78,9 +78,7 @@ class RunningBot:
 async def start_bot(settings: Settings, tg: TelegramApiEmulator) -> AsyncIterator[RunningBot]:
     async with open_app(settings) as app:
         # Short retry steps keep the network-error tests fast; the logic is the production one.
-        adapter = TelegramAdapter(
-            settings, app.core, webhook_listen="127.0.0.1", retry_delay=RETRY_DELAY
-        )
+        adapter = TelegramAdapter(settings, app.core, retry_delay=RETRY_DELAY)
         await adapter.start()
         try:
             yield RunningBot(app, adapter, tg)

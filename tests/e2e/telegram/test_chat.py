@@ -13,11 +13,10 @@ from tests.helpers import wait_until
 pytestmark = pytest.mark.e2e
 
 
-async def test_private_message_is_a_turn_with_typing(bot: RunningBot) -> None:
+async def test_private_message_is_a_turn(bot: RunningBot) -> None:
+    # ("typing…" only for a slow answer, when the core says so: tests/e2e/telegram/test_turns.py)
     [reply] = await bot.ask(USER, USER, "Hi there, how are you?")
     assert reply.strip()
-    actions = [c for c in bot.tg.calls_to("sendChatAction") if c.params["chat_id"] == USER]
-    assert actions and actions[0].params["action"] == "typing"
     sent = bot.tg.sent(USER)[0]
     assert "parse_mode" not in sent.params  # plain text: nothing the model writes can break it
     assert "reply_parameters" not in sent.params  # no need to quote in a private chat

@@ -30,6 +30,7 @@ async def hooked(tg: TelegramApiEmulator, tmp_path: Path) -> AsyncIterator[Runni
         "TELEGRAM_MODE": "webhook",
         "WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram/hook",
         "WEBHOOK_SECRET": SECRET,
+        "WEBHOOK_LISTEN": "127.0.0.1",
         "PORT": str(port),
     }
     async for running in start_bot(Settings.from_env(env, dotenv_path=None), tg):

@@ -55,7 +55,8 @@ class Fault:
     """An injected failure for the next `times` requests matching method and path pattern.
 
     `after_processing` makes the emulator do the work (e.g. create the message) and still answer
-    the error, like a gateway timeout after Discord committed the write.
+    the error, like a gateway timeout after Discord committed the write. `skip` lets that many
+    matching requests through first (the second part of a reply fails, not the first).
     """
 
     method: str
@@ -64,6 +65,7 @@ class Fault:
     retry_after: float = 0.0
     times: int = 1
     after_processing: bool = False
+    skip: int = 0
 
 
 @dataclass
@@ -523,6 +525,9 @@ class DiscordEmulator:
     def _take_fault(self, method: str, path: str) -> Fault | None:
         for fault in self.faults:
             if fault.method == method and re.fullmatch(fault.path, path):
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    return None
                 fault.times -= 1
                 if fault.times <= 0:
                     self.faults.remove(fault)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from agents.agent import Agent
 from agents.jokes import JokeBook
 from agents.model import ModelClient
+from agents.profile import JOKE_TOPICS_KEY, NAME_KEY, NERD_TOPICS_KEY, WATCHLIST_KEY
 from agents.quotes import QuoteProvider
 from agents.tools import humour_tools, name_tools, stock_tools
 
@@ -12,10 +13,11 @@ MANAGER = "manager"
 FUNNY_NERD = "funny_nerd"
 STOCK_ANALYST = "stock_analyst"
 
+# ADK-style placeholders ("{user:name}", "{user:joke_topics?}"), filled from state per call.
 _KNOWN = (
-    "What you know about the user: name: {user:name}; favourite joke topics: "
-    "{user:joke_topics?}; favourite nerd topics: {user:nerd_topics?}; "
-    "watchlist: {user:stock_watchlist?}."
+    f"What you know about the user: name: {{{NAME_KEY}}}; favourite joke topics: "
+    f"{{{JOKE_TOPICS_KEY}?}}; favourite nerd topics: {{{NERD_TOPICS_KEY}?}}; "
+    f"watchlist: {{{WATCHLIST_KEY}?}}."
 )
 
 MANAGER_INSTRUCTION = f"""You are the friendly manager of Switchboard, a small team of assistants

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from agents.quotes import InvalidTicker, QuoteProvider, QuotesUnavailable, UnknownTicker
+from agents.quotes import (
+    CONCURRENT_REQUESTS,
+    MAX_QUOTES_PER_CALL,
+    InvalidTicker,
+    QuoteProvider,
+    QuotesUnavailable,
+    UnknownTicker,
+)
 from tests.emulators.quotes import QuotesEmulator
 
 
@@ -57,3 +64,23 @@ async def test_several_quotes_at_once_keep_per_symbol_failures(quotes: QuoteProv
     assert results["AAPL"].price == 187.42  # type: ignore[union-attr]
     assert isinstance(results["NOPE"], UnknownTicker)
     assert results["TSLA"].change < 0  # type: ignore[union-attr,operator]
+
+
+async def test_a_hanging_provider_costs_one_timeout_per_list(market: QuotesEmulator) -> None:
+    """Symbols waiting for a request slot fail at once when the provider is down: a full
+    watchlist takes one provider timeout, not one per round of CONCURRENT_REQUESTS."""
+    market.mode = "hang"
+    symbols = [f"H{i:02d}" for i in range(MAX_QUOTES_PER_CALL)]
+    async with QuoteProvider(market.base_url, timeout=0.2) as provider:
+        results = await provider.get_quotes(symbols)
+    assert list(results) == symbols
+    assert all(isinstance(r, QuotesUnavailable) for r in results.values())
+    assert len(market.requests) == CONCURRENT_REQUESTS
+
+
+async def test_several_quotes_are_looked_up_once_each(
+    quotes: QuoteProvider, market: QuotesEmulator
+) -> None:
+    results = await quotes.get_quotes(["AAPL", "AAPL", "TSLA", "AAPL"])
+    assert list(results) == ["AAPL", "TSLA"]
+    assert sorted(s for s, _ in market.requests) == ["AAPL", "TSLA"]

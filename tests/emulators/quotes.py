@@ -3,7 +3,9 @@
 Serves the real provider's JSON shape (meta.regularMarketPrice, chartPreviousClose, currency,
 two daily closes in indicators.quote[0].close) for the symbols a test sets in `prices`; unknown
 symbols get Yahoo's 404 body. `mode` injects failures: "error" (HTTP 500), "garbage" (not
-JSON), "bad_shape" (JSON without a price), "hang" (never answers). Requests are recorded.
+JSON), "bad_shape" (JSON without a price), "hang" (never answers). Requests are recorded, with
+how many were being answered at once (`in_flight`, `max_in_flight`); clearing `gate` holds every
+answer until it is set again, so a test can see how many requests a client has open together.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ class QuotesEmulator:
         self.mode = "ok"
         self.requests: list[tuple[str, dict[str, str]]] = []  # (symbol, query)
         self.headers: list[dict[str, str]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.gate = asyncio.Event()
+        self.gate.set()
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.base_url = ""
@@ -58,9 +64,18 @@ class QuotesEmulator:
             await self._runner.cleanup()
 
     async def _chart(self, request: web.Request) -> web.Response:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.Response:
         symbol = request.match_info["symbol"]
         self.requests.append((symbol, dict(request.query)))
         self.headers.append(dict(request.headers))
+        await self.gate.wait()
         if self.mode == "hang":
             await self._closing.wait()
         if self.mode in ("error", "hang"):

@@ -11,7 +11,17 @@ from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, runtime_checkable
 
-from storage.types import Event, InboxItem, InboxStatus, Session, SessionInfo, Stats, UserInfo
+from storage.types import (
+    Event,
+    Identity,
+    InboxItem,
+    InboxStatus,
+    Notice,
+    Session,
+    SessionInfo,
+    Stats,
+    UserInfo,
+)
 
 
 @runtime_checkable
@@ -114,14 +124,48 @@ class IdentityStore(Protocol):
 
     async def find_user(self, platform: str, platform_user_id: str) -> str | None: ...
 
+    async def identities(self, user_id: str) -> list[Identity]:
+        """Every identity of the user, oldest first."""
+        ...
+
     async def create_link_code(self, user_id: str, ttl_seconds: float = 600) -> str:
         """A one-time code (short, human-typable) that lets another identity join user_id."""
         ...
 
-    async def redeem_link_code(self, code: str, platform: str, platform_user_id: str) -> str | None:
-        """Move this identity to the code's user (its former user's `user:` state is merged in
-        where the target has no value, its sessions move along). Returns the target user id, or
-        None for an unknown, used or expired code."""
+    async def peek_link_code(self, code: str) -> str | None:
+        """The user a valid code would link to, without using the code up; None for an unknown,
+        used or expired code."""
+        ...
+
+    async def redeem_link_code(
+        self, code: str, platform: str, platform_user_id: str, notice: str = ""
+    ) -> str | None:
+        """Join this identity's whole user to the code's user, in one transaction: EVERY
+        identity of the former user moves, its `user:` state fills the target's gaps, its
+        sessions, inbox rows and link codes move along. `notice` (when given) is left for every
+        other identity of the joined account. Returns the target user id, or None for an
+        unknown, used or expired code (the code is used up either way)."""
+        ...
+
+    async def detach_identity(
+        self,
+        app_name: str,
+        platform: str,
+        platform_user_id: str,
+        state: Mapping[str, Any],
+        notice: str = "",
+    ) -> str | None:
+        """Move this identity to a new user of its own, whose `user:` state is `state` (a copy
+        of the preferences; the history stays), leaving `notice` for it. Returns the new user
+        id, or None when the identity is unknown or its user has no other identity."""
+        ...
+
+    async def notices(self, platform: str, platform_user_id: str) -> list[Notice]:
+        """Notices waiting for this identity, oldest first."""
+        ...
+
+    async def drop_notices(self, platform: str, platform_user_id: str, up_to: int) -> None:
+        """Forget this identity's notices up to id `up_to` (they were shown)."""
         ...
 
 
@@ -169,6 +213,10 @@ class AuditLog(Protocol):
         ...
 
     async def audit_entries(self, limit: int = 100) -> list[dict[str, Any]]: ...
+
+    async def audit_count(self, actor: str, command: str, since: float) -> int:
+        """How many entries of `actor` for `command` were recorded at or after `since`."""
+        ...
 
 
 @runtime_checkable

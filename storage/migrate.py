@@ -1,8 +1,8 @@
 """Copy an SQLite store into PostgreSQL: `copy_store(src_url, dst_url, progress)`.
 
 Every row goes over - sessions, events (in their order), state of all scopes, identities, link
-codes, the inbox and the audit log (with the salt its hashes were made with). The copy runs in
-ONE PostgreSQL transaction, so an interrupted copy leaves the destination as it was, and it is
+codes, the inbox, the audit log (with the salt its hashes were made with), notices. The copy runs
+in ONE PostgreSQL transaction, so an interrupted copy leaves the destination as it was, and it is
 idempotent: rows already there are matched by their natural keys (event id per session,
 platform + message id, ...), so a second run adds nothing. State is merged key by key, the
 source's value winning; session counters are recomputed from the events actually stored.
@@ -137,6 +137,10 @@ async def _copy_all(src: aiosqlite.Connection, conn: pg.Conn, ticker: _Ticker) -
             pg.upsert_inbox,
         ),
         ("SELECT at, actor, command, detail FROM audit ORDER BY pk", pg.insert_audit),
+        (
+            "SELECT platform, platform_user_id, text, created_at FROM notices ORDER BY pk",
+            pg.insert_notices,
+        ),
     ]
     for query, write in simple:
         async for chunk in _batches(src, query):

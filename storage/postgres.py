@@ -33,6 +33,7 @@ from storage.postgres_codec import (
     split_for_sql,
 )
 from storage.postgres_ids import IdentityInboxAudit
+from storage.postgres_links import Links
 from storage.postgres_pool import (
     PoolSettings,
     TurnConnections,
@@ -115,7 +116,7 @@ def lock_key(app_name: str, user_id: str, session_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "big", signed=True)
 
 
-class PostgresStore(AdminAndPrivacy, IdentityInboxAudit):
+class PostgresStore(AdminAndPrivacy, IdentityInboxAudit, Links):
     """Implements storage.base.Store on PostgreSQL. Open with `await PostgresStore.open(url)`."""
 
     def __init__(

@@ -26,6 +26,7 @@ TABLES = (
     "link_codes",
     "inbox",
     "audit",
+    "notices",
 )
 
 _COUNTS = """
@@ -36,7 +37,8 @@ SELECT (SELECT count(*) FROM app_state, jsonb_object_keys(state)) AS app_state,
        (SELECT count(*) FROM identities) AS identities,
        (SELECT count(*) FROM link_codes) AS link_codes,
        (SELECT count(*) FROM inbox) AS inbox,
-       (SELECT count(*) FROM audit) AS audit
+       (SELECT count(*) FROM audit) AS audit,
+       (SELECT count(*) FROM notices) AS notices
 """
 
 
@@ -186,6 +188,18 @@ async def insert_audit(conn: Conn, rows: Sequence[Row]) -> None:
            SELECT $1, $2, $3, $4 WHERE NOT EXISTS (
                SELECT 1 FROM audit
                WHERE at = $1 AND actor = $2 AND command = $3 AND detail = $4)""",
+        rows,
+    )
+
+
+async def insert_notices(conn: Conn, rows: Sequence[Row]) -> None:
+    """rows: (platform, platform_user_id, text, created_at). Like audit entries, a notice equal
+    in all four fields is the same notice."""
+    await conn.executemany(
+        """INSERT INTO notices (platform, platform_user_id, text, created_at)
+           SELECT $1, $2, $3, $4 WHERE NOT EXISTS (
+               SELECT 1 FROM notices WHERE platform = $1 AND platform_user_id = $2
+               AND text = $3 AND created_at = $4)""",
         rows,
     )
 

@@ -1,4 +1,4 @@
-"""Identities and /link codes, the inbox and the audit log of the PostgreSQL backend."""
+"""Identities, the inbox and the audit log of the PostgreSQL backend (/link: postgres_links)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,6 @@ import asyncpg
 from storage.postgres_codec import dumps, loads
 from storage.postgres_pool import db_errors
 from storage.types import InboxItem, InboxStatus
-
-# No 0/O, 1/I/L: codes are read off one screen and typed on another.
-LINK_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-LINK_CODE_LENGTH = 8
 
 _FIND = "SELECT user_id, display_name FROM identities WHERE platform = $1 AND platform_user_id = $2"
 
@@ -74,11 +70,6 @@ def new_user_id() -> str:
     return secrets.token_hex(6)
 
 
-def normalize_code(code: str) -> str:
-    """Codes are typed by people: case, spaces and dashes do not matter."""
-    return "".join(ch for ch in code.upper() if ch.isalnum())
-
-
 class IdentityInboxAudit:
     _pool: asyncpg.Pool
     _salt: bytes
@@ -100,52 +91,6 @@ class IdentityInboxAudit:
         async with db_errors():
             found = await self._pool.fetchrow(_FIND, platform, platform_user_id)
         return None if found is None else found["user_id"]
-
-    async def create_link_code(self, user_id: str, ttl_seconds: float = 600) -> str:
-        now = time.time()
-        async with db_errors(), self._pool.acquire() as conn:
-            await conn.execute("DELETE FROM link_codes WHERE expires_at < $1", now)  # housekeeping
-            while True:  # a collision among 31^8 codes is rare; just draw again
-                code = "".join(secrets.choice(LINK_ALPHABET) for _ in range(LINK_CODE_LENGTH))
-                inserted = await conn.fetchval(
-                    """INSERT INTO link_codes (code, user_id, expires_at) VALUES ($1, $2, $3)
-                       ON CONFLICT (code) DO NOTHING RETURNING 1""",
-                    code,
-                    user_id,
-                    now + ttl_seconds,
-                )
-                if inserted:
-                    return code
-
-    async def redeem_link_code(self, code: str, platform: str, platform_user_id: str) -> str | None:
-        now = time.time()
-        async with db_errors(), self._pool.acquire() as conn, conn.transaction():
-            # One-time: the code is consumed even when it turns out to be expired.
-            row = await conn.fetchrow(
-                "DELETE FROM link_codes WHERE code = $1 RETURNING user_id, expires_at",
-                normalize_code(code),
-            )
-            if row is None or row["expires_at"] < now:
-                return None
-            target = row["user_id"]
-            former = await conn.fetchval(
-                """SELECT user_id FROM identities WHERE platform = $1 AND platform_user_id = $2
-                   FOR UPDATE""",
-                platform,
-                platform_user_id,
-            )
-            await conn.execute(
-                """INSERT INTO identities (platform, platform_user_id, user_id, created_at)
-                   VALUES ($1, $2, $3, $4) ON CONFLICT (platform, platform_user_id)
-                   DO UPDATE SET user_id = EXCLUDED.user_id""",
-                platform,
-                platform_user_id,
-                target,
-                now,
-            )
-            if former is not None and former != target:
-                await _merge_user(conn, former, target)
-            return target
 
     # -- inbox ---------------------------------------------------------------------------------
     async def inbox_put(
@@ -219,30 +164,11 @@ class IdentityInboxAudit:
             )
         return [dict(row) for row in rows]
 
-
-async def _merge_user(conn: asyncpg.Connection, old: str, target: str) -> None:
-    """Fold `old` into `target`: its `user:` values fill the target's gaps, its sessions move
-    (renamed `<id>~<old>` when the target has a session of the same id), its inbox rows and
-    link codes follow. Same rules as the SQLite backend."""
-    await conn.execute(
-        """INSERT INTO user_state AS t (app_name, user_id, state)
-           SELECT app_name, $2, state FROM user_state WHERE user_id = $1
-           ON CONFLICT (app_name, user_id) DO UPDATE SET state = EXCLUDED.state || t.state""",
-        old,
-        target,
-    )
-    await conn.execute("DELETE FROM user_state WHERE user_id = $1", old)
-    await conn.execute(
-        """UPDATE sessions s SET user_id = $2 WHERE s.user_id = $1 AND NOT EXISTS (
-               SELECT 1 FROM sessions t
-               WHERE t.app_name = s.app_name AND t.user_id = $2 AND t.session_id = s.session_id)""",
-        old,
-        target,
-    )
-    await conn.execute(
-        "UPDATE sessions SET user_id = $2, session_id = session_id || '~' || $1 WHERE user_id = $1",
-        old,
-        target,
-    )
-    for table in ("inbox", "link_codes"):
-        await conn.execute(f"UPDATE {table} SET user_id = $2 WHERE user_id = $1", old, target)
+    async def audit_count(self, actor: str, command: str, since: float) -> int:
+        async with db_errors():
+            return await self._pool.fetchval(
+                "SELECT count(*) FROM audit WHERE actor = $1 AND command = $2 AND at >= $3",
+                hash_actor(self._salt, actor),
+                command,
+                since,
+            )

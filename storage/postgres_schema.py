@@ -108,7 +108,21 @@ CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);
 INSERT INTO meta (key, value) VALUES ('audit_salt', replace(gen_random_uuid()::text, '-', ''));
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1,)
+# Notices waiting for an identity's next private message (e.g. "a new account was linked to
+# yours"), and an index to count one actor's recent audit entries (failed /link codes).
+_V2 = """
+CREATE TABLE notices (
+    seq bigserial PRIMARY KEY,
+    platform text NOT NULL,
+    platform_user_id text NOT NULL,
+    text text NOT NULL,
+    created_at double precision NOT NULL
+);
+CREATE INDEX notices_by_identity ON notices (platform, platform_user_id);
+CREATE INDEX audit_by_actor ON audit (actor, command, at);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Any constant works as long as no other code uses it for pg_advisory_xact_lock.

@@ -151,6 +151,7 @@ class AdminAndPrivacy:
             sessions = await conn.fetch(_EXPORT_SESSIONS, app_name, user_id)
             events = await conn.fetch(_EXPORT_EVENTS, [row["sid"] for row in sessions])
             inbox = await conn.fetch(_EXPORT_INBOX, user_id)
+            notices = await conn.fetch(_EXPORT_NOTICES, user_id)
         by_session: dict[int, list[dict[str, Any]]] = {}
         for row in events:
             by_session.setdefault(row["sid"], []).append(event_to_dict(event_from_row(row[1:])))
@@ -180,6 +181,7 @@ class AdminAndPrivacy:
                 }
                 for row in inbox
             ],
+            "notices": [dict(row) for row in notices],
         }
 
     async def delete_user(self, app_name: str, user_id: str) -> None:
@@ -191,6 +193,11 @@ class AdminAndPrivacy:
             )
             await conn.execute(
                 "DELETE FROM user_state WHERE app_name = $1 AND user_id = $2", app_name, user_id
+            )
+            await conn.execute(
+                """DELETE FROM notices WHERE (platform, platform_user_id) IN
+                   (SELECT platform, platform_user_id FROM identities WHERE user_id = $1)""",
+                user_id,
             )
             for table in ("identities", "link_codes", "inbox"):
                 await conn.execute(f"DELETE FROM {table} WHERE user_id = $1", user_id)
@@ -213,6 +220,10 @@ def _scope(app_name: str, user_id: str | None) -> tuple[str, list[Any]]:
     return "app_name = $1 AND user_id = $2", [app_name, user_id]
 
 
+_EXPORT_NOTICES = """
+SELECT n.platform, n.platform_user_id, n.text, n.created_at FROM notices n
+JOIN identities i USING (platform, platform_user_id) WHERE i.user_id = $1 ORDER BY n.seq
+"""
 _EXPORT_IDENTITIES = """
 SELECT platform, platform_user_id, display_name, created_at FROM identities
 WHERE user_id = $1 ORDER BY created_at

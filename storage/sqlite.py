@@ -1,9 +1,9 @@
 """The SQLite session store (aiosqlite): the embedded default backend.
 
 Layout: one group-committing writer connection and read connections beside it, under WAL
-(sqlite_conn), opened by sqlite_open; statements in sqlite_ops / sqlite_admin / sqlite_identity;
-schema and migrations in sqlite_schema. This class only encodes arguments on the caller's side
-(bad values fail there, early) and routes each call to the writer or a reader.
+(sqlite_conn), opened by sqlite_open; statements in sqlite_ops / sqlite_admin / sqlite_identity
+/ sqlite_links; schema and migrations in sqlite_schema. This class only encodes arguments on
+the caller's side (bad values fail there, early) and routes each call to the writer or a reader.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import aiosqlite
 
 from storage import sqlite_admin as admin
 from storage import sqlite_identity as ident
+from storage import sqlite_links as links
 from storage import sqlite_ops as ops
 from storage import sqlite_schema as schema
 from storage.locks import KeyedLocks
@@ -30,8 +31,10 @@ from storage.sqlite_conn import GroupCommitWriter, Readers, close_quietly, run_o
 from storage.sqlite_open import MEMORY, open_connections, parse_url
 from storage.types import (
     Event,
+    Identity,
     InboxItem,
     InboxStatus,
+    Notice,
     Session,
     SessionInfo,
     Stats,
@@ -263,18 +266,59 @@ class SqliteStore:
     async def create_link_code(self, user_id: str, ttl_seconds: float = 600) -> str:
         now = time.time()
         return await self._write(
-            partial(ident.create_link_code, user_id=user_id, expires_at=now + ttl_seconds, now=now)
+            partial(links.create_link_code, user_id=user_id, expires_at=now + ttl_seconds, now=now)
         )
 
-    async def redeem_link_code(self, code: str, platform: str, platform_user_id: str) -> str | None:
+    async def identities(self, user_id: str) -> list[Identity]:
+        return await self._read(partial(links.identities, user_id=user_id))
+
+    async def peek_link_code(self, code: str) -> str | None:
+        return await self._read(partial(links.peek_link_code, code=code, now=time.time()))
+
+    async def redeem_link_code(
+        self, code: str, platform: str, platform_user_id: str, notice: str = ""
+    ) -> str | None:
         return await self._write(
             partial(
-                ident.redeem_link_code,
+                links.redeem_link_code,
                 code=code,
                 platform=platform,
                 puid=platform_user_id,
+                notice=notice,
                 now=time.time(),
             )
+        )
+
+    async def detach_identity(
+        self,
+        app_name: str,
+        platform: str,
+        platform_user_id: str,
+        state: Mapping[str, Any],
+        notice: str = "",
+    ) -> str | None:
+        # Only `user:` keys (None = no value); fails here, early, on a value JSON cannot hold.
+        encoded = [(k, v) for k, v in encode_delta(state).user if v is not None]
+        return await self._write(
+            partial(
+                links.detach_identity,
+                app=app_name,
+                platform=platform,
+                puid=platform_user_id,
+                state=encoded,
+                notice=notice,
+                now=time.time(),
+            )
+        )
+
+    async def notices(self, platform: str, platform_user_id: str) -> list[Notice]:
+        return await self._read(
+            partial(links.notices, platform=platform, puid=platform_user_id), snapshot=False
+        )
+
+    async def drop_notices(self, platform: str, platform_user_id: str, up_to: int) -> None:
+        await self._write(
+            partial(links.drop_notices, platform=platform, puid=platform_user_id, up_to=up_to)
         )
 
     # -- inbox ------------------------------------------------------------------------------
@@ -339,3 +383,13 @@ class SqliteStore:
 
     async def audit_entries(self, limit: int = 100) -> list[dict[str, Any]]:
         return await self._read(partial(ident.audit_entries, limit=limit), admin=True)
+
+    async def audit_count(self, actor: str, command: str, since: float) -> int:
+        return await self._read(
+            partial(
+                ident.audit_count,
+                actor_hash=self._hash_actor(actor),
+                command=command,
+                since=since,
+            )
+        )

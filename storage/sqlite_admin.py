@@ -154,6 +154,12 @@ def export_user(db: sqlite3.Connection, app: str, user: str) -> dict[str, Any]:
         " WHERE user_id = ? ORDER BY received_at",
         (user,),
     ).fetchall()
+    notices = db.execute(
+        "SELECT n.platform, n.platform_user_id, n.text, n.created_at FROM notices n"
+        " JOIN identities i USING (platform, platform_user_id) WHERE i.user_id = ?"
+        " ORDER BY n.pk",
+        (user,),
+    ).fetchall()
     return {
         "app_name": app,
         "user_id": user,
@@ -183,6 +189,10 @@ def export_user(db: sqlite3.Connection, app: str, user: str) -> dict[str, Any]:
             }
             for p, m, payload, received, done in inbox
         ],
+        "notices": [
+            {"platform": p, "platform_user_id": u, "text": t, "created_at": c}
+            for p, u, t, c in notices
+        ],
     }
 
 
@@ -190,6 +200,11 @@ def delete_user(db: sqlite3.Connection, app: str, user: str) -> None:
     """Every row about the user goes; audit details naming the user are scrubbed."""
     delete_sessions(db, [r[0] for r in db.execute(_USER_SESSIONS, (app, user)).fetchall()])
     db.execute("DELETE FROM user_state WHERE app_name = ? AND user_id = ?", (app, user))
+    db.execute(
+        "DELETE FROM notices WHERE (platform, platform_user_id) IN"
+        " (SELECT platform, platform_user_id FROM identities WHERE user_id = ?)",
+        (user,),
+    )
     db.execute("DELETE FROM identities WHERE user_id = ?", (user,))
     db.execute("DELETE FROM link_codes WHERE user_id = ?", (user,))
     db.execute("DELETE FROM inbox WHERE user_id = ?", (user,))

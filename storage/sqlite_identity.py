@@ -1,4 +1,5 @@
-"""Identities, link codes, inbox and audit log of the SQLite store (run on a connection's thread).
+"""Identities, inbox and audit log of the SQLite store (run on a connection's thread; /link:
+sqlite_links).
 
 Identities and the inbox are not per app: a platform account is one person whatever the app.
 """
@@ -12,17 +13,9 @@ from typing import Any
 
 from storage.types import InboxItem, InboxStatus
 
-# No 0/O, 1/I/L: codes are read off one screen and typed on another.
-CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-CODE_LENGTH = 8
-
 
 def new_user_id() -> str:
     return secrets.token_hex(6)
-
-
-def normalize_code(code: str) -> str:
-    return "".join(ch for ch in code.upper() if ch.isalnum())
 
 
 def find_user(db: sqlite3.Connection, platform: str, puid: str) -> tuple[str, str | None] | None:
@@ -44,65 +37,6 @@ def resolve_user(
         (platform, puid, new_user_id(), display_name, now),
     ).fetchone()
     return row[0]
-
-
-def create_link_code(db: sqlite3.Connection, user_id: str, expires_at: float, now: float) -> str:
-    db.execute("DELETE FROM link_codes WHERE expires_at < ?", (now,))  # housekeeping
-    while True:
-        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-        cur = db.execute(
-            "INSERT INTO link_codes (code, user_id, expires_at) VALUES (?, ?, ?)"
-            " ON CONFLICT (code) DO NOTHING",
-            (code, user_id, expires_at),
-        )
-        if cur.rowcount == 1:
-            return code
-
-
-def redeem_link_code(
-    db: sqlite3.Connection, code: str, platform: str, puid: str, now: float
-) -> str | None:
-    row = db.execute(
-        "DELETE FROM link_codes WHERE code = ? RETURNING user_id, expires_at",
-        (normalize_code(code),),
-    ).fetchone()
-    if row is None or row[1] < now:
-        return None  # unknown, used or expired (an expired code is consumed all the same)
-    target = row[0]
-    found = find_user(db, platform, puid)
-    db.execute(
-        "INSERT INTO identities (platform, platform_user_id, user_id, display_name, created_at)"
-        " VALUES (?, ?, ?, NULL, ?) ON CONFLICT (platform, platform_user_id) DO UPDATE"
-        " SET user_id = excluded.user_id",
-        (platform, puid, target, now),
-    )
-    if found is not None and found[0] != target:
-        merge_user(db, found[0], target)
-    return target
-
-
-def merge_user(db: sqlite3.Connection, old: str, target: str) -> None:
-    """Fold `old` into `target`: its `user:` values fill the target's gaps, its sessions move
-    (renamed when the target has a session of the same id), its inbox rows follow."""
-    db.execute(
-        "INSERT INTO user_state (app_name, user_id, key, value)"
-        " SELECT app_name, ?, key, value FROM user_state WHERE user_id = ?"
-        " ON CONFLICT (app_name, user_id, key) DO NOTHING",
-        (target, old),
-    )
-    db.execute("DELETE FROM user_state WHERE user_id = ?", (old,))
-    db.execute(
-        "UPDATE sessions SET user_id = ? WHERE user_id = ? AND NOT EXISTS (SELECT 1 FROM"
-        " sessions t WHERE t.app_name = sessions.app_name AND t.user_id = ?"
-        " AND t.session_id = sessions.session_id)",
-        (target, old, target),
-    )
-    db.execute(
-        "UPDATE sessions SET user_id = ?, session_id = session_id || '~' || ? WHERE user_id = ?",
-        (target, old, old),
-    )
-    db.execute("UPDATE inbox SET user_id = ? WHERE user_id = ?", (target, old))
-    db.execute("UPDATE link_codes SET user_id = ? WHERE user_id = ?", (target, old))
 
 
 def inbox_put(
@@ -189,6 +123,13 @@ def audit_entries(db: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
         "SELECT at, actor, command, detail FROM audit ORDER BY pk DESC LIMIT ?", (max(limit, 0),)
     ).fetchall()
     return [{"at": at, "actor": a, "command": c, "detail": d} for at, a, c, d in rows]
+
+
+def audit_count(db: sqlite3.Connection, actor_hash: str, command: str, since: float) -> int:
+    return db.execute(
+        "SELECT count(*) FROM audit WHERE actor = ? AND command = ? AND at >= ?",
+        (actor_hash, command, since),
+    ).fetchone()[0]
 
 
 def audit_salt(db: sqlite3.Connection) -> str:

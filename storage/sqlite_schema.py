@@ -111,7 +111,18 @@ _V2 = [
     "CREATE INDEX inbox_user ON inbox (user_id)",
 ]
 
-MIGRATIONS: tuple[list[str], ...] = (_V1, _V2)
+# Version 3: notices waiting for an identity's next private message (e.g. "a new account was
+# linked to yours"), and an index to count one actor's recent audit entries (failed /link codes).
+_V3 = [
+    """CREATE TABLE notices (
+        pk INTEGER PRIMARY KEY, platform TEXT NOT NULL, platform_user_id TEXT NOT NULL,
+        text TEXT NOT NULL, created_at REAL NOT NULL
+    )""",
+    "CREATE INDEX notices_identity ON notices (platform, platform_user_id)",
+    "CREATE INDEX audit_actor ON audit (actor, command, at)",
+]
+
+MIGRATIONS: tuple[list[str], ...] = (_V1, _V2, _V3)
 LATEST = len(MIGRATIONS)
 
 

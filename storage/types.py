@@ -163,6 +163,14 @@ class Identity:
     display_name: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A message waiting for an identity's next private message (`id` orders them)."""
+
+    id: int
+    text: str
+
+
 class InboxStatus(Enum):
     NEW = "new"  # first time seen: recorded now
     PENDING = "pending"  # seen before, not yet answered (e.g. redelivered after a crash)

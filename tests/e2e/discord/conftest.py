@@ -97,9 +97,12 @@ class RunningBot:
 
 
 @contextlib.asynccontextmanager
-async def start_bot(settings: Settings, emu: DiscordEmulator) -> AsyncIterator[RunningBot]:
+async def start_bot(
+    settings: Settings, emu: DiscordEmulator, **options: Any
+) -> AsyncIterator[RunningBot]:
+    """The bot on the emulator; `options` go to DiscordAdapter (retry_delay, wall)."""
     async with open_app(settings) as app:
-        adapter = DiscordAdapter(settings, app.core, guild_ready_timeout=0.05)
+        adapter = DiscordAdapter(settings, app.core, guild_ready_timeout=0.05, **options)
         await adapter.start()
         try:
             yield RunningBot(app, adapter, emu)

@@ -120,6 +120,8 @@ class ConsoleAdapter:
     async def _send(self, incoming: Incoming) -> None:
         shown = ""  # streamed text already printed
         async for reply in self._core.handle(incoming):
+            if reply.typing:
+                continue  # a terminal has no typing indicator
             if reply.partial:
                 shown = self._stream(shown, reply.text)
                 continue

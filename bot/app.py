@@ -79,7 +79,12 @@ async def open_app(settings: Settings) -> AsyncIterator[App]:
                 history_window=settings.history_window,
             )
             core = Conversation(
-                store, runner, app_name=settings.app_name, admin_ids=settings.admin_ids
+                store,
+                runner,
+                app_name=settings.app_name,
+                admin_ids=settings.admin_ids,
+                rate_limit=settings.user_rate_limit,
+                queue_limit=settings.user_queue_limit,
             )
             yield App(settings, store, core, runner, model.description)
         finally:

@@ -11,6 +11,12 @@ serialises writers across worker processes. Across workers, arrival order is the
 user's next message may reach another worker and take the session lock before the worker that
 acknowledged the previous one does, so a turn also waits (bounded) while an older message of the
 same user is still unanswered.
+
+Fairness (bot.fairness): before anything is awaited, a message of a user past their rate or
+queue limit is refused - recorded and closed, the user told once per burst - so a flood from
+one user queues at most a few turns and cannot starve anyone. Replays are never refused.
+Typing: a turn that holds its lock and has no answer after `typing_after` yields
+`Reply.working()`, which the adapter shows as its typing indicator.
 """
 
 from __future__ import annotations
@@ -19,14 +25,17 @@ import asyncio
 import dataclasses
 import logging
 import re
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Protocol
 
 from bot.admin_commands import ADMIN_COMMANDS, AdminCommands
 from bot.chat_sessions import ChatSessions
 from bot.commands import USER_COMMANDS, CommandContext, UserCommands, parse_command
+from bot.fairness import FREE, FairnessGate, Ticket, Verdict
 from bot.messages import ChatKind, CommandSpec, Incoming, Reply
+from bot.settings import RateLimit
 from storage import Event, InboxStatus, Store, StoreBusy
 from storage.locks import KeyedLocks
 
@@ -39,6 +48,10 @@ FAILED = "Sorry, something went wrong on my side. Please try again."
 NO_ANSWER = "Sorry, I couldn't come up with an answer. Please try again."
 MAX_TEXT = 8000  # characters; longer messages are refused rather than sent to the model
 TOO_LONG = f"That message is too long for me. Please keep it under {MAX_TEXT:,} characters."
+SLOW_DOWN = (
+    "You're sending messages faster than I can answer, so I skipped some. "
+    "Please wait for my answers, then send the rest again."
+)
 # A surrogate code point on its own: platform JSON can carry one ("\\ud800"), but no UTF-8
 # database (nor any later JSON encoder) can store it.
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -47,6 +60,13 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # lock. Past this, that worker is presumed dead (its message is replayed at its restart).
 ORDER_WAIT = 3.0
 _ORDER_STEP = 0.01
+# Only an older message recorded less than this long ago can be in a live worker's hands (a
+# turn's own deadline is 60 s); one stuck longer (e.g. a reply the platform never took) must
+# not make each later message of its user wait ORDER_WAIT.
+ORDER_AGE = 60.0
+# A turn that holds its lock and has no answer after this long shows "typing…"; a quicker
+# answer goes out without it (one platform call instead of two or three).
+TYPING_AFTER = 0.5
 # A busy database (each attempt already waited the store's busy timeout) is tried again this
 # many times before the user is asked to resend.
 BUSY_RETRIES = 2
@@ -82,11 +102,26 @@ class Conversation:
         *,
         app_name: str,
         admin_ids: frozenset[str] = frozenset(),
+        rate_limit: RateLimit | None = None,
+        queue_limit: int | None = None,
+        typing_after: float | None = TYPING_AFTER,
+        order_wait: float = ORDER_WAIT,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """`clock` (wall time, as the inbox records it) paces the per-user limits and dates
+        the order wait's bound; tests step it. `typing_after=None`: never signal typing."""
         self._store = store
         self._runner = runner
         self._app = app_name
         self._admin_ids = admin_ids
+        self._gate = FairnessGate(rate_limit, queue_limit, clock=clock)
+        self._typing_after = typing_after
+        self._order_wait = order_wait
+        self._clock = clock
+        # (platform, message_id) of messages pending() handed out for a replay (never
+        # refused), and of accepted messages being handled (a redelivery is not refused).
+        self._replays: set[tuple[str, str]] = set()
+        self._in_flight: set[tuple[str, str]] = set()
         self._sessions = ChatSessions(store, app_name)
         self.commands: tuple[CommandSpec, ...] = USER_COMMANDS + ADMIN_COMMANDS
         self._user_commands = UserCommands(store, app_name, self._sessions, self.commands)
@@ -112,17 +147,66 @@ class Conversation:
                 result.append(Incoming.from_payload(dict(item.payload)))
             except (KeyError, ValueError, TypeError):
                 log.warning("inbox row %s:%s is unreadable; skipped", platform, item.message_id)
+        self._replays.update((m.platform, m.message_id) for m in result)
         return result
 
     async def handle(self, incoming: Incoming) -> AsyncIterator[Reply]:
         incoming = storable(incoming)
+        # Decided before the first await, like the order lock below: in arrival order.
+        verdict, ticket = self._admit(incoming)
+        if verdict is not Verdict.ACCEPT:
+            async for reply in self._refuse(incoming, tell=verdict is Verdict.REFUSE_AND_TELL):
+                yield reply
+            return
+        where = (incoming.platform, incoming.message_id)
+        self._in_flight.add(where)
+        try:
+            async for reply in self._handle_in_order(incoming, ticket):
+                yield reply
+        finally:
+            ticket.release()
+            self._in_flight.discard(where)
+
+    def _admit(self, incoming: Incoming) -> tuple[Verdict, Ticket]:
+        """Admins, replays and group chatter (never answered) are not limited."""
+        replay = (incoming.platform, incoming.message_id)
+        if replay in self._replays:
+            self._replays.discard(replay)
+            return Verdict.ACCEPT, FREE
+        if not incoming.addressed or self.is_admin(incoming.platform, incoming.platform_user_id):
+            return Verdict.ACCEPT, FREE
+        return self._gate.admit((incoming.platform, incoming.platform_user_id))
+
+    async def _refuse(self, incoming: Incoming, *, tell: bool) -> AsyncIterator[Reply]:
+        """Recorded and closed, never answered nor replayed; the user is told once a burst."""
+        where = f"{incoming.platform}:{incoming.message_id}"
+        if (incoming.platform, incoming.message_id) in self._in_flight:
+            log.info("redelivered %s ignored (being answered)", where)
+            return
+        try:
+            status = await self._store.inbox_put(
+                incoming.platform, incoming.message_id, incoming.to_payload()
+            )
+        except Exception:
+            log.warning("could not record refused message %s", where)
+            status = InboxStatus.NEW
+        if status is InboxStatus.DONE:
+            return  # a redelivery of something already answered (or refused)
+        log.info("%s refused: its user is past the per-user rate or queue limit", where)
+        # A slash command is always answered (ephemerally: nobody else sees it), or the
+        # platform shows it as failed.
+        if tell or incoming.extra.get("interaction"):
+            yield Reply(SLOW_DOWN)
+        await self._done_quietly(incoming)
+
+    async def _handle_in_order(self, incoming: Incoming, ticket: Ticket) -> AsyncIterator[Reply]:
         key = (incoming.platform, incoming.chat_id, incoming.platform_user_id)
         answered = False
         for attempt in range(BUSY_RETRIES + 1):
             try:
                 async with self._order.hold(key):
-                    async for reply in self._handle(incoming):
-                        answered = answered or not reply.partial
+                    async for reply in self._handle(incoming, ticket):
+                        answered = answered or not (reply.partial or reply.typing)
                         yield reply
                 return
             except StoreBusy:
@@ -143,7 +227,7 @@ class Conversation:
             await self._done_quietly(incoming)
             return
 
-    async def _handle(self, incoming: Incoming) -> AsyncIterator[Reply]:
+    async def _handle(self, incoming: Incoming, ticket: Ticket) -> AsyncIterator[Reply]:
         if not incoming.addressed:
             # Group chatter not meant for us: recorded (an adapter may have accepted it) and
             # closed, so it is never replayed, but not answered.
@@ -158,11 +242,12 @@ class Conversation:
             return
         session_id = await self._sessions.current(user_id, incoming.platform, incoming.chat_id)
         async with self._in_turn(incoming, user_id, session_id):
+            ticket.release()  # holding its turn: no longer one of its user's waiting messages
             # Another worker (which got the lock first, whatever inbox_put told each of us) may
             # have answered it while we waited: check again under the lock.
             if await self._inbox_put(incoming, user_id) is InboxStatus.DONE:
                 return
-            async for reply in self._answer(incoming, user_id, session_id):
+            async for reply in self._with_typing(self._answer(incoming, user_id, session_id)):
                 yield reply
             # Reached only when the adapter asks for more after the last reply: it was sent.
             await self._store.inbox_done(incoming.platform, incoming.message_id)
@@ -171,15 +256,19 @@ class Conversation:
     async def _in_turn(
         self, incoming: Incoming, user_id: str, session_id: str
     ) -> AsyncIterator[None]:
-        """The session lock, taken when no older message of this user is still unanswered
-        (those go first: they were acknowledged first), or once ORDER_WAIT has passed."""
+        """The session lock, taken when no older message of this user recorded in the last
+        ORDER_AGE is still unanswered (those go first: they were acknowledged first), or once
+        `order_wait` has passed."""
         waited, step = 0.0, _ORDER_STEP
         while True:
             async with self._store.session_lock(self._app, user_id, session_id):
                 earlier = await self._store.inbox_earlier_pending(
-                    incoming.platform, incoming.message_id, user_id
+                    incoming.platform,
+                    incoming.message_id,
+                    user_id,
+                    since=self._clock() - ORDER_AGE,
                 )
-                if not earlier or waited >= ORDER_WAIT:
+                if not earlier or waited >= self._order_wait:
                     if earlier:
                         log.warning(
                             "%s:%s answered although an older message of its user is still"
@@ -195,9 +284,40 @@ class Conversation:
             waited += step
             step = min(step * 2, 0.2)
 
+    async def _with_typing(self, replies: AsyncIterator[Reply]) -> AsyncIterator[Reply]:
+        """`replies`, preceded by one `Reply.working()` when no non-partial reply came within
+        `typing_after`. The replies are produced in a task of their own (see _Pump) so the wait
+        for the next one can time out without disturbing it."""
+        if self._typing_after is None:
+            async for reply in replies:
+                yield reply
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._typing_after
+        signalled = False
+        pump = _Pump(replies)
+        try:
+            while True:
+                timeout = None if signalled else max(deadline - loop.time(), 0.0)
+                got = await pump.next(timeout)
+                if got is _TIMED_OUT:
+                    signalled = True
+                    yield Reply.working()
+                    continue
+                if got is _END:
+                    return
+                assert isinstance(got, Reply)
+                signalled = signalled or not got.partial
+                yield got
+        finally:
+            await pump.aclose()
+
     async def _answer(
         self, incoming: Incoming, user_id: str, session_id: str
     ) -> AsyncIterator[Reply]:
+        # Left for this identity by something done elsewhere (e.g. an account linked to it).
+        async for notice in self._user_commands.notices(user_id, incoming):
+            yield notice
         if incoming.kind != "text":
             yield Reply(NON_TEXT)
             return
@@ -286,3 +406,58 @@ class Conversation:
             await self._store.inbox_done(incoming.platform, incoming.message_id)
         except Exception:
             log.warning("could not mark %s:%s answered", incoming.platform, incoming.message_id)
+
+
+_END = object()
+_TIMED_OUT = object()
+
+
+class _Pump:
+    """Runs an async iterator in one task of its own, one item per request (never ahead of the
+    consumer), so the consumer can wait for an item with a timeout. Everything the iterator
+    does - context managers across its yields included - stays in that one task."""
+
+    def __init__(self, source: AsyncIterator[Reply]) -> None:
+        self._source = source
+        self._asks: asyncio.Queue[None] = asyncio.Queue()
+        self._items: asyncio.Queue[tuple[object, BaseException | None]] = asyncio.Queue()
+        self._asked = False
+        self._task = asyncio.create_task(self._run())
+
+    async def next(self, timeout: float | None) -> object:
+        """The next item, `_END`, or `_TIMED_OUT` (then the same item is still coming)."""
+        if not self._asked:
+            self._asked = True
+            self._asks.put_nowait(None)
+        try:
+            item, error = await asyncio.wait_for(self._items.get(), timeout)
+        except TimeoutError:
+            return _TIMED_OUT
+        self._asked = False
+        if error is not None:
+            raise error
+        return item
+
+    async def aclose(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                await self._asks.get()
+                try:
+                    item = await anext(self._source)
+                except StopAsyncIteration:
+                    self._items.put_nowait((_END, None))
+                    return
+                except BaseException as exc:
+                    # Handed to the consumer, which would otherwise wait for ever (a
+                    # cancellation from aclose() finds nobody waiting: harmless).
+                    self._items.put_nowait((None, exc))
+                    if not isinstance(exc, Exception):
+                        raise
+                    return
+                self._items.put_nowait((item, None))
+        finally:
+            await self._source.aclose()  # type: ignore[attr-defined]

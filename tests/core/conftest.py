@@ -23,6 +23,9 @@ def make_settings(database_url: str, **extra: str) -> Settings:
         "ADMIN_IDS": f"{ADMIN[0]}:{ADMIN[1]}",
         "QUOTES_BASE_URL": NO_NETWORK,
         "LLM_BASE_URL": NO_NETWORK,
+        # Off here: bursts test ordering; the limits have their own tests (test_fairness*).
+        "USER_RATE_LIMIT": "0",
+        "USER_QUEUE_LIMIT": "1000",
         **extra,
     }
     return Settings.from_env(env, dotenv_path=None)
@@ -77,8 +80,9 @@ def incoming(
 
 
 async def replies(app: App, message: Incoming) -> list[Reply]:
-    """Drive `handle` to its end, as an adapter does; only the non-partial replies."""
-    return [r async for r in app.core.handle(message) if not r.partial]
+    """Drive `handle` to its end, as an adapter does; only the replies with content (not the
+    partial ones, not the typing signal)."""
+    return [r async for r in app.core.handle(message) if not (r.partial or r.typing)]
 
 
 async def say(app: App, text: str, **kwargs) -> str:

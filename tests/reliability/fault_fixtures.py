@@ -44,6 +44,7 @@ def settings(database_url: str, **extra: str) -> Settings:
         "QUOTES_BASE_URL": NO_NETWORK,
         "LLM_BASE_URL": NO_NETWORK,
         "APP_NAME": APP,
+        "USER_RATE_LIMIT": "0",  # the per-user limit is tested on its own (test_fairness*)
         **extra,
     }
     return Settings.from_env(env, dotenv_path=None)
@@ -92,12 +93,16 @@ def message(
 
 @dataclass
 class Answer:
-    replies: list[Reply]  # every reply, partial ones included
+    replies: list[Reply]  # every reply, partial and typing ones included
     seconds: float
 
     @property
+    def typing(self) -> int:
+        return sum(r.typing for r in self.replies)
+
+    @property
     def final(self) -> list[Reply]:
-        return [r for r in self.replies if not r.partial]
+        return [r for r in self.replies if not (r.partial or r.typing)]
 
     @property
     def text(self) -> str:

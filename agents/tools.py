@@ -6,6 +6,7 @@ model can explain, never exceptions out of the turn.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,7 +30,7 @@ from agents.profile import (
     split_symbols,
     watchlist_of,
 )
-from agents.quotes import Quote, QuoteError, QuoteProvider
+from agents.quotes import MAX_QUOTES_PER_CALL, Quote, QuoteError, QuoteProvider
 
 _TOPIC_SCHEMA = {
     "type": "object",
@@ -133,8 +134,35 @@ def humour_tools(book: JokeBook) -> tuple[Tool, ...]:
 
 
 # -- stock_analyst -------------------------------------------------------------------------
+class QuoteBudget:
+    """Quote lookups one message (one invocation) may still make, across all its tool calls: a
+    model repeating watchlist_quotes or get_quote must not turn one message into hundreds of
+    requests. Only the most recent invocations are remembered (a turn lasts seconds)."""
+
+    def __init__(self, per_message: int = MAX_QUOTES_PER_CALL, remembered: int = 1024) -> None:
+        self._per_message = per_message
+        self._remembered = remembered
+        self._used: OrderedDict[str, int] = OrderedDict()
+
+    def take(self, invocation_id: str, wanted: int) -> int:
+        """How many of `wanted` lookups this message may still make (counted as made)."""
+        used = self._used.pop(invocation_id, 0)
+        granted = max(0, min(wanted, self._per_message - used))
+        self._used[invocation_id] = used + granted
+        while len(self._used) > self._remembered:
+            self._used.popitem(last=False)
+        return granted
+
+
+SPENT = f"no more quote lookups for this message (at most {MAX_QUOTES_PER_CALL})"
+
+
 def stock_tools(quotes: QuoteProvider) -> tuple[Tool, ...]:
+    budget = QuoteBudget()
+
     async def get_quote(ctx: ToolContext, symbol: str) -> Mapping[str, Any]:
+        if not budget.take(ctx.invocation_id, 1):
+            return {"error": SPENT}
         try:
             quote = await quotes.get_quote(symbol)
         except QuoteError as exc:
@@ -156,7 +184,10 @@ def stock_tools(quotes: QuoteProvider) -> tuple[Tool, ...]:
         symbols = watchlist_of(ctx)
         if not symbols:
             return {"watchlist": [], "quotes": []}
-        results = await quotes.get_quotes(symbols)
+        granted = budget.take(ctx.invocation_id, min(len(set(symbols)), MAX_QUOTES_PER_CALL))
+        if not granted:
+            return {"error": SPENT}
+        results = await quotes.get_quotes(list(dict.fromkeys(symbols))[:granted])
         answer = {
             "watchlist": symbols,
             "quotes": [r.as_dict() for r in results.values() if isinstance(r, Quote)],

@@ -112,6 +112,43 @@ async def test_the_command_and_the_tool_follow_the_same_rules(any_db_url: str) -
             assert f"watchlist: {', '.join(FINAL)}." in llm.requests[-1].system
 
 
+async def store_watchlist(app: App, user: str, symbols: list[str]) -> None:
+    """A watchlist as one stored before the cap existed (written as any state change is)."""
+    await ask(app, message("/watchlist", user=user))
+    user_id = await app.store.find_user("telegram", user)
+    assert user_id is not None
+    session = await app.store.get_session(APP, user_id, f"telegram:{user}")
+    assert session is not None
+    old = Event(author="system", content={}, actions=EventActions({WATCHLIST_KEY: symbols}))
+    assert await app.store.append_event(session, old)
+
+
+async def test_a_model_repeating_lookups_gets_one_message_worth_of_quotes(
+    any_db_url: str,
+) -> None:
+    legacy = [f"L{i:02d}" for i in range(40)]
+    prices = {s: Listing(10.0 + i, 10.0) for i, s in enumerate(legacy)}
+    async with LLMEmulator() as llm, QuotesEmulator(prices) as market:
+        env = llm_env(llm.base_url, timeout=5, retries=0)
+        async with running_app(any_db_url, QUOTES_BASE_URL=market.base_url, **env) as app:
+            await store_watchlist(app, "42", legacy)
+            llm.script(
+                Say(tool_calls=[call("transfer_to_agent", agent_name="stock_analyst")]),
+                Say(tool_calls=[call("watchlist_quotes")] * 3),
+                Say(tool_calls=[call("get_quote", symbol=s) for s in legacy[:10]]),
+                Say("Here you go."),
+            )
+            answer = await ask(app, message("how are my stocks? all of them, again and again"))
+            assert answer.text == "Here you go." and llm.remaining == 0
+    assert len(market.requests) == MAX_QUOTES_PER_CALL
+    results = [
+        json.loads(m["content"]) for m in llm.requests[-1].body["messages"] if m["role"] == "tool"
+    ]
+    quoted, *refused = results[1:]  # after the transfer's result
+    assert len(quoted["quotes"]) == MAX_QUOTES_PER_CALL and quoted["not_looked_up"] == 15
+    assert len(refused) == 12 and all("no more quote lookups" in r["error"] for r in refused)
+
+
 async def test_one_message_fetches_a_bounded_number_of_quotes_a_few_at_a_time(
     any_db_url: str,
 ) -> None:
@@ -123,13 +160,7 @@ async def test_one_message_fetches_a_bounded_number_of_quotes_a_few_at_a_time(
         QuotesEmulator(prices) as market,
         running_app(any_db_url, QUOTES_BASE_URL=market.base_url) as app,
     ):
-        await ask(app, message("/watchlist"))
-        user_id = await app.store.find_user("telegram", "42")
-        assert user_id is not None
-        session = await app.store.get_session(APP, user_id, "telegram:42")
-        assert session is not None
-        old = Event(author="system", content={}, actions=EventActions({WATCHLIST_KEY: legacy}))
-        assert await app.store.append_event(session, old)
+        await store_watchlist(app, "42", legacy)
         market.gate.clear()  # hold every answer, so all the requests it opens pile up
         asking = asyncio.create_task(ask(app, message("how is my watchlist doing?")))
         await wait_until(lambda: market.in_flight >= CONCURRENT_REQUESTS, timeout=10)

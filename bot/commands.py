@@ -225,10 +225,12 @@ class UserCommands:
             await self._record(ctx, "forgetme", note, {FORGET_KEY: time.time()})
             return [Reply(text, private=True)]
         if [a.lower() for a in args] != ["confirm"]:
-            return [Reply(USAGE["forgetme"])]
+            return [Reply(USAGE["forgetme"], private=True)]
         asked = (await self._state(ctx)).get(FORGET_KEY)
         if not isinstance(asked, int | float) or time.time() - asked > FORGET_CONFIRM_SECONDS:
-            return [Reply("Nothing to confirm (or it expired). Send /forgetme first.")]
+            return [
+                Reply("Nothing to confirm (or it expired). Send /forgetme first.", private=True)
+            ]
         await self._store.delete_user(self._app, ctx.user_id)
         return [Reply("Done. I erased everything I stored about you. Goodbye!", private=True)]
 

@@ -142,6 +142,10 @@ def bot_settings(far: FarSide, model: str, database_url: str) -> Settings:
         "QUOTES_BASE_URL": far.urls["quotes"],
         "APP_NAME": f"bench-e2e-{time.time_ns()}",
         "LOG_LEVEL": "INFO",
+        # Per-user limits off: each simulated user sends as fast as the bot answers
+        # (bench/flood.py measures the limits).
+        "USER_RATE_LIMIT": "0",
+        "USER_QUEUE_LIMIT": "1000",
     }
     if model == "llm":
         env |= {"OPENAI_API_KEY": "sk-bench-not-a-key", "LLM_BASE_URL": far.urls["llm"]}

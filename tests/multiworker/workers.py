@@ -109,6 +109,10 @@ class WorkerPool:
             "APP_NAME": self.app_name,
             "QUOTES_BASE_URL": NO_NETWORK,
             "LOG_LEVEL": self.log_level,
+            # Per-user limits off: these runs send each user's messages as fast as the bot
+            # answers (the limits are measured on their own: tests/reliability/test_fairness*).
+            "USER_RATE_LIMIT": "0",
+            "USER_QUEUE_LIMIT": "1000",
             **self.extra_env,
         }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,11 +28,12 @@ from agents.profile import (
     watchlist_of,
 )
 from bot.chat_sessions import SYSTEM_AUTHOR, ChatSessions
+from bot.link_commands import LINK_USAGE, UNLINK_USAGE, LinkCommands
 from bot.messages import CommandOption, CommandSpec, Incoming, Reply, ReplyFile
 from storage import Event, EventActions, Store
 
 FORGET_CONFIRM_SECONDS = 300
-LINK_CODE_TTL = 600
+PLATFORM_CHOICES = ("telegram", "discord")
 WATCHLIST_EDITS = {"add": add_to_watchlist, "remove": remove_from_watchlist}
 
 USER_COMMANDS: tuple[CommandSpec, ...] = (
@@ -55,15 +57,29 @@ USER_COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         "link",
-        "Link your Telegram and Discord accounts",
-        options=(CommandOption("code", "A code from /link on the other platform"),),
+        "Link your Telegram and Discord accounts (or list the linked ones)",
+        options=(
+            # `code` stays the first option: "/link CODE" as before; "list" lists accounts.
+            CommandOption("code", "A code from /link on your other account, or 'list'"),
+            CommandOption("confirm", "Type 'confirm' to link", choices=("confirm",)),
+        ),
+    ),
+    CommandSpec(
+        "unlink",
+        "Detach a linked account (it keeps a copy of your preferences)",
+        options=(
+            CommandOption(
+                "platform", "The account to detach", required=True, choices=PLATFORM_CHOICES
+            ),
+        ),
     ),
 )
 
 USAGE = {
     "watchlist": "Usage: /watchlist, /watchlist add TICKER or /watchlist remove TICKER",
     "forgetme": "Usage: /forgetme, then /forgetme confirm",
-    "link": "Usage: /link (get a code) or /link CODE (use a code from the other platform)",
+    "link": LINK_USAGE,
+    "unlink": UNLINK_USAGE,
 }
 
 
@@ -111,7 +127,7 @@ def favourite_agent(delegations: dict[str, int]) -> tuple[str, int] | None:
 
 
 class UserCommands:
-    """/start /help /prefs /watchlist /reset /export /forgetme /link."""
+    """/start /help /prefs /watchlist /reset /export /forgetme /link /unlink."""
 
     def __init__(
         self,
@@ -124,6 +140,7 @@ class UserCommands:
         self._app = app_name
         self._sessions = sessions
         self._all = all_commands
+        self._links = LinkCommands(store, app_name)
 
     def handles(self, name: str) -> bool:
         return any(c.name == name for c in USER_COMMANDS)
@@ -235,20 +252,11 @@ class UserCommands:
         return [Reply("Done. I erased everything I stored about you. Goodbye!", private=True)]
 
     async def _cmd_link(self, ctx: CommandContext, args: tuple[str, ...]) -> list[Reply]:
-        if len(args) > 1:
-            return [Reply(USAGE["link"])]
-        if not args:
-            code = await self._store.create_link_code(ctx.user_id, ttl_seconds=LINK_CODE_TTL)
-            text = (
-                f"Your link code: {code}\nOn your other platform (Telegram or Discord), send "
-                f"/link {code} to me within {LINK_CODE_TTL // 60} minutes. Both accounts will "
-                "then share one memory."
-            )
-            return [Reply(text, private=True)]
-        inc = ctx.incoming
-        target = await self._store.redeem_link_code(args[0], inc.platform, inc.platform_user_id)
-        if target is None:
-            return [Reply("That code is unknown, used or expired. Get a new one with /link.")]
-        if target == ctx.user_id:
-            return [Reply("This account is already linked to that one.")]
-        return [Reply("Linked! Both accounts now share your preferences and watchlist.")]
+        return await self._links.link(ctx.user_id, ctx.incoming, args)
+
+    async def _cmd_unlink(self, ctx: CommandContext, args: tuple[str, ...]) -> list[Reply]:
+        return await self._links.unlink(ctx.user_id, ctx.incoming, args, await self._state(ctx))
+
+    def notices(self, user_id: str, incoming: Incoming) -> AsyncIterator[Reply]:
+        """Notices waiting for this identity (bot.link_commands), for the core to show first."""
+        return self._links.notices(user_id, incoming)

@@ -46,7 +46,11 @@ async def test_link_shares_user_state_across_platforms(app) -> None:
     code = code_reply.text.split("code: ", 1)[1].split()[0]
     # Before linking, Discord is somebody else with an empty watchlist.
     assert "empty" in await say(app, "/watchlist", user="777", platform="discord")
-    assert "Linked" in await say(app, f"/link {code}", user="777", platform="discord")
+    # The code alone only says what linking would do; nothing moves before the confirmation.
+    preview = await say(app, f"/link {code}", user="777", platform="discord")
+    assert "will join your Telegram (Ada) account" in preview and "confirm" in preview
+    assert "empty" in await say(app, "/watchlist", user="777", platform="discord")
+    assert "Linked" in await say(app, f"/link {code} confirm", user="777", platform="discord")
     tg = await app.store.find_user("telegram", "42")
     assert tg is not None and tg == await app.store.find_user("discord", "777")
     assert "Your watchlist: NVDA" in await say(app, "/watchlist", user="777", platform="discord")
@@ -56,7 +60,7 @@ async def test_link_shares_user_state_across_platforms(app) -> None:
     assert "NVDA, AMD" in await say(app, "/watchlist", user="42", platform="telegram")
     # A code works once.
     assert "unknown, used or expired" in await say(
-        app, f"/link {code}", user="9", platform="discord"
+        app, f"/link {code} confirm", user="9", platform="discord"
     )
     assert (await say(app, "/link a b")).startswith("Usage: /link")
 

@@ -115,8 +115,12 @@ async def test_one_person_linked_across_platforms_shares_one_watchlist(
     code = re.search(r"Your link code: (\S+)", code_text)
     assert code, code_text
 
-    # Linked from Discord with the slash command's typed option.
-    interaction = await dc.invoke_command(dm, "link", {"code": code[1]})
+    # Linked from Discord with the slash command's typed options: the code alone says what
+    # would happen; with `confirm` it links.
+    preview = await dc.invoke_command(dm, "link", {"code": code[1]})
+    await wait_until(check(lambda: dc.followups(preview)), timeout=TIMEOUT)
+    assert "will join your Telegram" in dc.followups(preview)[0]["content"]
+    interaction = await dc.invoke_command(dm, "link", {"code": code[1], "confirm": "confirm"})
     await wait_until(check(lambda: dc.followups(interaction)), timeout=TIMEOUT)
     assert dc.followups(interaction)[0]["content"].startswith("Linked!")
 

@@ -39,10 +39,11 @@ async def everything_about_someone(app: App) -> str:
     await ask(app, message("/reset", **tg))
     code = (await ask(app, message("/link", **tg))).text.split("Your link code: ")[1].split()[0]
     await ask(app, message(f"remember this too: {SECRET}", **dc))
-    linked = await ask(app, message(f"/link {code}", **dc))
+    await ask(app, message(f"/link {code}", **dc))
+    linked = await ask(app, message(f"/link {code} confirm", **dc))
     assert linked.text.startswith("Linked"), linked.text
     await ask(app, message("/link", **dc))  # an unused code left behind
-    assert (await ask(app, message("/export", **tg))).final[0].file is not None
+    assert (await ask(app, message("/export", **tg))).final[-1].file is not None
     await ask(app, message("what's AAPL at?", **dc))
     user_id = await app.store.find_user("telegram", TG_ID)
     assert user_id and user_id == await app.store.find_user("discord", DC_ID)

@@ -44,15 +44,16 @@ _URL_LOGGERS = ("httpx", "httpcore")
 
 
 class _RecordingQueue(asyncio.Queue[object]):
-    """PTB's update queue, recording each update durably before PTB may confirm it."""
+    """PTB's update queue, recording each update durably before PTB may confirm it.
+    `record` says whether the item goes on to the handlers (not an update for the bot)."""
 
-    def __init__(self, record: Callable[[object], Awaitable[None]]) -> None:
+    def __init__(self, record: Callable[[object], Awaitable[bool]]) -> None:
         super().__init__()
         self._record = record
 
     async def put(self, item: object) -> None:
-        await self._record(item)
-        await super().put(item)
+        if await self._record(item):
+            await super().put(item)
 
 
 class TelegramAdapter:
@@ -222,9 +223,9 @@ class TelegramAdapter:
                 log.info("telegram: admin menu for %s not set: %s", user_id, exc)
 
     # -- updates -----------------------------------------------------------------------------
-    async def _record(self, item: object) -> None:
+    async def _record(self, item: object) -> bool:
         if not isinstance(item, Update):
-            return  # PTB's own stop signal
+            return True  # PTB's own stop signal
         incoming = self._translate(item)
         if incoming is not None:
             # PTB cancels the batch being recorded when it stops (without waiting); this write
@@ -238,6 +239,7 @@ class TelegramAdapter:
                 # A TelegramError makes PTB back off and fetch the batch again (unconfirmed).
                 raise NetworkError("could not record the update; it will be fetched again") from exc
         self._recorded = max(self._recorded, item.update_id)
+        return incoming is not None  # what is not for the bot (translate said why) stops here
 
     async def _accept(self, incoming: Incoming, update_id: int) -> None:
         await self._core.accept(incoming)
@@ -270,7 +272,6 @@ class TelegramAdapter:
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         incoming = self._translate(update)
         if incoming is None:
-            log.debug("telegram: update %s is not for the bot", update.update_id)
             return
         # The turn runs in a task of its own: waiting for its chat's earlier turns, it holds
         # no PTB slot (PTB's `stop()` no longer waits for it; our `stop()` does).

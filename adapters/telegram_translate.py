@@ -6,15 +6,24 @@ Other group chatter is dropped here, never recorded: with Telegram's privacy mod
 not even receive it, and storing strangers' group messages would be wrong anyway.
 `Incoming.message_id` is the `update_id`, because that is what Telegram delivers again after a
 crash (the message id alone is only unique per chat).
+
+Refused here, before anything is recorded: automatic forwards from a linked channel and messages
+sent on behalf of a chat (`sender_chat`): their `from` is a pseudo-user shared by every channel
+and group (777000, GroupAnonymousBot), so they would all write into one memory. And a "private"
+update whose chat is not its sender's: Telegram never sends one, so it is forged (a webhook POST
+with an admin's id and the attacker's chat would otherwise send the admin's data there).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 
 from telegram import Chat, Message, MessageEntity, Update
 
 from bot.messages import ChatKind, Incoming
+
+log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
 # Non-text content, checked in this order (an animation also carries a `document`).
@@ -41,12 +50,20 @@ def to_incoming(update: Update, bot_id: int, bot_username: str) -> Incoming | No
     """The Incoming for a new message, or None for anything the bot should not answer
     (edits, channel posts, service messages, other bots, group chatter not addressed to it)."""
     message = update.message
-    if message is None or message.from_user is None or message.from_user.is_bot:
+    if message is None or not _from_a_person(update.update_id, message):
+        return None
+    if message.from_user is None or message.from_user.is_bot:
         return None
     kind = message_kind(message)
     if kind is None:
         return None
     private = message.chat.type == Chat.PRIVATE
+    if private and message.chat.id != message.from_user.id:
+        log.warning(
+            "telegram: update %s refused: a private chat that is not its sender's (forged?)",
+            update.update_id,
+        )
+        return None
     text, addressed = _address(message, bot_id, bot_username.lower())
     if not (private or addressed):
         return None
@@ -66,6 +83,13 @@ def to_incoming(update: Update, bot_id: int, bot_username: str) -> Incoming | No
         timestamp=message.date.timestamp(),
         extra=extra,
     )
+
+
+def _from_a_person(update_id: int, message: Message) -> bool:
+    if message.is_automatic_forward or message.sender_chat is not None:
+        log.debug("telegram: update %s ignored: sent on behalf of a chat", update_id)
+        return False
+    return True
 
 
 def message_kind(message: Message) -> str | None:

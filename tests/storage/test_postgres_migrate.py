@@ -82,6 +82,11 @@ async def fill(store: Store) -> dict[str, str]:
     for session, event in turn:
         assert await store.append_event(session, event)
     code = await store.create_link_code(bob)
+    # A second identity joins Ann: a notice waits for her Telegram identity.
+    joined = await store.redeem_link_code(
+        await store.create_link_code(ann), "discord", "102", notice="a new account was linked"
+    )
+    assert joined == ann
     await store.inbox_put("telegram", "u1", {"update_id": 1, "text": "tell me a joke"}, ann)
     await store.inbox_put("discord", "m2", {"id": "m2"}, bob)
     await store.inbox_done("telegram", "u1")
@@ -102,6 +107,7 @@ async def views(store: Store, users: dict[str, str], app: str = APP) -> dict[str
         "found": [
             await store.find_user(p, u) for p, u in [("telegram", "100"), ("discord", "101")]
         ],
+        "notices": await store.notices("telegram", "100"),
     }
     for name in ("ann", "bob"):
         user = users[name]

@@ -38,7 +38,12 @@ ADMIN_ASKS = [
     ("stats", {}),
     ("user", {"user": f"discord:{USER}"}),
 ]
-USER_ASKS: list[tuple[str, dict[str, Any]]] = [("link", {}), ("export", {}), ("forgetme", {})]
+USER_ASKS: list[tuple[str, dict[str, Any]]] = [
+    ("link", {}),
+    ("link", {"code": "list"}),
+    ("export", {}),
+    ("forgetme", {}),
+]
 
 
 @pytest.fixture

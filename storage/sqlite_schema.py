@@ -142,7 +142,8 @@ def configure_writer(db: sqlite3.Connection, busy_timeout_ms: int, synchronous: 
     db.execute("PRAGMA temp_store = MEMORY")
     db.execute("PRAGMA cache_size = -32000")
     # Deleted content is overwritten with zeros, so an erased user's text does not linger in
-    # free pages of the file (see checkpoint_truncate for the WAL).
+    # free pages of the file (see checkpoint_truncate for the WAL). Some builds (Debian's) have
+    # it on by default, many do not; with it off the privacy test finds the text in the file.
     db.execute("PRAGMA secure_delete = ON")
 
 

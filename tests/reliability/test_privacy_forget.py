@@ -4,6 +4,9 @@ entries keep only hashed ids. Other users' data is untouched."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+
 import pytest
 
 from bot.app import App
@@ -99,13 +102,22 @@ async def test_admin_forget_leaves_no_row_about_the_user(
         assert not rows_mentioning([("audit", tuple(e.values())) for e in entries], ADMIN_TG)
 
 
-async def test_forgetme_leaves_no_trace_in_the_sqlite_files(db_url: str) -> None:
-    """Not only the tables: the bytes of the database file and its WAL, while the bot runs
-    (the WAL kept the erased text until some later checkpoint). PostgreSQL keeps dead rows in
-    its files until VACUUM: docs/reliability.md says so; nothing to grep there."""
+@pytest.mark.parametrize("checkpointed", [False, True], ids=["in the WAL", "in the file"])
+async def test_forgetme_leaves_no_trace_in_the_sqlite_files(
+    db_url: str, checkpointed: bool
+) -> None:
+    """Not only the tables: the bytes of the database file and its WAL, while the bot runs.
+    The text is either still in the WAL (which kept it after the erase until some later
+    checkpoint) or already in the database file, as SQLite's automatic checkpoints put it there
+    in a long run (deleted cells kept their bytes there without secure_delete). PostgreSQL keeps
+    dead rows in its files until VACUUM: docs/reliability.md says so; nothing to grep there."""
     path = sqlite_path(db_url)
     async with running_app(db_url) as app:
         await everything_about_someone(app)
+        if checkpointed:
+            with contextlib.closing(sqlite3.connect(path)) as other:
+                other.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            assert SECRET.encode() in path.read_bytes()
         await ask(app, message("/forgetme", user=TG_ID, name=TG_NAME))
         await ask(app, message("/forgetme confirm", user=TG_ID, name=TG_NAME))
         files = {p.name: p.read_bytes() for p in (path, path.with_name(path.name + "-wal"))}

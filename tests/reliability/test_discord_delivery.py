@@ -18,6 +18,8 @@ import pytest
 
 from adapters.discord_bot import REDELIVER_ATTEMPTS, DiscordAdapter
 from adapters.discord_send import NONCE_TRUST
+from bot.app import open_app
+from bot.conversation import Conversation
 from bot.messages import CommandSpec, Incoming, Reply
 from bot.settings import Settings
 from tests.e2e.discord.conftest import ADMIN, TIMEOUT, TOKEN, USER, bot_env, start_bot
@@ -102,6 +104,26 @@ async def test_typing_starts_when_the_core_says_and_ends_before_the_answer(
     paths = [c.path.rsplit("/", 1)[-1] for c in calls]
     assert paths[-1] == "messages" and set(paths[:-1]) == {"typing"}
     assert [m["content"] for m in emu.channel_messages(USER + 1)] == ["done"]
+
+
+@pytest.mark.parametrize("any_db_url", ["sqlite"], indirect=True)
+async def test_the_real_core_s_typing_signal_shows_typing_before_the_answer(
+    settings: Settings, emu: DiscordEmulator
+) -> None:
+    async with open_app(settings) as app:
+        # The real core, told that every answer takes a while (its default is 0.5 s).
+        core = Conversation(app.store, app.runner, app_name=settings.app_name, typing_after=0)
+        adapter = DiscordAdapter(settings, core, guild_ready_timeout=0.05)
+        await adapter.start()
+        try:
+            await emu.send_message(emu.user(USER, "user"), "Hi, my name is Alice")
+            await wait_until(lambda: emu.channel_messages(USER + 1), timeout=TIMEOUT)
+        finally:
+            await adapter.stop()
+
+    calls = [(c.method, c.path.split("/")[3]) for c in emu.calls if c.path.startswith("/channel")]
+    assert calls[:2] == [("POST", "typing"), ("POST", "messages")]
+    assert ("POST", "typing") not in calls[2:]  # stopped at the answer (edits may follow)
 
 
 async def test_a_failed_send_is_tried_again_in_the_same_run(

@@ -28,7 +28,14 @@ from telegram.constants import FloodLimit
 from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 
-from adapters.telegram_delivery import DeliveryFailed, Sender, SentParts, Target, TurnWriter, Typing
+from adapters.telegram_delivery import (
+    DeliveryFailed,
+    Progress,
+    Sender,
+    Target,
+    TurnWriter,
+    Typing,
+)
 from adapters.telegram_http import AiohttpRequest
 from adapters.telegram_translate import PLATFORM, to_incoming
 from bot.messages import CommandSpec, ConversationCore, Incoming
@@ -90,7 +97,7 @@ class TelegramAdapter:
         self._recorded = 0  # the last update id recorded, all before it in its batch too
         self._recording: asyncio.Future[None] | None = None
         # Per message being tried again: the parts of its reply that already went out.
-        self._sent_parts: dict[str, SentParts] = {}
+        self._progress: dict[str, Progress] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -281,8 +288,8 @@ class TelegramAdapter:
         """Run one message through the core and send what it yields."""
         assert self._sender is not None
         target = Target.of(incoming)
-        sent = self._sent_parts.pop(incoming.message_id, {})
-        writer = TurnWriter(self._sender, target, sent)
+        progress = self._progress.pop(incoming.message_id, Progress())
+        writer = TurnWriter(self._sender, target, progress)
         typing = Typing(self._sender, target)
         replies = self._core.handle(incoming)
         try:
@@ -297,7 +304,7 @@ class TelegramAdapter:
             # Stop before the core marks it answered: it stays pending (replayed at the next
             # start) and is tried again later in this run, without the parts that went out.
             log.error("telegram: reply to update %s not delivered: %s", incoming.message_id, exc)
-            self._sent_parts[incoming.message_id] = sent
+            self._progress[incoming.message_id] = progress
             self._spawn(self._serve_later(incoming))
         finally:
             await typing.aclose()
@@ -309,7 +316,7 @@ class TelegramAdapter:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop_requested.wait(), REDELIVER_STEPS * self._retry_delay)
         if self._stopping:
-            self._sent_parts.pop(incoming.message_id, None)
+            self._progress.pop(incoming.message_id, None)
             return
         log.info("telegram: trying the reply to update %s again", incoming.message_id)
         await self._serve(incoming)

@@ -18,7 +18,7 @@ import logging
 import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -256,8 +256,14 @@ def _seconds(exc: RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
-# A part of a turn's reply already sent: (reply number, part number) -> what it carried.
-SentParts = dict[tuple[int, int], str]
+@dataclass
+class Progress:
+    """What of one turn's replies already reached the chat, shared by the attempts of the turn:
+    each message sent, by (reply number, part number) -> what it carried, and the message a
+    stream began (with its reply number), which a later attempt edits instead of sending anew."""
+
+    parts: dict[tuple[int, int], str] = field(default_factory=dict)
+    stream: tuple[int, Message] | None = None
 
 
 class TurnWriter:
@@ -268,18 +274,19 @@ class TurnWriter:
     replaces it (and continues in more messages when longer than the limit). A `private` reply
     to a group message goes to the user's private chat; the group gets a note without content.
 
-    Each message sent is noted in `sent` (shared by the attempts of one turn): when a turn is
+    What went out is noted in `progress` (shared by the attempts of one turn): when a turn is
     tried again after a part of its reply failed, only the parts that did not go out are sent.
     """
 
-    def __init__(self, sender: Sender, target: Target, sent: SentParts | None = None) -> None:
+    def __init__(self, sender: Sender, target: Target, progress: Progress | None = None) -> None:
         self._sender = sender
         self._target = target
-        self._sent: SentParts = {} if sent is None else sent
+        self._progress = Progress() if progress is None else progress
+        self._sent = self._progress.parts
         self._stream: Message | None = None
         self._shown = ""
-        # A retried turn whose reply partly went out shows no stream: it would repeat part 1.
-        self._streaming = not self._sent
+        # A retried turn whose reply partly went out shows no new stream: it would repeat part 1.
+        self._streaming = not self._sent and self._progress.stream is None
         self._first_partial: float | None = None
         self._reply = 0  # the number of the current final reply
         self._part = 0  # the next message's number within it
@@ -296,6 +303,7 @@ class TurnWriter:
         else:
             await self._final(reply.text)
         self._stream, self._shown, self._first_partial = None, "", None
+        self._progress.stream = None
         self._reply, self._part = self._reply + 1, 0
 
     async def _partial(self, text: str) -> None:
@@ -312,6 +320,8 @@ class TurnWriter:
             self._stream = await self._sender.send_text(self._target, preview)
             self._sender.started_edit(chat)
             self._streaming = self._stream is not None
+            if self._stream is not None:
+                self._progress.stream = (self._reply, self._stream)
         elif self._sender.may_edit(chat):
             self._streaming = await self._sender.edit_text(self._stream, preview)
         else:
@@ -321,12 +331,18 @@ class TurnWriter:
     async def _final(self, text: str) -> None:
         chunks = split_message(text or "…", TELEGRAM_LIMIT, utf16_len)
         target = self._target
-        if self._stream is not None:
+        stream = self._stream or self._earlier_stream()
+        if stream is not None:
             first = chunks[0]
-            if first == self._shown or await self._sender.edit_text(self._stream, first):
+            if first == self._shown or await self._sender.edit_text(stream, first):
                 self._done_part(first)
                 chunks, target = chunks[1:], replace(target, reply_to=None)
         await self._texts(target, chunks)
+
+    def _earlier_stream(self) -> Message | None:
+        """The message an earlier attempt's stream of this reply left in the chat."""
+        earlier = self._progress.stream
+        return earlier[1] if earlier is not None and earlier[0] == self._reply else None
 
     async def _texts(self, target: Target, chunks: list[str], *, strict: bool = False) -> None:
         """Send each chunk not already sent; only the first one quotes the user's message."""

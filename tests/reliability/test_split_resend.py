@@ -9,14 +9,25 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from telegram import Bot
 
-from adapters.telegram_delivery import SEND_ATTEMPTS
+from adapters.telegram_delivery import (
+    EDIT_INTERVAL,
+    SEND_ATTEMPTS,
+    STREAM_AFTER,
+    DeliveryFailed,
+    Progress,
+    Sender,
+    Target,
+    TurnWriter,
+)
 from adapters.text import TELEGRAM_LIMIT, split_message, utf16_len
+from bot.messages import Reply
 from bot.settings import Settings
 from tests.e2e.telegram.conftest import TIMEOUT, TOKEN, USER, RunningBot, bot_env, start_bot
 from tests.emulators.llm import LLMEmulator, Say
 from tests.emulators.telegram_api import TelegramApiEmulator
-from tests.helpers import wait_until
+from tests.helpers import Clock, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -54,3 +65,24 @@ async def test_a_failed_second_part_is_sent_alone_later(
     failed = [c for c in bot.tg.calls_to("sendMessage", ok_only=False) if c.status == 502]
     assert len(failed) == SEND_ATTEMPTS and all(c.params["text"] == parts[1] for c in failed)
     assert not llm.unexpected
+
+
+async def test_a_stream_whose_final_edit_failed_is_finished_in_place() -> None:
+    """The writer of a retried turn edits the message the failed attempt's stream left,
+    instead of sending the answer again under it."""
+    clock, progress, chat = Clock(), Progress(), Target(chat_id=USER, user_id=USER, group=False)
+    async with TelegramApiEmulator(TOKEN) as tg, Bot(TOKEN, base_url=tg.base_url) as bot:
+        sender = Sender(bot, "switchboard_test_bot", retry_delay=0.01, clock=clock)
+        first = TurnWriter(sender, chat, progress)
+        for words in ("The answer", "The answer is long"):
+            await first.write(Reply(words, partial=True))
+            clock.now += STREAM_AFTER + EDIT_INTERVAL
+        assert tg.shown(USER) == ["The answer is long"]
+        tg.fail_next("editMessageText", SEND_ATTEMPTS, status=502)
+        with pytest.raises(DeliveryFailed):
+            await first.write(Reply("The answer is long and whole."))
+        retried = TurnWriter(sender, chat, progress)
+        await retried.write(Reply("The answer is", partial=True))
+        await retried.write(Reply("The answer is long and whole."))
+        assert tg.shown(USER) == ["The answer is long and whole."]
+        assert len(tg.sent(USER)) == 1

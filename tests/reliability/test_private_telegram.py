@@ -39,6 +39,7 @@ START_FIRST = (
 # (who asks, command); /forget and /forgetme confirm last: they erase.
 COMMANDS = (
     (USER, "/link"),
+    (USER, "/link list"),
     (USER, "/export"),
     (USER, "/forgetme"),
     (ADMIN, f"/history telegram:{USER}"),

@@ -19,6 +19,8 @@ from telegram import Bot
 
 from adapters.telegram_bot import TelegramAdapter
 from adapters.telegram_delivery import EDIT_INTERVAL, STREAM_AFTER, Sender, Target, TurnWriter
+from bot.app import open_app
+from bot.conversation import Conversation
 from bot.messages import CommandSpec, Incoming, Reply
 from bot.settings import Settings
 from tests.e2e.telegram.conftest import GROUP, RETRY_DELAY, TIMEOUT, TOKEN, USER, RunningBot
@@ -141,3 +143,25 @@ async def test_a_private_reply_never_streams_into_a_group(tg: TelegramApiEmulato
     assert tg.shown(USER) == [f"{secret} whole"]
     assert tg.shown(GROUP) == ["I sent you the answer in a private chat."]
     assert all(secret not in str(c.params) for c in tg.calls if c.params.get("chat_id") == GROUP)
+
+
+@pytest.mark.parametrize("chat", [USER, GROUP])
+async def test_the_real_core_s_typing_signal_shows_typing_before_the_answer(
+    tg: TelegramApiEmulator, settings: Settings, chat: int
+) -> None:
+    async with open_app(settings) as app:
+        # The real core, told that every answer takes a while (its default is 0.5 s).
+        core = Conversation(app.store, app.runner, app_name=settings.app_name, typing_after=0)
+        adapter = TelegramAdapter(settings, core, retry_delay=RETRY_DELAY)
+        await adapter.start()
+        try:
+            if chat == USER:
+                tg.private_text(USER, "Hi, my name is Alice")
+            else:
+                tg.group_text(GROUP, USER, "@switchboard_test_bot Hi, my name is Alice")
+            await wait_until(lambda: tg.sent(chat), timeout=TIMEOUT)
+        finally:
+            await adapter.stop()
+    calls = [c.method for c in tg.calls if c.method.startswith(("send", "edit"))]
+    assert calls[:2] == ["sendChatAction", "sendMessage"]
+    assert "sendChatAction" not in calls[2:]  # stopped at the answer

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install (once) and run one benchmark: ./scripts/bench.sh store|compare_adk|e2e|workers [ARGS].
+# Install (once) and run one benchmark: ./scripts/bench.sh store|compare_adk|e2e|workers|flood [ARGS].
 # Arguments after the name go to bench/NAME.py. Benchmarks print figures; they are never tests.
 # The emulators the benchmarks drive live in tests/, so the test requirements are installed.
 # `store --postgres` measures the PostgreSQL store on a database created for the run (and
@@ -9,8 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 name="${1:-}"
 case "$name" in
-  store|compare_adk|e2e|workers) shift ;;
-  *) echo "usage: ./scripts/bench.sh store|compare_adk|e2e|workers [ARGS]" >&2; exit 2 ;;
+  store|compare_adk|e2e|workers|flood) shift ;;
+  *) echo "usage: ./scripts/bench.sh store|compare_adk|e2e|workers|flood [ARGS]" >&2; exit 2 ;;
 esac
 source scripts/venv.sh requirements-dev.txt
 source scripts/postgres.sh

@@ -17,7 +17,7 @@ import contextlib
 import logging
 import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -124,16 +124,6 @@ class Sender:
                 await asyncio.sleep(delay)
                 delay *= 2
         raise DeliveryFailed(f"telegram {what} failed {SEND_ATTEMPTS} times")
-
-    @contextlib.asynccontextmanager
-    async def typing(self, target: Target) -> AsyncIterator[Typing]:
-        """Show "typing…" in the chat, refreshed, until the block ends or `halt()`."""
-        typing = Typing(self, target)
-        typing.start()
-        try:
-            yield typing
-        finally:
-            await typing.aclose()
 
     async def refresh_typing(self, target: Target, done: asyncio.Event) -> None:
         """Send "typing…" every few seconds until `done` is set."""

@@ -6,13 +6,14 @@ the sender's clock is stepped by the test instead of waiting."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
 import pytest
 from telegram import Bot
 
-from adapters.telegram_delivery import TYPING_PATIENCE, Sender, Target
+from adapters.telegram_delivery import TYPING_PATIENCE, Sender, Target, Typing
 from tests.e2e.telegram.conftest import TOKEN
 from tests.emulators.telegram_api import TelegramApiEmulator
 from tests.helpers import Clock, wait_until
@@ -33,15 +34,22 @@ def typing_task() -> asyncio.Task[object]:
     return next(t for t in asyncio.all_tasks() if t.get_name() == f"telegram-typing-{CHAT}")
 
 
-def target() -> Target:
-    return Target(chat_id=CHAT, user_id=CHAT, group=False)
+@contextlib.asynccontextmanager
+async def showing(sender: Sender) -> AsyncIterator[None]:
+    """ "typing…" from the block's start (as after the core's signal) to its end."""
+    typing = Typing(sender, Target(chat_id=CHAT, user_id=CHAT, group=False))
+    typing.start()
+    try:
+        yield
+    finally:
+        await typing.aclose()
 
 
 async def test_typing_is_refreshed_while_the_turn_runs(
     tg: TelegramApiEmulator, sender: tuple[Sender, Clock]
 ) -> None:
     bot, _ = sender
-    async with bot.typing(target()):
+    async with showing(bot):
         await wait_until(lambda: len(tg.calls_to("sendChatAction")) >= 3)
     count = len(tg.calls_to("sendChatAction"))
     assert all(c.params["action"] == "typing" for c in tg.calls_to("sendChatAction"))
@@ -56,7 +64,7 @@ async def test_a_chat_action_that_waited_for_the_rate_limit_is_not_repeated(
     bot, clock = sender
     caplog.set_level(logging.DEBUG, logger="adapters.telegram_delivery")
     tg.hold("sendChatAction")  # the call waits, as behind a backlogged rate limiter
-    async with bot.typing(target()):
+    async with showing(bot):
         await wait_until(lambda: tg.holding)
         refreshing = typing_task()
         clock.now += TYPING_PATIENCE + 1

@@ -44,7 +44,10 @@ def settings(database_url: str, **extra: str) -> Settings:
         "QUOTES_BASE_URL": NO_NETWORK,
         "LLM_BASE_URL": NO_NETWORK,
         "APP_NAME": APP,
-        "USER_RATE_LIMIT": "0",  # the per-user limit is tested on its own (test_fairness*)
+        # The per-user limits are tested on their own (test_fairness*); here a user's
+        # messages may arrive all at once.
+        "USER_RATE_LIMIT": "0",
+        "USER_QUEUE_LIMIT": "1000",
         **extra,
     }
     return Settings.from_env(env, dotenv_path=None)

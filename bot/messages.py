@@ -151,8 +151,9 @@ class ConversationCore(Protocol):
     def handle(self, incoming: Incoming) -> AsyncIterator[Reply]: ...
 
     async def pending(self, platform: str) -> list[Incoming]:
-        """Messages recorded but never answered (e.g. before a crash), oldest first;
-        the adapter passes each to `handle` again at startup."""
+        """Messages recorded but never answered (e.g. before a crash), all of them, round-robin
+        over users (every user's oldest first, then their second, ...); the adapter passes each
+        to `handle` again at startup, where the per-user limits do not refuse them."""
         ...
 
 

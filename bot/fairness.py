@@ -90,6 +90,11 @@ class FairnessGate:
         user = self._users.get(key)
         return user.waiting if user else 0
 
+    @property
+    def tracked(self) -> int:
+        """Users remembered now (idle ones are forgotten as new ones come)."""
+        return len(self._users)
+
     def _over(self, user: _User) -> bool:
         if self._queue_limit is not None and user.waiting >= self._queue_limit:
             return True

@@ -13,6 +13,7 @@ import pytest
 
 from bot.app import App
 from bot.conversation import ORDER_AGE, SLOW_DOWN, Conversation
+from bot.fairness import FairnessGate, Verdict
 from bot.messages import Incoming, Reply
 from bot.settings import RateLimit
 from tests.helpers import Clock, wait_until
@@ -206,3 +207,25 @@ async def test_a_message_stuck_long_ago_does_not_hold_up_the_next(
 
 async def recorded(app: App, message_id: str) -> bool:
     return any(i.message_id == message_id for i in await app.store.inbox_pending("telegram"))
+
+
+def test_the_gate_forgets_idle_users() -> None:
+    """Memory follows the users active lately, not every user ever seen."""
+    clock = Clock()
+    gate = FairnessGate(RateLimit(20, 60.0), 5, clock=clock)
+    for n in range(20_000):
+        verdict, ticket = gate.admit(("telegram", str(n)))
+        assert verdict is Verdict.ACCEPT
+        ticket.release()
+        clock.now += 0.1  # each user's bucket is full again a minute later
+    assert gate.tracked < 2_000
+    busy = ("telegram", "busy")
+    tickets = [gate.admit(busy)[1] for _ in range(5)]
+    clock.now += 3600
+    for n in range(5_000):
+        gate.admit(("discord", str(n)))[1].release()
+    assert gate.waiting(busy) == 5  # a user with waiting messages is never forgotten
+    for ticket in tickets:
+        ticket.release()
+        ticket.release()  # idempotent
+    assert gate.waiting(busy) == 0

@@ -20,7 +20,8 @@ from tests.reliability.fault_fixtures import APP, Answer, ask, message, rows_men
 ADA = {"user": "811", "name": "Ada"}  # Telegram
 ADA_DC = {"user": "911", "name": "ada_dc", "platform": "discord"}
 ADA_TG2 = {"user": "812", "name": "Ada2"}  # a second Telegram account of Ada's
-ATTACKER = {"user": "666", "name": "Mallory"}
+# Long enough that it cannot turn up inside a timestamp or a hash by chance.
+ATTACKER = {"user": "6660013579246", "name": "Mallory"}
 SECRET = "heron-violet-31"
 SECRET_2 = "otter-amber-58"
 

@@ -1,6 +1,6 @@
 """The far side of bench/e2e.py, in its own process: Telegram, the LLM, quotes, and the users.
 
-Runs the project's emulators (tests/emulators: Bot API, OpenAI-compatible, Yahoo quotes) on
+Runs the project's emulators (testkit/emulators: Bot API, OpenAI-compatible, Yahoo quotes) on
 127.0.0.1 and a closed-loop load driver: N users, each sending a private message, waiting until
 the bot's answer is complete in its chat, then sending the next. Latency is measured here, from
 the moment an update becomes available to getUpdates until the reply's final text arrives (a
@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aiohttp import web
 
-from tests.emulators.llm import LLMEmulator, Say
-from tests.emulators.quotes import QuotesEmulator
-from tests.emulators.telegram_api import TelegramApiEmulator, UploadedFile
+from testkit.emulators.llm import LLMEmulator, Say
+from testkit.emulators.quotes import QuotesEmulator
+from testkit.emulators.telegram_api import TelegramApiEmulator, UploadedFile
 
 TURN_TIMEOUT = 30.0  # a reply not complete after this long counts as lost
 # What the users say (offline model): small talk, jokes, facts, memory, quotes, watchlist.

@@ -37,7 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from adapters.telegram_bot import TelegramAdapter
+from adapters.telegram.adapter import TelegramAdapter
 from bot.app import open_app
 from bot.logging_setup import setup_logging
 from bot.settings import Settings

@@ -4,7 +4,7 @@
 
 `python -m bot` runs as a process of its own (offline model, PTB polling, its default Bot API
 rate limiter), configured only by environment variables, on the project's Bot API emulator in
-this process (tests/emulators). Two rows: the per-user limits on (the defaults: USER_RATE_LIMIT
+this process (testkit/emulators). Two rows: the per-user limits on (the defaults: USER_RATE_LIMIT
 20/min, USER_QUEUE_LIMIT 5) and off (USER_RATE_LIMIT=0, USER_QUEUE_LIMIT=1000: the bot without
 them). Per row, on a fresh database and process:
 
@@ -35,8 +35,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.conversation import SLOW_DOWN
-from tests.emulators.telegram_api import TelegramApiEmulator
-from tests.reliability.conftest import TOKEN, BotProcess, Database
+from testkit.bot_process import TOKEN, BotProcess, Database
+from testkit.emulators.telegram_api import TelegramApiEmulator
 
 A, B = 5001, 5002
 ROWS = {

@@ -182,7 +182,7 @@ async def bench(url: str, plan: Plan, log: Any) -> dict[str, Any]:
 async def on_fresh_postgres(plan: Plan) -> dict[str, Any]:
     if not os.environ.get("TEST_POSTGRES_URL"):
         raise SystemExit("--fresh-postgres needs TEST_POSTGRES_URL (a server to create it on)")
-    from tests.databases import postgres_database  # the tests' helper: creates, then drops
+    from testkit.databases import postgres_database  # the tests' helper: creates, then drops
 
     async with postgres_database("bench_store") as url:
         return await bench(url, plan, print)

@@ -38,9 +38,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from storage import open_store
-from tests.databases import postgres_database
-from tests.emulators.telegram_api import TelegramApiEmulator
-from tests.multiworker.workers import TOKEN, Delivery, Traffic, WorkerPool, run_chat
+from testkit.databases import postgres_database
+from testkit.emulators.telegram_api import TelegramApiEmulator
+from testkit.workers import TOKEN, Delivery, Traffic, WorkerPool, run_chat
 
 REPO = Path(__file__).resolve().parent.parent
 FIRST_CHAT = 950_001

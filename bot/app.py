@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from typing import TextIO
 
 import agents
+from agents.runner import Runner
 from bot.conversation import Conversation
 from bot.logging_setup import setup_logging
 from bot.messages import Adapter
-from bot.runner import Runner
 from bot.settings import Settings
 from storage import Store, StoreError, open_store
 
@@ -95,11 +95,11 @@ def platform_adapters(app: App) -> list[Adapter]:
     """An adapter for every platform whose token is set."""
     adapters: list[Adapter] = []
     if app.settings.telegram_bot_token:
-        from adapters.telegram_bot import TelegramAdapter
+        from adapters.telegram.adapter import TelegramAdapter
 
         adapters.append(TelegramAdapter(app.settings, app.core))
     if app.settings.discord_bot_token:
-        from adapters.discord_bot import DiscordAdapter
+        from adapters.discord.adapter import DiscordAdapter
 
         adapters.append(DiscordAdapter(app.settings, app.core))
     return adapters

@@ -85,7 +85,7 @@ def storable(incoming: Incoming) -> Incoming:
 
 
 class TurnRunner(Protocol):
-    """What the core needs of bot.runner.Runner."""
+    """What the core needs of agents.runner.Runner."""
 
     def run_async(
         self, user_id: str, session_id: str, new_message: str, *, invocation_id: str | None = None

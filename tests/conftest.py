@@ -1,4 +1,4 @@
-"""Database fixtures for every test directory (the helpers behind them: tests/databases.py).
+"""Database fixtures for every test directory (the helpers behind them: testkit/databases.py).
 
 - `db_url`: an SQLite file in the test's tmp_path.
 - `postgres_db_url`: a fresh PostgreSQL database, dropped afterwards (skipped without
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from bot.logging_setup import NOISY_LOGGERS, RedactingFilter
-from tests.databases import postgres_database
+from testkit.databases import postgres_database
 
 
 @pytest.fixture

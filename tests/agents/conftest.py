@@ -9,8 +9,8 @@ import pytest
 from agents.openai_model import OpenAIModel
 from agents.quotes import QuoteProvider
 from storage import Store, open_store
-from tests.emulators.llm import LLMEmulator
-from tests.emulators.quotes import QuotesEmulator
+from testkit.emulators.llm import LLMEmulator
+from testkit.emulators.quotes import QuotesEmulator
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from agents import JokeBook, ModelClient, QuoteProvider, build_team
-from bot.runner import Runner
+from agents.runner import Runner
 from storage import Store
 from storage.types import Event
 

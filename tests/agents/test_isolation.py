@@ -9,8 +9,8 @@ from agents.agent import Tool, ToolContext
 from agents.openai_model import OpenAIModel
 from agents.quotes import QuoteProvider
 from storage import Store
+from testkit.emulators.llm import LLMEmulator, Say, call
 from tests.agents.runner_helpers import APP, make_runner, run
-from tests.emulators.llm import LLMEmulator, Say, call
 from tests.transcript import final_text
 
 ALICE = {"user:name": "Zelda", "user:stock_watchlist": ["NVDA"], "user:joke_topics": ["marmots"]}

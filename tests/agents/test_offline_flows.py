@@ -8,10 +8,10 @@ import pytest
 
 from agents import OfflineModel, make_model
 from agents.quotes import QuoteProvider
-from bot.runner import Runner
+from agents.runner import Runner
 from storage import Store, open_store
+from testkit.emulators.quotes import QuotesEmulator
 from tests.agents.runner_helpers import APP, make_runner, run
-from tests.emulators.quotes import QuotesEmulator
 from tests.transcript import Contains, final_text, transcript
 
 

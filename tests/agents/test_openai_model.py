@@ -7,8 +7,8 @@ import pytest
 from agents import make_model
 from agents.model import ModelError, ModelRequest, ModelResponse, TextDelta
 from agents.openai_model import OpenAIModel
+from testkit.emulators.llm import CutStream, Fail, Hang, LLMEmulator, Say, StreamError, call
 from tests.agents.conftest import make_openai
-from tests.emulators.llm import CutStream, Fail, Hang, LLMEmulator, Say, StreamError, call
 
 REQUEST = ModelRequest(
     agent_name="manager",

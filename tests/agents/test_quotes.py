@@ -12,7 +12,7 @@ from agents.quotes import (
     QuotesUnavailable,
     UnknownTicker,
 )
-from tests.emulators.quotes import QuotesEmulator
+from testkit.emulators.quotes import QuotesEmulator
 
 
 async def test_quote_has_price_day_change_and_currency(

@@ -11,10 +11,10 @@ from agents.openai_model import OpenAIModel
 from agents.quotes import QuoteProvider
 from storage import Store, open_store
 from storage.types import Event
+from testkit.emulators.llm import Fail, Hang, LLMEmulator, Say, call
+from testkit.emulators.quotes import QuotesEmulator
 from tests.agents.conftest import make_openai
 from tests.agents.runner_helpers import APP, make_runner, run
-from tests.emulators.llm import Fail, Hang, LLMEmulator, Say, call
-from tests.emulators.quotes import QuotesEmulator
 from tests.transcript import Contains, final_text, transcript
 
 

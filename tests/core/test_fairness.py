@@ -16,7 +16,7 @@ from bot.conversation import ORDER_AGE, SLOW_DOWN, Conversation
 from bot.fairness import FairnessGate, Verdict
 from bot.messages import Incoming, Reply
 from bot.settings import RateLimit
-from tests.helpers import Clock, wait_until
+from testkit.helpers import Clock, wait_until
 
 from .conftest import ADMIN, AppFactory, incoming
 

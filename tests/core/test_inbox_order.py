@@ -8,7 +8,7 @@ import pytest
 
 from bot.conversation import FAILED
 from bot.messages import Reply
-from tests.helpers import wait_until
+from testkit.helpers import wait_until
 
 from .conftest import NO_NETWORK, AppFactory, incoming, make_settings, replies, say
 
@@ -118,8 +118,8 @@ async def test_a_locked_database_gets_a_busy_reply_then_recovers(db_url: str) ->
     import sqlite3
 
     import agents
+    from agents.runner import Runner
     from bot.conversation import BUSY, Conversation
-    from bot.runner import Runner
     from storage.sqlite import SqliteStore
 
     store = await SqliteStore.open(db_url, busy_timeout=0.2)

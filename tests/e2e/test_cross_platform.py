@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.emulators.discord_api import DiscordEmulator
-from tests.emulators.telegram_api import TelegramApiEmulator
-from tests.helpers import wait_until
+from testkit.emulators.discord_api import DiscordEmulator
+from testkit.emulators.telegram_api import TelegramApiEmulator
+from testkit.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.emulators.telegram_api import TelegramApiEmulator
-from tests.multiworker.workers import TOKEN
+from testkit.emulators.telegram_api import TelegramApiEmulator
+from testkit.workers import TOKEN
 
 
 @pytest.fixture

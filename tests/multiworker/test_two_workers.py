@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 from storage import Event, Store, open_store
-from tests.emulators.telegram_api import TelegramApiEmulator
-from tests.helpers import wait_until
-from tests.multiworker.workers import Delivery, Traffic, WorkerPool, run_chat
+from testkit.emulators.telegram_api import TelegramApiEmulator
+from testkit.helpers import wait_until
+from testkit.workers import Delivery, Traffic, WorkerPool, run_chat
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.timeout(120)]
 

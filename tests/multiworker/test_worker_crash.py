@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from storage import open_store
-from tests.emulators.telegram_api import TelegramApiEmulator
-from tests.helpers import wait_until
-from tests.multiworker.workers import Traffic, WorkerPool
+from testkit.emulators.telegram_api import TelegramApiEmulator
+from testkit.helpers import wait_until
+from testkit.workers import Traffic, WorkerPool
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.timeout(120)]
 

@@ -3,7 +3,7 @@
 Everything is the real thing: `bot.app.open_app` (store, model client, runner, core) configured
 through `Settings.from_env`, pointed at the project's emulators on 127.0.0.1. Helpers here build
 that configuration, drive the core like an adapter does, and search a database's raw rows
-(tests.databases.dump_rows) so a test can say "nothing about X is stored anywhere".
+(testkit.databases.dump_rows) so a test can say "nothing about X is stored anywhere".
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from bot.app import App, open_app
 from bot.messages import ChatKind, Incoming, Reply
 from bot.settings import Settings
 from storage import Event
-from tests.databases import Row
-from tests.emulators.llm import Request, Say, Script, Step
+from testkit.databases import Row
+from testkit.emulators.llm import Request, Say, Script, Step
 
 APP = "reliability-tests"
 ADMIN_TG = "1000"

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from storage import open_store
-from tests.emulators.discord_api import DiscordEmulator
+from testkit.emulators.discord_api import DiscordEmulator
 from tests.reliability.conftest import APP, BotProcess, Database, consistency_problems
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]

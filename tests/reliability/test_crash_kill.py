@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from storage import Event, open_store
-from tests.emulators.telegram_api import Call, TelegramApiEmulator
+from testkit.emulators.telegram_api import Call, TelegramApiEmulator
 from tests.reliability.conftest import (
     APP,
     TOKEN,

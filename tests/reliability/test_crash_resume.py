@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from agents import JokeBook, OfflineModel, QuoteProvider, build_team
-from bot.runner import Runner
+from agents.runner import Runner
 from storage import Event, Session, Store, open_store
 from tests.reliability.conftest import APP, NO_NETWORK, Database, consistency_problems
 

@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator
 import pytest
 from telegram import Bot
 
-from adapters.telegram_delivery import EDIT_INTERVAL, STREAM_AFTER, Sender, Target, TurnWriter
+from adapters.telegram.delivery import EDIT_INTERVAL, STREAM_AFTER, Sender, Target, TurnWriter
 from bot.messages import Reply
-from tests.emulators.telegram_api import TelegramApiEmulator
-from tests.helpers import Clock
+from testkit.emulators.telegram_api import TelegramApiEmulator
+from testkit.helpers import Clock
 from tests.reliability.conftest import TOKEN
 
 pytestmark = pytest.mark.e2e

@@ -16,15 +16,15 @@ from typing import Any
 
 import pytest
 
-from adapters.discord_bot import REDELIVER_ATTEMPTS, DiscordAdapter
-from adapters.discord_send import NONCE_TRUST
+from adapters.discord.adapter import REDELIVER_ATTEMPTS, DiscordAdapter
+from adapters.discord.delivery import NONCE_TRUST
 from bot.app import open_app
 from bot.conversation import Conversation
 from bot.messages import CommandSpec, Incoming, Reply
 from bot.settings import Settings
+from testkit.emulators.discord_api import DiscordEmulator, Fault
+from testkit.helpers import Clock, wait_until
 from tests.e2e.discord.conftest import ADMIN, TIMEOUT, TOKEN, USER, bot_env, start_bot
-from tests.emulators.discord_api import DiscordEmulator, Fault
-from tests.helpers import Clock, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -142,7 +142,7 @@ async def test_a_failed_send_is_tried_again_in_the_same_run(
 async def test_retries_are_bounded_and_stop_ends_the_wait(
     settings: Settings, emu: DiscordEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="adapters.discord_bot")
+    caplog.set_level(logging.INFO, logger="adapters.discord.adapter")
     async with start_bot(settings, emu, retry_delay=0.01) as bot:
         emu.inject(Fault("POST", DM_POSTS, 503, times=1000))
         await emu.send_message(bot.user(USER), "Hi, my name is Alice")
@@ -186,7 +186,7 @@ async def test_a_split_reply_whose_second_part_failed_sends_only_the_rest(
 async def test_a_replay_past_the_nonce_window_finds_the_reply_already_sent(
     settings: Settings, emu: DiscordEmulator, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="adapters.discord_bot")
+    caplog.set_level(logging.INFO, logger="adapters.discord.adapter")
     async with start_bot(settings, emu, retry_delay=600) as bot:
         # Discord stores the reply but the answer never reaches the bot, which then stops.
         emu.inject(Fault("POST", DM_POSTS, 503, after_processing=True))

@@ -23,9 +23,9 @@ import pytest
 
 from bot.conversation import SLOW_DOWN
 from bot.settings import Settings
+from testkit.emulators.telegram_api import TelegramApiEmulator
+from testkit.helpers import wait_until
 from tests.e2e.telegram.conftest import TOKEN, RunningBot, bot_env, start_bot
-from tests.emulators.telegram_api import TelegramApiEmulator
-from tests.helpers import wait_until
 from tests.reliability.conftest import BotProcess, Database
 
 pytestmark = pytest.mark.e2e

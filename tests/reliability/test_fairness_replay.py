@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from storage import Store, open_store
-from tests.helpers import wait_until
+from testkit.helpers import wait_until
 
 BACKLOG = 1_500  # more than the 1,000 rows a replay used to stop at
 

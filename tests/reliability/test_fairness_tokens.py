@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.emulators.llm import LLMEmulator, Say, call
+from testkit.emulators.llm import LLMEmulator, Say, call
 from tests.reliability.fault_fixtures import ask, llm_env, message, running_app
 
 

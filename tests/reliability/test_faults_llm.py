@@ -11,10 +11,10 @@ import pytest
 
 from agents import ERROR_MESSAGES, JokeBook, build_team, make_model
 from agents.quotes import QuoteProvider
+from agents.runner import Runner
 from bot.app import App
 from bot.conversation import Conversation
-from bot.runner import Runner
-from tests.emulators.llm import CutStream, Fail, Hang, LLMEmulator, Say, StreamError
+from testkit.emulators.llm import CutStream, Fail, Hang, LLMEmulator, Say, StreamError
 from tests.reliability.fault_fixtures import (
     APP,
     NO_NETWORK,

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from adapters.discord_bot import DiscordAdapter
-from adapters.telegram_bot import TelegramAdapter
+from adapters.discord.adapter import DiscordAdapter
+from adapters.telegram.adapter import TelegramAdapter
 from bot.app import App, open_app
 from storage import Event
-from tests.emulators.discord_api import DiscordEmulator, Fault
-from tests.emulators.telegram_api import SEND_METHODS, TelegramApiEmulator
-from tests.helpers import wait_until
+from testkit.emulators.discord_api import DiscordEmulator, Fault
+from testkit.emulators.telegram_api import SEND_METHODS, TelegramApiEmulator
+from testkit.helpers import wait_until
 from tests.reliability.fault_fixtures import (
     APP,
     DC_TOKEN,

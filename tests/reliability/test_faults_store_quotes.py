@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.conversation import BUSY, FAILED
-from tests.emulators.quotes import QuotesEmulator
+from testkit.emulators.quotes import QuotesEmulator
 from tests.reliability.fault_fixtures import ask, message, running_app, user_events
 
 LOCK_SECONDS = 5.0

@@ -11,7 +11,7 @@ import pytest
 
 from bot.admin_commands import ADMIN_COMMANDS, REFUSAL
 from bot.app import App
-from tests.emulators.llm import LLMEmulator, Say, call
+from testkit.emulators.llm import LLMEmulator, Say, call
 from tests.reliability.fault_fixtures import (
     APP,
     Answer,

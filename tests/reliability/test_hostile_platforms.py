@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from adapters.discord_bot import DiscordAdapter
-from adapters.telegram_bot import TelegramAdapter
+from adapters.discord.adapter import DiscordAdapter
+from adapters.telegram.adapter import TelegramAdapter
 from bot.admin_commands import ADMIN_COMMANDS, REFUSAL
 from bot.app import App, open_app
-from tests.emulators.discord_api import EPHEMERAL, DiscordEmulator
-from tests.emulators.telegram_api import TelegramApiEmulator
-from tests.helpers import wait_until
+from testkit.emulators.discord_api import EPHEMERAL, DiscordEmulator
+from testkit.emulators.telegram_api import TelegramApiEmulator
+from testkit.helpers import wait_until
 from tests.reliability.fault_fixtures import DC_TOKEN, TG_TOKEN, settings
 
 pytestmark = pytest.mark.e2e

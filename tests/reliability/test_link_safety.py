@@ -14,7 +14,7 @@ import json
 
 from bot.app import App
 from bot.link_commands import FAILED_LINK, MAX_FAILED_LINKS
-from tests.databases import dump_rows
+from testkit.databases import dump_rows
 from tests.reliability.fault_fixtures import APP, Answer, ask, message, rows_mentioning, running_app
 
 ADA = {"user": "811", "name": "Ada"}  # Telegram

@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 
 from bot.app import App
-from tests.databases import Row, dump_rows, sqlite_path
+from testkit.databases import Row, dump_rows, sqlite_path
 from tests.reliability.fault_fixtures import (
     ADMIN_TG,
     ask,

@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
-from adapters.discord_private import NO_DM, SENT
+from adapters.discord.private import NO_DM, SENT
 from adapters.text import DISCORD_LIMIT
 from bot.admin_commands import ADMIN_COMMANDS
 from bot.conversation import GROUP_ADMIN
 from bot.settings import Settings
+from testkit.emulators.discord_api import EPHEMERAL, DiscordEmulator
 from tests.e2e.discord.conftest import ADMIN, TOKEN, USER, RunningBot, bot_env, start_bot
-from tests.emulators.discord_api import EPHEMERAL, DiscordEmulator
 
 pytestmark = pytest.mark.e2e
 

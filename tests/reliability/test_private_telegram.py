@@ -14,6 +14,8 @@ import pytest
 
 from bot.conversation import GROUP_ADMIN
 from bot.settings import Settings
+from testkit.emulators.telegram_api import TelegramApiEmulator
+from testkit.helpers import wait_until
 from tests.e2e.telegram.conftest import (
     ADMIN,
     GROUP,
@@ -24,8 +26,6 @@ from tests.e2e.telegram.conftest import (
     bot_env,
     start_bot,
 )
-from tests.emulators.telegram_api import TelegramApiEmulator
-from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -13,16 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from adapters.discord_bot import DiscordAdapter
-from adapters.telegram_bot import TelegramAdapter
+from adapters.discord.adapter import DiscordAdapter
+from adapters.telegram.adapter import TelegramAdapter
 from bot.app import open_app
 from bot.logging_setup import NOISY_LOGGERS, setup_logging
 from bot.settings import Settings
-from tests.databases import dump_rows
-from tests.emulators.discord_api import DiscordEmulator
-from tests.emulators.llm import Fail, LLMEmulator, Say
-from tests.emulators.telegram_api import TelegramApiEmulator
-from tests.helpers import wait_until
+from testkit.databases import dump_rows
+from testkit.emulators.discord_api import DiscordEmulator
+from testkit.emulators.llm import Fail, LLMEmulator, Say
+from testkit.emulators.telegram_api import TelegramApiEmulator
+from testkit.helpers import wait_until
 from tests.reliability.fault_fixtures import (
     DC_TOKEN,
     LLM_KEY,

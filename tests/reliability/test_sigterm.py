@@ -11,7 +11,7 @@ import time
 import pytest
 
 from storage import open_store
-from tests.emulators.telegram_api import Call, TelegramApiEmulator
+from testkit.emulators.telegram_api import Call, TelegramApiEmulator
 from tests.reliability.conftest import (
     APP,
     BotProcess,

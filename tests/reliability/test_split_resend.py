@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from telegram import Bot
 
-from adapters.telegram_delivery import (
+from adapters.telegram.delivery import (
     EDIT_INTERVAL,
     SEND_ATTEMPTS,
     STREAM_AFTER,
@@ -24,10 +24,10 @@ from adapters.telegram_delivery import (
 from adapters.text import TELEGRAM_LIMIT, split_message, utf16_len
 from bot.messages import Reply
 from bot.settings import Settings
+from testkit.emulators.llm import LLMEmulator, Say
+from testkit.emulators.telegram_api import TelegramApiEmulator
+from testkit.helpers import Clock, wait_until
 from tests.e2e.telegram.conftest import TIMEOUT, TOKEN, USER, RunningBot, bot_env, start_bot
-from tests.emulators.llm import LLMEmulator, Say
-from tests.emulators.telegram_api import TelegramApiEmulator
-from tests.helpers import Clock, wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from bot.settings import Settings
-from tests.e2e.telegram.conftest import GROUP, TOKEN, USER, RunningBot, bot_env, start_bot
-from tests.emulators.telegram_api import (
+from testkit.emulators.telegram_api import (
     ANONYMOUS_ADMIN,
     CHANNEL_BOT,
     SERVICE_USER,
     TelegramApiEmulator,
 )
+from tests.e2e.telegram.conftest import GROUP, TOKEN, USER, RunningBot, bot_env, start_bot
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +38,7 @@ async def test_automatic_forwards_and_chat_senders_are_ignored(
     running: RunningBot, caplog: pytest.LogCaptureFixture
 ) -> None:
     tg, store = running.tg, running.app.store
-    caplog.set_level(logging.DEBUG, logger="adapters.telegram_translate")
+    caplog.set_level(logging.DEBUG, logger="adapters.telegram.translate")
     ignored = [
         tg.automatic_forward(GROUP, CHANNEL, ASK),
         tg.on_behalf_of_chat(GROUP, ASK),

@@ -12,9 +12,9 @@ from agents.profile import FULL_MESSAGE, MAX_WATCHLIST, WATCHLIST_KEY
 from agents.quotes import CONCURRENT_REQUESTS, MAX_QUOTES_PER_CALL
 from bot.app import App
 from storage import Event, EventActions
-from tests.emulators.llm import LLMEmulator, Say, call
-from tests.emulators.quotes import Listing, QuotesEmulator
-from tests.helpers import wait_until
+from testkit.emulators.llm import LLMEmulator, Say, call
+from testkit.emulators.quotes import Listing, QuotesEmulator
+from testkit.helpers import wait_until
 from tests.reliability.fault_fixtures import APP, ask, llm_env, message, running_app
 
 TICKERS = [f"T{i:02d}" for i in range(1, MAX_WATCHLIST + 3)]  # 27: two past the cap

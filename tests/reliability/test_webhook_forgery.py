@@ -17,6 +17,8 @@ import pytest
 
 from bot.app import open_app, platform_adapters
 from bot.settings import Settings
+from testkit.emulators.telegram_api import TelegramApiEmulator
+from testkit.helpers import wait_until
 from tests.e2e.telegram.conftest import (
     ADMIN,
     TIMEOUT,
@@ -25,8 +27,6 @@ from tests.e2e.telegram.conftest import (
     bot_env,
     start_bot,
 )
-from tests.emulators.telegram_api import TelegramApiEmulator
-from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -88,7 +88,7 @@ async def test_a_forged_private_update_gets_nothing_and_runs_no_turn(
     hooked: RunningBot, caplog: pytest.LogCaptureFixture
 ) -> None:
     tg = hooked.tg
-    caplog.set_level(logging.WARNING, logger="adapters.telegram_translate")
+    caplog.set_level(logging.WARNING, logger="adapters.telegram.translate")
     # The attacker's chat, an admin's id as the sender: with and without the secret.
     forged = tg.message_update(ATTACKER, ADMIN, f"/history telegram:{ADMIN}")
     assert await tg.deliver_webhook(dict(forged)) == 200  # accepted by PTB, refused by us

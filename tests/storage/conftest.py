@@ -1,7 +1,7 @@
 """Store fixtures: every contract test runs once per backend, like aiogram's storage tests.
 
 A new backend is one more parameter of `any_db_url` (tests/conftest.py) plus a way to make an
-empty database for it and to dump its raw rows (tests/databases.py), for the "nothing about a
+empty database for it and to dump its raw rows (testkit/databases.py), for the "nothing about a
 deleted user is left" checks.
 
 PostgreSQL: each test gets a fresh database on the TEST_POSTGRES_URL server, dropped afterwards;
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pytest
 
 from storage import Store, open_store
-from tests.databases import Row, dump_rows
+from testkit.databases import Row, dump_rows
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import pytest
 from storage import Event, EventActions, StoreBusy, StoreError
 from storage.postgres import PostgresStore
 from storage.postgres_pool import PoolSettings
-from tests.helpers import wait_until
+from testkit.helpers import wait_until
 
 pytestmark = pytest.mark.postgres
 APP = "app"

@@ -16,7 +16,7 @@ import pytest
 
 from storage import Event, EventActions, Store, TokenUsage, open_store
 from storage.migrate import TABLES, copy_store
-from tests.databases import dump_postgres
+from testkit.databases import dump_postgres
 
 pytestmark = pytest.mark.postgres
 APP = "app"

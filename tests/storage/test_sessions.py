@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from storage import Event, EventActions, SessionNotFound, Store, TokenUsage
-from tests.helpers import wait_until
+from testkit.helpers import wait_until
 from tests.storage.conftest import Backend
 
 APP = "app"

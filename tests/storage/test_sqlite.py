@@ -24,7 +24,7 @@ from storage import (
 )
 from storage.sqlite import SqliteStore
 from storage.sqlite_schema import LATEST
-from tests.helpers import wait_until
+from testkit.helpers import wait_until
 
 APP = "Multi-Agent System"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

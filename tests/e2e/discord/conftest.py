@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from adapters.discord_bot import DiscordAdapter
+from adapters.discord.adapter import DiscordAdapter
 from bot.app import App, open_app
 from bot.settings import Settings
-from tests.emulators.discord_api import DiscordEmulator
-from tests.helpers import wait_until
+from testkit.emulators.discord_api import DiscordEmulator
+from testkit.helpers import wait_until
 
 # Shaped like a real bot token (base64 id . timestamp . hmac) and easy to grep for in logs.
 TOKEN = "OTAwMDAwMDAwMDAwMDAwMDAx.GFAKE0.discord-e2e-SECRET-token_0123456789"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.discord_send import EDIT_INTERVAL, ChannelReplies
+from adapters.discord.delivery import EDIT_INTERVAL, ChannelReplies
 from adapters.text import DISCORD_LIMIT
 from bot.messages import Reply
+from testkit.emulators.discord_api import Fault
+from testkit.helpers import wait_until
 from tests.e2e.discord.conftest import ADMIN, USER, RunningBot
-from tests.emulators.discord_api import Fault
-from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 

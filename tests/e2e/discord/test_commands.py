@@ -11,10 +11,12 @@ from pathlib import Path
 import discord
 import pytest
 
-from adapters.discord_bot import DiscordAdapter
+from adapters.discord.adapter import DiscordAdapter
 from bot.app import open_app
 from bot.messages import Incoming
 from bot.settings import Settings
+from testkit.emulators.discord_api import EPHEMERAL, DiscordEmulator
+from testkit.helpers import wait_until
 from tests.e2e.discord.conftest import (
     ADMIN,
     TIMEOUT,
@@ -24,8 +26,6 @@ from tests.e2e.discord.conftest import (
     bot_env,
     start_bot,
 )
-from tests.emulators.discord_api import EPHEMERAL, DiscordEmulator
-from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from adapters.discord_commands import command_line
-from adapters.discord_translate import strip_mentions
+from adapters.discord.commands import command_line
+from adapters.discord.translate import strip_mentions
 from bot.messages import CommandOption, CommandSpec
 
 HISTORY = CommandSpec(

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from adapters.telegram_bot import TelegramAdapter
+from adapters.telegram.adapter import TelegramAdapter
 from bot.app import App, open_app
 from bot.settings import Settings
-from tests.emulators.telegram_api import TelegramApiEmulator
-from tests.helpers import wait_until
+from testkit.emulators.telegram_api import TelegramApiEmulator
+from testkit.helpers import wait_until
 
 # Shaped like a real token (so the log redaction's pattern would catch it) and easy to grep for.
 TOKEN = "987654321:AAFAKE-e2e-token-TELEGRAM-TESTS_0123456"

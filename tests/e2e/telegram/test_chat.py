@@ -6,9 +6,9 @@ import logging
 
 import pytest
 
-from adapters.telegram_delivery import SEND_ATTEMPTS
+from adapters.telegram.delivery import SEND_ATTEMPTS
+from testkit.helpers import wait_until
 from tests.e2e.telegram.conftest import GROUP, TIMEOUT, TOKEN, USER, RunningBot
-from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -9,8 +9,8 @@ import pytest
 from adapters.text import TELEGRAM_LIMIT, split_message, utf16_len
 from bot.admin_commands import AdminCommands
 from bot.commands import parse_command
+from testkit.helpers import wait_until
 from tests.e2e.telegram.conftest import ADMIN, GROUP, TIMEOUT, USER, RunningBot
-from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 

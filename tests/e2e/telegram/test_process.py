@@ -16,9 +16,9 @@ import pytest
 
 from bot.settings import DEFAULT_APP_NAME as APP
 from storage import Store, open_store
+from testkit.emulators.telegram_api import TelegramApiEmulator
+from testkit.helpers import wait_until
 from tests.e2e.telegram.conftest import ADMIN, TIMEOUT, TOKEN, USER, bot_env
-from tests.emulators.telegram_api import TelegramApiEmulator
-from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[3]

@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 import pytest
 from telegram import Bot
 
-from adapters.telegram_bot import TelegramAdapter
-from adapters.telegram_delivery import EDIT_INTERVAL, STREAM_AFTER, Sender, Target, TurnWriter
+from adapters.telegram.adapter import TelegramAdapter
+from adapters.telegram.delivery import EDIT_INTERVAL, STREAM_AFTER, Sender, Target, TurnWriter
 from bot.app import open_app
 from bot.conversation import Conversation
 from bot.messages import CommandSpec, Incoming, Reply
 from bot.settings import Settings
+from testkit.emulators.telegram_api import TelegramApiEmulator
+from testkit.helpers import Clock, wait_until
 from tests.e2e.telegram.conftest import GROUP, RETRY_DELAY, TIMEOUT, TOKEN, USER, RunningBot
-from tests.emulators.telegram_api import TelegramApiEmulator
-from tests.helpers import Clock, wait_until
 
 pytestmark = pytest.mark.e2e
 FLOODER = 3003

@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator
 import pytest
 from telegram import Bot
 
-from adapters.telegram_delivery import TYPING_PATIENCE, Sender, Target, Typing
+from adapters.telegram.delivery import TYPING_PATIENCE, Sender, Target, Typing
+from testkit.emulators.telegram_api import TelegramApiEmulator
+from testkit.helpers import Clock, wait_until
 from tests.e2e.telegram.conftest import TOKEN
-from tests.emulators.telegram_api import TelegramApiEmulator
-from tests.helpers import Clock, wait_until
 
 pytestmark = pytest.mark.e2e
 CHAT = 515_151
@@ -62,7 +62,7 @@ async def test_a_chat_action_that_waited_for_the_rate_limit_is_not_repeated(
     tg: TelegramApiEmulator, sender: tuple[Sender, Clock], caplog: pytest.LogCaptureFixture
 ) -> None:
     bot, clock = sender
-    caplog.set_level(logging.DEBUG, logger="adapters.telegram_delivery")
+    caplog.set_level(logging.DEBUG, logger="adapters.telegram.delivery")
     tg.hold("sendChatAction")  # the call waits, as behind a backlogged rate limiter
     async with showing(bot):
         await wait_until(lambda: tg.holding)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from bot.settings import Settings
+from testkit.emulators.telegram_api import TelegramApiEmulator
+from testkit.helpers import wait_until
 from tests.e2e.telegram.conftest import TIMEOUT, USER, RunningBot, bot_env, start_bot
-from tests.emulators.telegram_api import TelegramApiEmulator
-from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 SECRET = "s3cret-webhook-token"

@@ -28,7 +28,7 @@ from telegram.constants import FloodLimit
 from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 
-from adapters.telegram_delivery import (
+from adapters.telegram.delivery import (
     DeliveryFailed,
     Progress,
     Sender,
@@ -36,8 +36,8 @@ from adapters.telegram_delivery import (
     TurnWriter,
     Typing,
 )
-from adapters.telegram_http import AiohttpRequest
-from adapters.telegram_translate import PLATFORM, to_incoming
+from adapters.telegram.http import AiohttpRequest
+from adapters.telegram.translate import PLATFORM, to_incoming
 from bot.messages import CommandSpec, ConversationCore, Incoming
 from bot.settings import Settings
 

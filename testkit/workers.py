@@ -26,10 +26,10 @@ from typing import Any
 
 import aiohttp
 
-from tests.emulators.telegram_api import TelegramApiEmulator
-from tests.helpers import wait_until
+from testkit.emulators.telegram_api import TelegramApiEmulator
+from testkit.helpers import wait_until
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 # Shaped like a real token (the log redaction's pattern would catch it) and easy to grep for.
 TOKEN = "424242424:AAFAKE-multiworker-token-SCALING_01234"
 SECRET = "multi-worker-webhook-secret_0123"

@@ -23,10 +23,9 @@ import aiohttp
 import discord
 from discord import app_commands
 
-from adapters.discord_client import build_client, command_guild, discord_endpoints, sync_commands
-from adapters.discord_commands import build_commands, command_line
-from adapters.discord_private import DirectReplies
-from adapters.discord_send import (
+from adapters.discord.client import build_client, command_guild, discord_endpoints, sync_commands
+from adapters.discord.commands import build_commands, command_line
+from adapters.discord.delivery import (
     ChannelReplies,
     DroppedReplies,
     InteractionReplies,
@@ -34,7 +33,8 @@ from adapters.discord_send import (
     Undeliverable,
     earlier_replies,
 )
-from adapters.discord_translate import interaction_incoming, to_incoming
+from adapters.discord.private import DirectReplies
+from adapters.discord.translate import interaction_incoming, to_incoming
 from bot.messages import ChatKind, CommandSpec, ConversationCore, Incoming, Reply
 from bot.settings import Settings
 

@@ -14,7 +14,12 @@ from collections.abc import Awaitable, Callable
 
 import discord
 
-from adapters.discord_send import ChannelReplies, Undeliverable, earlier_replies, refusals_are_final
+from adapters.discord.delivery import (
+    ChannelReplies,
+    Undeliverable,
+    earlier_replies,
+    refusals_are_final,
+)
 from bot.messages import Reply
 
 log = logging.getLogger(__name__)
@@ -30,7 +35,7 @@ OpenDM = Callable[[], Awaitable[discord.abc.Messageable]]
 
 
 class DirectReplies:
-    """adapters.discord_send.PrivateRoute by DM: the DM channel is opened on the first private
+    """adapters.discord.delivery.PrivateRoute by DM: the DM channel is opened on the first private
     reply, and its parts are remembered across attempts like the channel's."""
 
     def __init__(self, open_dm: OpenDM, message_id: str, me: int) -> None:

@@ -1,0 +1,1 @@
+"""The Discord adapter (discord.py): see adapters/discord/adapter.py."""

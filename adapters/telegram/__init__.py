@@ -1,0 +1,1 @@
+"""The Telegram adapter (python-telegram-bot): see adapters/telegram/adapter.py."""

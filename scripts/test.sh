@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install (once) and run the whole test suite: lint, then pytest. Arguments go to pytest.
+# Install (once) and run the whole test suite: lint, types, then pytest (which also checks the
+# import direction between the layers, tests/test_layers.py). Arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh requirements-dev.txt
@@ -8,4 +9,5 @@ source scripts/venv.sh requirements-dev.txt
 source scripts/postgres.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"

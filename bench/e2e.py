@@ -307,7 +307,7 @@ def main() -> int:
                     f"(second half: {(figures[-1] / figures[half] - 1) * 100:+.1f}%)"
                 )
             else:
-                rows = QUICK if args.quick else FULL
+                rows: tuple[Row, ...] = QUICK if args.quick else FULL
                 if args.only:
                     rows = tuple(r for r in rows if args.only in f"{r.name}:{r.users}")
                 figures = asyncio.run(bench(rows, args.runs, tmp, args.database_url))

@@ -5,14 +5,26 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
 
 
+@overload
 async def wait_until(
-    predicate: Callable[[], T | Awaitable[T]], timeout: float = 10.0, interval: float = 0.01
-) -> T:
+    predicate: Callable[[], Awaitable[T]], timeout: float = ..., interval: float = ...
+) -> T: ...
+
+
+@overload
+async def wait_until(
+    predicate: Callable[[], T], timeout: float = ..., interval: float = ...
+) -> T: ...
+
+
+async def wait_until(
+    predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.01
+) -> Any:
     """Poll `predicate` (sync or async) until it returns something truthy; return that value.
 
     Fails the test with a clear message after `timeout` seconds. This is the only way tests wait.
@@ -23,7 +35,7 @@ async def wait_until(
         if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
             value = await value
         if value:
-            return value  # type: ignore[return-value]
+            return value
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s: {predicate!r}")
         await asyncio.sleep(interval)

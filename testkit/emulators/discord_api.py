@@ -23,9 +23,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
-from aiohttp import WSMsgType, web
+from aiohttp import BodyPartReader, WSMsgType, web
 
 API_PREFIX = "/api/v10"
 DISCORD_EPOCH_MS = 1_420_070_400_000
@@ -33,8 +33,9 @@ EPHEMERAL = 1 << 6
 LOADING = 1 << 7
 NONCE_WINDOW = 300.0  # seconds; Discord checks nonces "in the past few minutes"
 CANNOT_MESSAGE = {"message": "Cannot send messages to this user", "code": 50007}
-BODY = web.RequestKey("body", object)
-FILES = web.RequestKey("files", list)
+# The parsed JSON body (any shape a client sends) and the uploaded files, read once per request.
+BODY: web.RequestKey[Any] = web.RequestKey("body", object)
+FILES: web.RequestKey[list[tuple[str, bytes]]] = web.RequestKey("files", list)
 
 
 @dataclass
@@ -116,7 +117,7 @@ class DiscordEmulator:
         self.expected_auth: str | None = None  # "Bot <token>"; None accepts any token
 
     # -- lifecycle -------------------------------------------------------------------------
-    async def __aenter__(self) -> DiscordEmulator:
+    async def __aenter__(self) -> Self:
         app = web.Application(middlewares=[self._record])
         app.router.add_get("/gateway", self._gateway)
         app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._rest)
@@ -215,7 +216,7 @@ class DiscordEmulator:
     def _message(
         self, channel_id: int, author: dict[str, Any], content: str, **extra: Any
     ) -> dict[str, Any]:
-        message = {
+        message: dict[str, Any] = {
             "id": str(self.snowflake()),
             "channel_id": str(channel_id),
             "author": author,
@@ -797,7 +798,9 @@ async def _read_body(request: web.Request) -> tuple[Any, list[tuple[str, bytes]]
         files: list[tuple[str, bytes]] = []
         reader = await request.multipart()
         async for part in reader:
-            data = await part.read()  # type: ignore[union-attr]
+            # discord.py sends a flat form: every part is a body part, never a nested multipart.
+            assert isinstance(part, BodyPartReader), f"nested multipart part: {part!r}"
+            data = await part.read()
             if part.name == "payload_json":
                 payload = json.loads(data)
             else:

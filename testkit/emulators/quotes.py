@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -47,7 +47,7 @@ class QuotesEmulator:
         self._runner: web.AppRunner | None = None
         self.base_url = ""
 
-    async def __aenter__(self) -> QuotesEmulator:
+    async def __aenter__(self) -> Self:
         app = web.Application()
         app.router.add_get("/v8/finance/chart/{symbol}", self._chart)
         self._runner = web.AppRunner(app, shutdown_timeout=0.1)

@@ -22,7 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 from aiohttp import web
@@ -139,7 +139,7 @@ class TelegramApiEmulator:
         self.port = 0
 
     # -- lifetime ----------------------------------------------------------------------------
-    async def __aenter__(self) -> TelegramApiEmulator:
+    async def __aenter__(self) -> Self:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_route("GET", "/file/bot{token}/{path:.*}", self._file)
@@ -448,7 +448,9 @@ class TelegramApiEmulator:
         return web.json_response({"ok": True, "result": result})
 
     @staticmethod
-    def _error(status: int, description: str, parameters: dict[str, Any] | None = None):
+    def _error(
+        status: int, description: str, parameters: dict[str, Any] | None = None
+    ) -> web.Response:
         body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
         if parameters:
             body["parameters"] = parameters

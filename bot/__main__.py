@@ -1,4 +1,5 @@
-"""`python -m bot`: the bot, the console chat, and the admin commands from a shell (DESIGN §5).
+"""`python -m bot` (and `switchboard`): the bot, the console chat, and the admin commands from a
+shell (docs/architecture.md, "Command line").
 
 python -m bot                       every adapter whose token is set; else the console chat
 python -m bot chat [--user NAME]    the console chat

@@ -1,4 +1,5 @@
-"""The configuration contract (DESIGN §4): one frozen object, read from the environment and `.env`.
+"""The configuration contract (docs/architecture.md, "Configuration"): one frozen object, read
+from the environment and `.env`.
 
 A missing or malformed value fails at startup with a message that names the variable.
 """

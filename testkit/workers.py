@@ -1,9 +1,10 @@
 """N `python -m bot` worker processes in Telegram webhook mode on one database, and the traffic
 Telegram would send them: shared by tests/multiworker and bench/workers.py.
 
-Every worker is configured only by environment variables (DESIGN §4): the same token, the same
-public WEBHOOK_URL (as behind one load balancer; nothing listens there, setWebhook goes to the
-Bot API emulator), the same DATABASE_URL, and its own PORT on 127.0.0.1. The caller POSTs each
+Every worker is configured only by environment variables (docs/architecture.md,
+"Configuration"): the same token, the same public WEBHOOK_URL (as behind one load balancer;
+nothing listens there, setWebhook goes to the Bot API emulator), the same DATABASE_URL, and its
+own PORT on 127.0.0.1. The caller POSTs each
 update straight to a worker's port, with the secret header, the way the balancer would forward
 Telegram's request. Telegram sends one chat's updates one at a time, each after the 200 of the
 previous; `ChatScript` does the same per user while many users run at once.

@@ -1,4 +1,5 @@
-"""The configuration contract (DESIGN §4): defaults, .env, and errors that name the variable."""
+"""The configuration contract (docs/architecture.md, "Configuration"): defaults, .env, and
+errors that name the variable."""
 
 from __future__ import annotations
 

@@ -37,7 +37,8 @@ SECRETS = (TG_TOKEN, TG_TOKEN.split(":", 1)[1], DC_TOKEN, LLM_KEY, WEBHOOK_SECRE
 
 
 def settings(database_url: str, **extra: str) -> Settings:
-    """The whole configuration as environment variables (DESIGN §4), no `.env` read."""
+    """The whole configuration as environment variables (docs/architecture.md,
+    "Configuration"), no `.env` read."""
     env = {
         "DATABASE_URL": database_url,
         "ADMIN_IDS": f"telegram:{ADMIN_TG},discord:{ADMIN_DC}",

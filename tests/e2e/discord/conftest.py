@@ -29,7 +29,7 @@ TIMEOUT = 15.0
 
 
 def bot_env(emu: DiscordEmulator, tmp_path: Path, **extra: str) -> dict[str, str]:
-    """The whole configuration, as environment variables (DESIGN §4)."""
+    """The whole configuration, as environment variables (docs/architecture.md, "Configuration")."""
     return {
         "DISCORD_BOT_TOKEN": TOKEN,
         "DISCORD_API_BASE": emu.api_base,

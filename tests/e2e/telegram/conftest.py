@@ -28,7 +28,7 @@ RETRY_DELAY = 0.05
 
 
 def bot_env(tg: TelegramApiEmulator, tmp_path: Path) -> dict[str, str]:
-    """The whole configuration, as environment variables (DESIGN §4)."""
+    """The whole configuration, as environment variables (docs/architecture.md, "Configuration")."""
     return {
         "TELEGRAM_BOT_TOKEN": TOKEN,
         "TELEGRAM_API_BASE": tg.base_url,

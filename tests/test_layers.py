@@ -37,7 +37,7 @@ def _violations(layer: str) -> list[str]:
             top = name.split(".", 1)[0]
             if top in LAYERS and top not in allowed | extra:
                 found.append(f"{rel}:{line} imports {name}")
-            elif top in ("tests", "bench"):
+            elif top in ("tests", "bench", "testkit"):
                 found.append(f"{rel}:{line} imports {name} (application code never imports {top})")
     return found
 
@@ -47,9 +47,22 @@ def test_each_layer_imports_only_the_layers_below(layer: str) -> None:
     assert _violations(layer) == []
 
 
+def _imports_of(folder: str, forbidden: set[str]) -> list[str]:
+    found = []
+    for path in sorted((ROOT / folder).rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        for line, name in _imported(ast.parse(path.read_text(), rel)):
+            if name.split(".", 1)[0] in forbidden:
+                found.append(f"{rel}:{line} imports {name}")
+    return found
+
+
 def test_benchmarks_do_not_import_tests() -> None:
     """bench/ and tests/ share the emulators and fixtures through their own package (testkit),
     so the only edge between them is a test smoke-running a benchmark: no cycle."""
-    for path in sorted((ROOT / "bench").rglob("*.py")):
-        for line, name in _imported(ast.parse(path.read_text())):
-            assert name.split(".", 1)[0] != "tests", f"{path.relative_to(ROOT)}:{line} {name}"
+    assert _imports_of("bench", {"tests"}) == []
+
+
+def test_testkit_imports_neither_tests_nor_benchmarks() -> None:
+    """The shared kit sits below both of its users."""
+    assert _imports_of("testkit", {"tests", "bench"}) == []

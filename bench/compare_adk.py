@@ -1,4 +1,5 @@
-"""Switchboard's SQLite store vs Google ADK's SqliteSessionService on the same chat-turn workload.
+"""Switchboard's SQLite store vs Google ADK's SqliteSessionService on the same chat-turn workload
+(ADK as pinned in bench/requirements-adk.txt; the report names the version it measured).
 
     python bench/compare_adk.py [--adk-python PATH] [--quick]
 
@@ -84,6 +85,13 @@ async def ours(
     return {"per_turn_s": per_turn, "concurrent_turns_per_s": conc}
 
 
+def adk_version(py: str) -> str:
+    """The google-adk version installed for `py`: a comparison names what it measured."""
+    code = "import importlib.metadata as m; print(m.version('google-adk'))"
+    done = subprocess.run([py, "-c", code], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
 def adk(py: str, db_dir: Path, args: argparse.Namespace, recent: int | None) -> dict:
     sub = db_dir / f"adk-{recent}"
     sub.mkdir()
@@ -112,7 +120,11 @@ def adk(py: str, db_dir: Path, args: argparse.Namespace, recent: int | None) -> 
     return json.loads(done.stdout)
 
 
-def report(sizes: list[str], o: dict, a_all: dict, a_20: dict) -> None:
+def report(sizes: list[str], o: dict, a_all: dict, a_20: dict, version: str) -> None:
+    print(
+        f"Google ADK {version}: 'ADK' loads every event (its Runner's default), 'ADK(20)' only"
+        " the last 20 (GetSessionConfig(num_recent_events=20), its opt-in)"
+    )
     print(
         f"{'events':>8} {'ours ms':>9} {'ADK ms':>9} {'ratio':>8} {'ADK(20) ms':>11} {'ratio':>7}"
     )
@@ -159,7 +171,7 @@ def main() -> None:
         )
         a_all = adk(py, d, args, None)
         a_20 = adk(py, d, args, 20)
-    report(sizes, o, a_all, a_20)
+    report(sizes, o, a_all, a_20, adk_version(py))
 
 
 if __name__ == "__main__":

@@ -174,7 +174,7 @@ _PLACEHOLDER = re.compile(r"\{((?:app:|user:|temp:)?[A-Za-z_][A-Za-z0-9_]*)(\?)?
 
 def render_instruction(template: str, state: Mapping[str, Any]) -> str:
     """Fill `{key}` and `{key?}` from state, as ADK does. A missing key renders as "" for the
-    optional form and as "unknown" otherwise (ADK raises; a chat bot should not)."""
+    optional form and as "unknown" otherwise (ADK 2.13 raises; a chat bot should not)."""
 
     def fill(match: re.Match[str]) -> str:
         key, optional = match.group(1), match.group(2)

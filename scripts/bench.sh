@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install (once) and run one benchmark: ./scripts/bench.sh store|compare_adk|e2e|workers|flood [ARGS].
 # Arguments after the name go to bench/NAME.py. Benchmarks print figures; they are never tests.
-# The emulators the benchmarks drive live in tests/, so the test requirements are installed.
+# The emulators the benchmarks drive live in testkit/ (shared with tests/) and need the test
+# requirements, so those are installed.
 # `store --postgres` measures the PostgreSQL store on a database created for the run (and
 # dropped after it); `workers` needs PostgreSQL too. Both find the server as the tests do
 # (TEST_POSTGRES_URL, or a server on 127.0.0.1:5432).

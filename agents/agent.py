@@ -1,9 +1,10 @@
 """Agents are plain data; tools are typed functions that see the world through a ToolContext.
 
 Delegation design (ADK-style `transfer_to_agent`, not agent-as-tool): an agent with sub-agents
-gets a `transfer_to_agent(agent_name)` tool. The runner stores that call and its result as
-events, the result event carrying `actions.transfer_to_agent`, and hands the rest of the turn to
-the named agent, which sees the same history. So every delegation is one stored event the
+builds its own `transfer_to_agent(agent_name)` tool (here: schema, check and effect). The tool
+records the handover on its ToolContext; the runner stores the call and its result as events, the
+result event carrying `actions.transfer_to_agent`, and hands the rest of the turn to the named
+agent, which sees the same history. So every delegation is one stored event the
 store's stats count per agent. Each turn starts again at the root agent (the manager), which
 keeps routing predictable when the user changes subject.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,7 @@ class ToolContext:
         self._invocation_id = invocation_id
         self._state = dict(state)
         self._delta: dict[str, Any] = {}
+        self._transfer: str | None = None
 
     @property
     def user_id(self) -> str:
@@ -88,6 +90,14 @@ class ToolContext:
     def state_delta(self) -> dict[str, Any]:
         return dict(self._delta)
 
+    def transfer_to(self, agent_name: str) -> None:
+        """Hand the rest of the turn to `agent_name` (only the transfer tool does this)."""
+        self._transfer = agent_name
+
+    @property
+    def transferred_to(self) -> str | None:
+        return self._transfer
+
 
 ToolFunc = Callable[..., Awaitable[Any]]
 
@@ -97,7 +107,9 @@ class Tool:
     """A function the model may call. `parameters` is its JSON schema (an "object").
 
     `func(ctx, **arguments)` receives only the declared parameters: anything else the model
-    sends (say, a smuggled `user_id`) is dropped before the call and logged.
+    sends (say, a smuggled `user_id`) is dropped before the call and logged. `shared_state`
+    says the tool reads or writes `user:`/`app:` state, which the runner then reads afresh
+    just before the call (another chat of the user may have changed it meanwhile).
     """
 
     name: str
@@ -106,6 +118,7 @@ class Tool:
     parameters: Mapping[str, Any] = field(
         default_factory=lambda: {"type": "object", "properties": {}}
     )
+    shared_state: bool = True
 
     def schema(self) -> dict[str, Any]:
         return {
@@ -144,6 +157,12 @@ class Agent:
     sub_agents: tuple[Agent, ...] = ()
     model: ModelClient | None = field(default=None, compare=False)
     model_name: str | None = None
+    # `tools`, plus the transfer tool when there are sub-agents: what the model may call.
+    callable_tools: tuple[Tool, ...] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        transfer = (self._transfer_tool(),) if self.sub_agents else ()
+        object.__setattr__(self, "callable_tools", self.tools + transfer)
 
     def find(self, name: str) -> Agent | None:
         """This agent or a descendant by name."""
@@ -156,7 +175,29 @@ class Agent:
         return None
 
     def tool(self, name: str) -> Tool | None:
-        return next((t for t in self.tools if t.name == name), None)
+        return next((t for t in self.callable_tools if t.name == name), None)
+
+    def _transfer_tool(self) -> Tool:
+        names = [sub.name for sub in self.sub_agents]
+
+        async def transfer_to_agent(ctx: ToolContext, agent_name: Any) -> dict[str, Any]:
+            target = str(agent_name)
+            if target not in names:
+                return {"error": f"unknown agent {target[:40]!r}; choose one of {names}"}
+            ctx.transfer_to(target)
+            return {"transferred_to": target}
+
+        return Tool(
+            TRANSFER_TOOL,
+            "Hand the conversation to the named agent, who answers next.",
+            transfer_to_agent,
+            {
+                "type": "object",
+                "properties": {"agent_name": {"type": "string", "enum": names}},
+                "required": ["agent_name"],
+            },
+            shared_state=False,
+        )
 
     def system_prompt(self, state: Mapping[str, Any]) -> str:
         prompt = render_instruction(self.instruction, state)
@@ -186,3 +227,12 @@ def render_instruction(template: str, state: Mapping[str, Any]) -> str:
         return str(value)
 
     return _PLACEHOLDER.sub(fill, template)
+
+
+def transfer_targets(tool_schemas: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The agents a transfer tool among these schemas (as a model receives them) can name."""
+    for schema in tool_schemas:
+        function = schema.get("function", {})
+        if function.get("name") == TRANSFER_TOOL:
+            return set(function["parameters"]["properties"]["agent_name"].get("enum", []))
+    return set()

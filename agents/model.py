@@ -8,7 +8,7 @@ Failures raise `ModelError` whose `kind` the runner turns into an honest short m
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -101,7 +101,7 @@ class ModelClient(Protocol):
 
     description: str
 
-    def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+    def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         """Yield TextDelta chunks while the answer is produced, then one ModelResponse.
         Raises ModelError."""
         ...

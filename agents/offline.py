@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
-from agents.agent import TRANSFER_TOOL
+from agents.agent import TRANSFER_TOOL, transfer_targets
 from agents.intents import Intent, read_intent
 from agents.model import Message, ModelChunk, ModelRequest, ModelResponse, TextDelta, ToolCall
 from agents.replies import compose_results, small_talk
@@ -41,7 +41,7 @@ class OfflineModel:
     async def aclose(self) -> None:
         return None
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         response = respond(request)
         words = re.findall(r"\S+\s*|\s+", response.text)
         for start in range(0, len(words), WORDS_PER_DELTA):
@@ -79,7 +79,7 @@ def _plan(
         calls.append(("set_user_name", {"name": intent.name}))
     target = ROUTES.get(intent.kind)
     can_transfer = TRANSFER_TOOL in tools and TRANSFER_TOOL not in asked
-    if can_transfer and target in _transfer_targets(request) and target != request.agent_name:
+    if can_transfer and target in transfer_targets(request.tools) and target != request.agent_name:
         calls.append((TRANSFER_TOOL, {"agent_name": target}))
     calls.extend(_specialist_calls(intent, tools))
     return [
@@ -148,11 +148,3 @@ def _decode(content: Any) -> Any:
 
 def _tool_name(schema: Mapping[str, Any]) -> str:
     return str(schema.get("function", {}).get("name", ""))
-
-
-def _transfer_targets(request: ModelRequest) -> set[str]:
-    for schema in request.tools:
-        if _tool_name(schema) == TRANSFER_TOOL:
-            props = schema["function"]["parameters"]["properties"]
-            return set(props["agent_name"].get("enum", []))
-    return set()

@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -68,7 +68,7 @@ class OpenAIModel:
     async def aclose(self) -> None:
         await self._client.close()
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         """With retries; when the model stays unavailable (502/503, as OpenRouter answers for a
         model that is down) and nothing was shown yet, the next fallback model is tried."""
         models = [request.model or self._model, *self._fallbacks]
@@ -87,7 +87,7 @@ class OpenAIModel:
                     "model %s unavailable (%s); trying %s", model, exc.status, models[index + 1]
                 )
 
-    async def _with_retries(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+    async def _with_retries(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         attempt = 0
         while True:
             streamed = False
@@ -149,7 +149,7 @@ class OpenAIModel:
             model=response.model,
         )
 
-    async def _stream_once(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+    async def _stream_once(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         text: list[str] = []
         calls: dict[int, dict[str, str]] = {}
         usage: TokenUsage | None = None
@@ -252,9 +252,9 @@ def _translate(exc: openai.APIError) -> ModelError:
     # An error reported inside an SSE stream (after a 200): look at its code.
     body = exc.body if isinstance(exc.body, Mapping) else {}
     code = body.get("code")
-    status = code if isinstance(code, int) else None
-    kind = _kind_for_status(status) if status else "unavailable"
-    return ModelError(kind, f"error inside the stream: {exc.message[:200]}", status=status)
+    in_stream = code if isinstance(code, int) else None
+    kind = _kind_for_status(in_stream) if in_stream else "unavailable"
+    return ModelError(kind, f"error inside the stream: {exc.message[:200]}", status=in_stream)
 
 
 def _kind_for_status(status: int) -> str:

@@ -73,9 +73,10 @@ class Quote:
 
     @property
     def change_percent(self) -> float | None:
-        if self.previous_close in (None, 0):
+        previous = self.previous_close
+        if previous is None or previous == 0:
             return None
-        return (self.price - self.previous_close) / self.previous_close * 100  # type: ignore[operator]
+        return (self.price - previous) / previous * 100
 
     def as_dict(self) -> dict[str, Any]:
         change, pct = self.change, self.change_percent

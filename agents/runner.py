@@ -1,10 +1,11 @@
 """The ADK-style runner: one user message in, a stream of events out.
 
-`run_async` loads the session with only the last `history_window` events, appends the user
-event, runs the root agent and whichever agent it transfers to, stores every event with its
-state delta, and yields: partial events (streamed text, never stored), every stored event, and
-last exactly one final event. Failures end the turn with an honest final message (`error` set);
-the user's message stays stored. The caller holds the session lock.
+`run_async` loads the session with only the last `history_window` events (or takes the one its
+caller just loaded under the session lock), appends the user event, runs the root agent and
+whichever agent it transfers to, stores every event with its state delta, and yields: partial
+events (streamed text, never stored), every stored event, and last exactly one final event.
+Failures end the turn with an honest final message (`error` set); the user's message stays
+stored. The caller holds the session lock.
 
 With an `invocation_id` a turn is idempotent and resumable: the user event's id is
 f"{invocation_id}:u" and the final event's f"{invocation_id}:final"; a turn whose final event is
@@ -16,11 +17,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.agent import TRANSFER_TOOL, Agent, ToolContext
+from agents.agent import Agent, Tool, ToolContext
 from agents.history import to_messages, tool_call_content
 from agents.model import (
     ERROR_MESSAGES,
@@ -31,8 +32,8 @@ from agents.model import (
     TextDelta,
     ToolCall,
 )
-from storage.base import SessionStore
-from storage.types import Event, EventActions, Session, new_id
+from storage import SessionStore
+from storage.types import APP_PREFIX, USER_PREFIX, Event, EventActions, Session, new_id
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,11 @@ class Runner:
     def root_agent(self) -> Agent:
         return self._root
 
+    @property
+    def history_window(self) -> int:
+        """How many recent events a turn loads (a caller passing `session` loads as many)."""
+        return self._window
+
     async def run_async(
         self,
         user_id: str,
@@ -87,9 +93,13 @@ class Runner:
         new_message: str,
         *,
         invocation_id: str | None = None,
-    ) -> AsyncIterator[Event]:
+        session: Session | None = None,
+    ) -> AsyncGenerator[Event, None]:
+        """`session`: the session as the caller read it under the session lock, with
+        `history_window` events (so a turn reads it once); read here when None."""
         inv = invocation_id or new_id()
-        session = await self._load(user_id, session_id)
+        if session is None:
+            session = await self._load(user_id, session_id)
         mine = [e for e in session.events if e.invocation_id == inv]
         done = next((e for e in mine if e.final), None)
         if done is not None:
@@ -130,12 +140,8 @@ class Runner:
     async def _load(self, user_id: str, session_id: str) -> Session:
         app, window = self._app_name, self._window
         session = await self._store.get_session(app, user_id, session_id, recent_events=window)
-        if session is None:
-            await self._store.create_session(app, user_id, session_id)
-            session = await self._store.get_session(app, user_id, session_id, recent_events=window)
-            if session is None:
-                raise RuntimeError("the store did not keep a session it just created")
-        return session
+        # A new session has no events to cut to the window: the created one is the loaded one.
+        return session or await self._store.create_session(app, user_id, session_id)
 
     async def _append(self, turn: _Turn, event: Event) -> Event:
         if not await self._store.append_event(turn.session, event) and event.final:
@@ -174,7 +180,7 @@ class Runner:
         )
         return await self._append(turn, event)
 
-    async def _agent_loop(self, turn: _Turn) -> AsyncIterator[Event]:
+    async def _agent_loop(self, turn: _Turn) -> AsyncGenerator[Event, None]:
         agent = turn.agent
         for _ in range(self._max_steps):
             response: ModelResponse | None = None
@@ -225,13 +231,13 @@ class Runner:
             final=True,
         )
 
-    async def _call_model(self, turn: _Turn, agent: Agent) -> AsyncIterator[Any]:
+    async def _call_model(self, turn: _Turn, agent: Agent) -> AsyncGenerator[Any, None]:
         model = self._model_of(agent)
         request = ModelRequest(
             agent_name=agent.name,
             system=agent.system_prompt(turn.state),
             messages=to_messages(turn.events, turn.messages),
-            tools=tuple(_schemas(agent)),
+            tools=tuple(tool.schema() for tool in agent.callable_tools),
             model=agent.model_name,
             state=dict(turn.state),
         )
@@ -252,29 +258,28 @@ class Runner:
                     raise ModelError("internal", "model client crashed") from None
                 yield chunk
         finally:
-            await stream.aclose()  # type: ignore[attr-defined]
+            await stream.aclose()
 
     def _model_of(self, agent: Agent) -> ModelClient:
         return agent.model or self._root.model  # type: ignore[return-value]
 
     async def _run_tool(self, turn: _Turn, agent: Agent, call: ToolCall) -> Event:
         """Run one tool call; every failure becomes a result the model can read."""
-        actions = EventActions()
-        if call.name == TRANSFER_TOOL and agent.sub_agents:
-            result, actions = _transfer(agent, call)
-        else:
+        tool = agent.tool(call.name)
+        if tool is not None and tool.shared_state:
             await self._refresh_shared_state(turn)
-            ctx = ToolContext(
-                app_name=self._app_name,
-                user_id=turn.session.user_id,
-                session_id=turn.session.session_id,
-                agent_name=agent.name,
-                invocation_id=turn.invocation_id,
-                state=turn.state,
-            )
-            result = await self._call_tool(turn, agent, call, ctx)
-            if not (isinstance(result, Mapping) and "error" in result):
-                actions = EventActions(state_delta=ctx.state_delta)
+        ctx = ToolContext(
+            app_name=self._app_name,
+            user_id=turn.session.user_id,
+            session_id=turn.session.session_id,
+            agent_name=agent.name,
+            invocation_id=turn.invocation_id,
+            state=turn.state,
+        )
+        result = await self._call_tool(turn, tool, call, ctx)
+        actions = EventActions()
+        if not (isinstance(result, Mapping) and "error" in result):
+            actions = EventActions(ctx.state_delta, transfer_to_agent=ctx.transferred_to)
         return Event(
             author=agent.name,
             content={"tool_result": {"id": call.id, "name": call.name, "result": result}},
@@ -293,13 +298,15 @@ class Runner:
         )
         if fresh is None:
             return
-        for key in [k for k in turn.state if k.startswith(("user:", "app:"))]:
+        shared = (USER_PREFIX, APP_PREFIX)
+        for key in [k for k in turn.state if k.startswith(shared)]:
             if key not in fresh.state:
                 del turn.state[key]
-        turn.state.update({k: v for k, v in fresh.state.items() if k.startswith(("user:", "app:"))})
+        turn.state.update({k: v for k, v in fresh.state.items() if k.startswith(shared)})
 
-    async def _call_tool(self, turn: _Turn, agent: Agent, call: ToolCall, ctx: ToolContext) -> Any:
-        tool = agent.tool(call.name)
+    async def _call_tool(
+        self, turn: _Turn, tool: Tool | None, call: ToolCall, ctx: ToolContext
+    ) -> Any:
         if tool is None:
             return {"error": f"there is no tool named {call.name[:60]!r}"}
         if call.raw_arguments is not None:
@@ -324,39 +331,6 @@ class Runner:
         except ValueError:
             log.error("tool %s returned a value JSON cannot hold", call.name)
             return {"error": "the tool returned an unusable result"}
-
-
-def _transfer(agent: Agent, call: ToolCall) -> tuple[Any, EventActions]:
-    target = str(call.arguments.get("agent_name", ""))
-    names = [sub.name for sub in agent.sub_agents]
-    if target not in names:
-        return {"error": f"unknown agent {target[:40]!r}; choose one of {names}"}, EventActions()
-    return {"transferred_to": target}, EventActions(transfer_to_agent=target)
-
-
-def _schemas(agent: Agent) -> list[dict[str, Any]]:
-    schemas = [tool.schema() for tool in agent.tools]
-    if agent.sub_agents:
-        schemas.append(
-            {
-                "type": "function",
-                "function": {
-                    "name": TRANSFER_TOOL,
-                    "description": "Hand the conversation to the named agent, who answers next.",
-                    "parameters": {
-                        "type": "object",
-                        "properties": {
-                            "agent_name": {
-                                "type": "string",
-                                "enum": [sub.name for sub in agent.sub_agents],
-                            }
-                        },
-                        "required": ["agent_name"],
-                    },
-                },
-            }
-        )
-    return schemas
 
 
 def _jsonable(value: Any) -> Any:

@@ -11,8 +11,8 @@ Default URL: a fresh SQLite file in a temp directory (removed afterwards). With 
 postgresql://postgres@127.0.0.1:5432/bench) the data goes under a unique app name and is
 deleted at the end. `--fresh-postgres`: a database of its own on the TEST_POSTGRES_URL server,
 dropped afterwards (what `./scripts/bench.sh store --postgres` runs). Filling uses the
-backend's `bulk_append(session, events)` when it has one (one transaction per chunk), else
-concurrent append_event calls (much slower).
+backend's tables directly, one transaction per chunk (bench/fill.py), else concurrent
+append_event calls (much slower).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.fill import append_fresh
 from storage import Event, EventActions, Session, Store, open_store
 
 FILLER_TEXT = "a history message of ordinary length, about as long as a chat line usually is"
@@ -67,16 +68,9 @@ def history_event(i: int, sid: str) -> Event:
 
 
 async def fill(store: Store, session: Session, n: int, chunk: int = 5_000) -> None:
-    bulk = getattr(store, "bulk_append", None)
     for start in range(0, n, chunk):
         events = [history_event(i, session.session_id) for i in range(start, min(n, start + chunk))]
-        if bulk is not None:
-            await bulk(session, events)
-        else:
-            for part in range(0, len(events), 100):
-                await asyncio.gather(
-                    *(store.append_event(session, e) for e in events[part : part + 100])
-                )
+        await append_fresh(store, session, events)
 
 
 async def chat_turn(store: Store, app: str, user: str, sid: str, i: int) -> None:
@@ -171,9 +165,9 @@ async def bench(url: str, plan: Plan, log: Any) -> dict[str, Any]:
             )
             log(f"  group commit: {figures['appends_per_commit']} writes per COMMIT on average")
 
-        users = await store.list_users(app, limit=10_000)
-        for user in users:
-            await store.delete_user(app, user.user_id)
+        sessions = await store.list_sessions(app, limit=100_000)
+        for user_id in {s.user_id for s in sessions}:
+            await store.delete_user(app, user_id)
     figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     log(f"peak RSS: {figures['peak_rss_mb']} MB")
     return figures

@@ -131,7 +131,7 @@ async def migrate(src: str, dst: str) -> int:
     from tqdm import tqdm
 
     from storage import StoreError
-    from storage.migrate import copy_store
+    from storage.transfer import copy_store
 
     if not src.startswith("sqlite:") or not dst.startswith(("postgresql:", "postgres:")):
         print("Usage: migrate-sqlite-to-postgres sqlite:///PATH postgresql://...", file=sys.stderr)

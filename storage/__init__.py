@@ -1,8 +1,13 @@
-"""Persistent session store: sessions, scoped state, events, identities, inbox, audit."""
+"""Persistent session store: sessions, scoped state, events, identities, inbox, audit.
+
+Two backends implement the protocols of storage.protocols: storage.sqlite (embedded, the
+default) and storage.postgres (several worker processes). storage.transfer copies an SQLite
+store into PostgreSQL.
+"""
 
 from __future__ import annotations
 
-from storage.base import (
+from storage.protocols import (
     AdminViews,
     AuditLog,
     IdentityStore,
@@ -18,6 +23,7 @@ from storage.types import (
     InboxItem,
     InboxStatus,
     Notice,
+    SchemaTooNew,
     Session,
     SessionInfo,
     SessionNotFound,
@@ -25,7 +31,6 @@ from storage.types import (
     StoreBusy,
     StoreError,
     TokenUsage,
-    UserInfo,
 )
 
 DEFAULT_DATABASE_URL = "sqlite:///./multi_agent_data.db"
@@ -35,7 +40,7 @@ async def open_store(database_url: str = DEFAULT_DATABASE_URL) -> Store:
     """Open (creating and migrating as needed) the store a URL names.
 
     `sqlite:///relative/path`, `sqlite:////absolute/path`, `sqlite:///:memory:` or
-    `postgresql://user@host:port/db`.
+    `postgresql://user@host:port/db`. Raises SchemaTooNew for a database of a newer release.
     """
     if database_url.startswith("sqlite:"):
         from storage.sqlite import SqliteStore
@@ -61,6 +66,7 @@ __all__ = [
     "InboxStatus",
     "Notice",
     "PrivacyStore",
+    "SchemaTooNew",
     "Session",
     "SessionInfo",
     "SessionNotFound",
@@ -70,6 +76,5 @@ __all__ = [
     "StoreBusy",
     "StoreError",
     "TokenUsage",
-    "UserInfo",
     "open_store",
 ]

@@ -1,4 +1,5 @@
-"""Value types of the session store (ADK's session/event/state model, see DESIGN §3).
+"""Value types of the session store (ADK's session/event/state model; docs/architecture.md,
+"Data model").
 
 Mappings inside these frozen values are plain dicts for speed and JSON-friendliness;
 treat them as read-only.
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-# -- state scopes (contract: DESIGN §3) ------------------------------------------------------
+# -- state scopes (contract: docs/architecture.md) -------------------------------------------------
 APP_PREFIX = "app:"
 USER_PREFIX = "user:"
 TEMP_PREFIX = "temp:"
@@ -132,18 +133,6 @@ class SessionInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class UserInfo:
-    """A row of the admin user list."""
-
-    user_id: str
-    sessions: int
-    turns: int
-    last_active: float
-    identities: tuple[tuple[str, str], ...] = ()  # (platform, platform_user_id)
-    display_name: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Stats:
     users: int
     sessions: int
@@ -196,3 +185,14 @@ class StoreBusy(StoreError):
 
 class SessionNotFound(StoreError):
     pass
+
+
+class SchemaTooNew(StoreError):
+    """The database was written by a newer release; refusing to guess at its layout. Both
+    backends raise it at open, so the bot can say so in one line."""
+
+    def __init__(self, found: int, supported: int) -> None:
+        super().__init__(
+            f"the database schema is v{found}, newer than this release supports"
+            f" (v{supported}): upgrade Switchboard or use a backup"
+        )

@@ -100,3 +100,22 @@ async def dump_rows(database_url: str) -> list[Row]:
     if database_url.startswith("sqlite:"):
         return await dump_sqlite(sqlite_path(database_url))
     return await dump_postgres(database_url)
+
+
+async def audit_log(database_url: str) -> list[dict[str, object]]:
+    """The audit table as stored (newest first): what an auditor with the database sees. The
+    store itself only counts entries (audit_count); tests read the log through the database."""
+    if database_url.startswith("sqlite:"):
+        async with aiosqlite.connect(sqlite_path(database_url)) as db:
+            rows = await db.execute_fetchall(
+                "SELECT at, actor, command, detail FROM audit ORDER BY pk DESC"
+            )
+        return [dict(zip(("at", "actor", "command", "detail"), row, strict=True)) for row in rows]
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        records = await conn.fetch("SELECT at, actor, command, detail FROM audit ORDER BY seq DESC")
+    finally:
+        await conn.close()
+    return [dict(record) for record in records]

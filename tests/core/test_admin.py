@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.admin_commands import REFUSAL, digest
+from testkit.databases import audit_log
 
 from .conftest import ADMIN, incoming, replies, say
 
@@ -51,7 +52,7 @@ async def test_admin_commands_for_an_admin(app) -> None:
     assert (await admin_says(app, "/user")).startswith("Usage: /user")
     assert "Erased" in await admin_says(app, "/forget telegram:42")
     assert await app.store.find_user("telegram", "42") is None
-    entries = await app.store.audit_entries()
+    entries = await audit_log(app.settings.database_url)
     commands = [e.get("command") for e in entries]
     assert "/history" in commands and "/forget" in commands
     # Actors are hashed by the store; targets are a digest of our random id, never "telegram:42".
@@ -77,5 +78,7 @@ async def test_admin_commands_refused_for_everyone_else_with_no_data(app) -> Non
     assert [(r.text, r.private) for r in got] == [(REFUSAL, False)]
     got = await replies(app, incoming("/stats", user="42", group=True, extra={"ephemeral": True}))
     assert [(r.text, r.private) for r in got] == [(REFUSAL, True)]
-    denied = [e for e in await app.store.audit_entries() if "denied" in str(e.get("command"))]
+    denied = [
+        e for e in await audit_log(app.settings.database_url) if "denied" in str(e["command"])
+    ]
     assert len(denied) == 9

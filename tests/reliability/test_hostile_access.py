@@ -11,6 +11,7 @@ import pytest
 
 from bot.admin_commands import ADMIN_COMMANDS, REFUSAL
 from bot.app import App
+from testkit.databases import audit_log
 from testkit.emulators.llm import LLMEmulator, Say, call
 from tests.reliability.fault_fixtures import (
     APP,
@@ -60,9 +61,10 @@ def leaked(answer: Answer, victim_id: str) -> list[str]:
 
 @pytest.mark.parametrize("platform", ["telegram", "discord"])
 async def test_every_admin_command_is_refused_to_a_non_admin(tmp_path: Path, platform: str) -> None:
-    async with running_app(f"sqlite:///{tmp_path / 'bot.db'}") as app:
+    db_url = f"sqlite:///{tmp_path / 'bot.db'}"
+    async with running_app(db_url) as app:
         victim_id = await make_victim(app)
-        before = len(await app.store.audit_entries(limit=1000))
+        before = len(await audit_log(db_url))
         tried = 0
         for spec in ADMIN_COMMANDS:
             for args in ("", victim_id, f"telegram:{VICTIM}", f"{victim_id} 200", "' OR 1=1 --"):
@@ -79,7 +81,7 @@ async def test_every_admin_command_is_refused_to_a_non_admin(tmp_path: Path, pla
                     assert all(r.file is None for r in answer.final)
                     assert not leaked(answer, victim_id), text
         await victim_untouched(app, victim_id)
-        entries = await app.store.audit_entries(limit=1000)
+        entries = await audit_log(db_url)
         denied = [e for e in entries if str(e["command"]).startswith("denied ")]
         assert len(entries) - before == len(denied) == tried  # every attempt, nothing else
         assert {e["command"] for e in denied} == {f"denied /{s.name}" for s in ADMIN_COMMANDS}

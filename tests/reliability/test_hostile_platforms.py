@@ -16,6 +16,7 @@ from adapters.discord.adapter import DiscordAdapter
 from adapters.telegram.adapter import TelegramAdapter
 from bot.admin_commands import ADMIN_COMMANDS, REFUSAL
 from bot.app import App, open_app
+from testkit.databases import audit_log
 from testkit.emulators.discord_api import EPHEMERAL, DiscordEmulator
 from testkit.emulators.telegram_api import TelegramApiEmulator
 from testkit.helpers import wait_until
@@ -49,7 +50,7 @@ async def settled(app: App, platform: str) -> bool:
 
 
 async def denied(app: App) -> int:
-    entries = await app.store.audit_entries(limit=1000)
+    entries = await audit_log(app.settings.database_url)
     return len([e for e in entries if str(e["command"]).startswith("denied /")])
 
 

@@ -14,7 +14,7 @@ import json
 
 from bot.app import App
 from bot.link_commands import FAILED_LINK, MAX_FAILED_LINKS
-from testkit.databases import dump_rows
+from testkit.databases import audit_log, dump_rows
 from tests.reliability.fault_fixtures import APP, Answer, ask, message, rows_mentioning, running_app
 
 ADA = {"user": "811", "name": "Ada"}  # Telegram
@@ -133,7 +133,7 @@ async def test_list_and_unlink_keep_a_copy_of_the_preferences_only(any_db_url: s
 async def test_wrong_codes_are_limited_per_user_and_audited(any_db_url: str) -> None:
     async with running_app(any_db_url) as app:
         code = await code_of(app, ADA)
-        before = len(await app.store.audit_entries(limit=1000))
+        before = len(await audit_log(any_db_url))
         for guess in range(MAX_FAILED_LINKS):
             wrong = await private_answer(app, f"/link ZZZZ{guess:04d}", ATTACKER)
             assert "unknown, used or expired" in wrong.text
@@ -142,7 +142,7 @@ async def test_wrong_codes_are_limited_per_user_and_audited(any_db_url: str) -> 
             refused = await private_answer(app, text, ATTACKER)
             assert "Too many wrong link codes" in refused.text and "Ada" not in refused.text
         assert await user_of(app, ATTACKER) != await user_of(app, ADA)
-        everything = await app.store.audit_entries(limit=1000)  # newest first
+        everything = await audit_log(any_db_url)  # newest first
         entries = everything[: len(everything) - before]
         commands = sorted(e["command"] for e in entries)
         assert commands == [FAILED_LINK] * MAX_FAILED_LINKS + ["/link refused"] * 2

@@ -72,25 +72,6 @@ async def test_list_sessions_by_last_activity_with_counts(store: Store) -> None:
     assert await store.list_sessions("other-app") == []
 
 
-async def test_list_users_with_identities_and_counts(store: Store) -> None:
-    ann = await store.resolve_user("telegram", "100", "Ann")
-    bob = await store.resolve_user("discord", "200", "Bob")
-    sa = await store.create_session(APP, ann, "s1")
-    sb = await store.create_session(APP, bob, "s1")
-    await store.create_session(APP, bob, "s2")
-    await store.append_event(sb, ev("user", "hi", timestamp=time.time() + 50))
-    await store.append_event(sa, ev("user", "hi", timestamp=time.time() + 100))
-    await store.append_event(sa, ev("user", "again", timestamp=time.time() + 101))
-    users = await store.list_users(APP)
-    assert [u.user_id for u in users] == [ann, bob]
-    assert (users[0].sessions, users[0].turns) == (1, 2)
-    assert (users[1].sessions, users[1].turns) == (2, 1)
-    assert users[0].identities == (("telegram", "100"),)
-    assert users[0].display_name == "Ann"
-    assert users[0].last_active >= users[1].last_active
-    assert [u.user_id for u in await store.list_users(APP, limit=1, offset=1)] == [bob]
-
-
 async def test_stats_for_the_app_and_for_one_user(store: Store) -> None:
     s1 = await store.create_session(APP, "u1", "s1")
     s2 = await store.create_session(APP, "u2", "s2")

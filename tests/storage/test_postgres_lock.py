@@ -18,7 +18,7 @@ import pytest
 
 from storage import Event, EventActions, StoreBusy, StoreError
 from storage.postgres import PostgresStore
-from storage.postgres_pool import PoolSettings
+from storage.postgres.pool import PoolSettings
 from testkit.helpers import wait_until
 
 pytestmark = pytest.mark.postgres

@@ -17,13 +17,14 @@ from storage import (
     Event,
     EventActions,
     InboxStatus,
+    SchemaTooNew,
     StoreBusy,
     StoreError,
     TokenUsage,
     open_store,
 )
 from storage.sqlite import SqliteStore
-from storage.sqlite_schema import LATEST
+from storage.sqlite.schema import LATEST
 from testkit.helpers import wait_until
 
 APP = "Multi-Agent System"
@@ -122,7 +123,7 @@ async def test_a_database_from_a_newer_release_is_refused(tmp_path: Path) -> Non
         pass
     with closing(raw(path)) as db:
         db.execute("UPDATE schema_version SET version = ?", (LATEST + 1,))
-    with pytest.raises(StoreError, match="newer"):
+    with pytest.raises(SchemaTooNew, match="newer"):
         await open_store(f"sqlite:///{path}")
 
 
@@ -214,25 +215,6 @@ async def test_session_locks_are_dropped_when_free(sqlite_store: SqliteStore) ->
     release_b.set()
     await asyncio.gather(b, c)
     assert order == ["b", "c"] and len(sqlite_store.locks) == 0
-
-
-async def test_bulk_append_matches_appending_one_by_one(sqlite_store: SqliteStore) -> None:
-    s = await sqlite_store.create_session(APP, "u1", "s1")
-    events = [
-        ev("user", "q", {"user:a": 1}, id="e1"),
-        Event("manager", {"text": ""}, id="e2", actions=EventActions({"n": 2}, "funny_nerd")),
-        ev("funny_nerd", "joke", usage=TokenUsage(5, 6), id="e3"),
-        ev("user", "q", id="e1"),  # a duplicate id is skipped, as append_event would
-    ]
-    assert await sqlite_store.bulk_append(s, events) == 3
-    assert await sqlite_store.bulk_append(s, events) == 0
-    got = await sqlite_store.get_session(APP, "u1", "s1")
-    assert got is not None
-    assert [e.id for e in got.events] == ["e1", "e2", "e3"]
-    assert dict(got.state) == {"user:a": 1, "n": 2}
-    stats = await sqlite_store.stats(APP)
-    assert (stats.turns, stats.events, stats.prompt_tokens) == (1, 3, 5)
-    assert dict(stats.delegations) == {"funny_nerd": 1}
 
 
 async def test_old_answered_inbox_rows_are_pruned_at_open(tmp_path: Path) -> None:

@@ -1,15 +1,16 @@
 """The store's boundaries: a few small protocols, one backend class implements them all.
 
 Like aiogram's storages, each protocol is a handful of methods; `Store` is their union plus a
-lifetime (`async with await open_store(url) as store:`). All SQL lives inside a backend module.
-Every method is safe to call concurrently from many tasks.
+lifetime (`async with await open_store(url) as store:`). All SQL lives inside a backend package
+(storage.sqlite, storage.postgres); the rules both follow live in storage.common and
+storage.export. Every method is safe to call concurrently from many tasks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from storage.types import (
     Event,
@@ -20,13 +21,11 @@ from storage.types import (
     Session,
     SessionInfo,
     Stats,
-    UserInfo,
 )
 
 
-@runtime_checkable
 class SessionStore(Protocol):
-    """Sessions, scoped state and events (DESIGN §3)."""
+    """Sessions, scoped state and events (docs/architecture.md, "Data model")."""
 
     async def create_session(
         self,
@@ -54,8 +53,6 @@ class SessionStore(Protocol):
         False; otherwise True. Raises StoreBusy when the database stays locked."""
         ...
 
-    async def delete_session(self, app_name: str, user_id: str, session_id: str) -> None: ...
-
     def session_lock(
         self, app_name: str, user_id: str, session_id: str
     ) -> AbstractAsyncContextManager[None]:
@@ -64,7 +61,6 @@ class SessionStore(Protocol):
         ...
 
 
-@runtime_checkable
 class AdminViews(Protocol):
     """Paged, read-only views for admins. Derived from event and session rows."""
 
@@ -87,19 +83,12 @@ class AdminViews(Protocol):
         """Sessions (of one user, or all) by last activity, newest first."""
         ...
 
-    async def list_users(
-        self, app_name: str, *, limit: int = 50, offset: int = 0
-    ) -> list[UserInfo]:
-        """Users by last activity, newest first."""
-        ...
-
     async def stats(self, app_name: str, user_id: str | None = None) -> Stats:
         """Totals for the app, or for one user (then `users` is 1 or 0). `delegations` counts
         events carrying `transfer_to_agent`, by target agent; tokens sum the events' usage."""
         ...
 
 
-@runtime_checkable
 class PrivacyStore(Protocol):
     async def export_user(self, app_name: str, user_id: str) -> dict[str, Any]:
         """Everything stored about the user, JSON-serialisable: identities, user state,
@@ -112,7 +101,6 @@ class PrivacyStore(Protocol):
         ...
 
 
-@runtime_checkable
 class IdentityStore(Protocol):
     """(platform, platform_user_id) -> our user_id; /link joins two identities."""
 
@@ -169,7 +157,6 @@ class IdentityStore(Protocol):
         ...
 
 
-@runtime_checkable
 class Inbox(Protocol):
     """Every incoming platform message recorded once, keyed by (platform, message_id)."""
 
@@ -206,20 +193,16 @@ class Inbox(Protocol):
         ...
 
 
-@runtime_checkable
 class AuditLog(Protocol):
     async def audit(self, actor: str, command: str, detail: str = "") -> None:
         """Record an admin call. `actor` is stored hashed, never in the clear."""
         ...
-
-    async def audit_entries(self, limit: int = 100) -> list[dict[str, Any]]: ...
 
     async def audit_count(self, actor: str, command: str, since: float) -> int:
         """How many entries of `actor` for `command` were recorded at or after `since`."""
         ...
 
 
-@runtime_checkable
 class Store(SessionStore, AdminViews, PrivacyStore, IdentityStore, Inbox, AuditLog, Protocol):
     """What a backend provides. Use as `async with await open_store(url) as store:`."""
 

@@ -1,15 +1,14 @@
 """The SQLite session store (aiosqlite): the embedded default backend.
 
 Layout: one group-committing writer connection and read connections beside it, under WAL
-(sqlite_conn), opened by sqlite_open; statements in sqlite_ops / sqlite_admin / sqlite_identity
-/ sqlite_links; schema and migrations in sqlite_schema. This class only encodes arguments on
-the caller's side (bad values fail there, early) and routes each call to the writer or a reader.
+(connection), opened by opening; statements in one module per concept (sessions, identities,
+links, inbox, audit, admin_views, privacy); schema and migrations in schema. This class only
+encodes arguments on the caller's side (bad values fail there, early) and routes each call to
+the writer or a reader.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import sqlite3
 import time
@@ -20,15 +19,13 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from storage import sqlite_admin as admin
-from storage import sqlite_identity as ident
-from storage import sqlite_links as links
-from storage import sqlite_ops as ops
-from storage import sqlite_schema as schema
+from storage.common import dumps, hash_actor
 from storage.locks import KeyedLocks
-from storage.sqlite_codec import dumps, encode_delta, encode_event
-from storage.sqlite_conn import GroupCommitWriter, Readers, close_quietly, run_on
-from storage.sqlite_open import MEMORY, open_connections, parse_url
+from storage.sqlite import admin_views, audit, identities, inbox, links, privacy, schema
+from storage.sqlite import sessions as ops
+from storage.sqlite.codec import encode_delta, encode_event
+from storage.sqlite.connection import GroupCommitWriter, Readers, close_quietly, run_on
+from storage.sqlite.opening import open_connections, parse_url
 from storage.types import (
     Event,
     Identity,
@@ -39,17 +36,15 @@ from storage.types import (
     SessionInfo,
     Stats,
     StoreError,
-    UserInfo,
     new_id,
 )
 
-__all__ = ["MEMORY", "SqliteStore", "parse_url"]  # storage.migrate reads files by URL too
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
 class SqliteStore:
-    """Implements storage.base.Store on one SQLite file."""
+    """Implements storage.protocols.Store on one SQLite file."""
 
     def __init__(
         self,
@@ -160,23 +155,6 @@ class SqliteStore:
             )
         )
 
-    async def bulk_append(self, session: Session, events: Sequence[Event]) -> int:
-        """Append many events in one transaction (imports, benchmarks); returns how many were
-        new. Same result as appending them one by one."""
-        encoded = [encode_event(event) for event in events]
-        return await self._write(
-            partial(
-                ops.bulk_append,
-                app=session.app_name,
-                user=session.user_id,
-                sid=session.session_id,
-                events=encoded,
-            )
-        )
-
-    async def delete_session(self, app_name: str, user_id: str, session_id: str) -> None:
-        await self._write(partial(ops.delete_session, app=app_name, user=user_id, sid=session_id))
-
     def session_lock(
         self, app_name: str, user_id: str, session_id: str
     ) -> AbstractAsyncContextManager[None]:
@@ -195,7 +173,7 @@ class SqliteStore:
     ) -> list[Event]:
         return await self._read(
             partial(
-                admin.history,
+                admin_views.history,
                 app=app_name,
                 user=user_id,
                 sid=session_id,
@@ -209,26 +187,23 @@ class SqliteStore:
         self, app_name: str, user_id: str | None = None, *, limit: int = 50, offset: int = 0
     ) -> list[SessionInfo]:
         return await self._read(
-            partial(admin.list_sessions, app=app_name, user=user_id, limit=limit, offset=offset),
+            partial(
+                admin_views.list_sessions, app=app_name, user=user_id, limit=limit, offset=offset
+            ),
             admin=True,
         )
 
-    async def list_users(
-        self, app_name: str, *, limit: int = 50, offset: int = 0
-    ) -> list[UserInfo]:
-        return await self._read(
-            partial(admin.list_users, app=app_name, limit=limit, offset=offset), admin=True
-        )
-
     async def stats(self, app_name: str, user_id: str | None = None) -> Stats:
-        return await self._read(partial(admin.stats, app=app_name, user=user_id), admin=True)
+        return await self._read(partial(admin_views.stats, app=app_name, user=user_id), admin=True)
 
     # -- privacy ----------------------------------------------------------------------------
     async def export_user(self, app_name: str, user_id: str) -> dict[str, Any]:
-        return await self._read(partial(admin.export_user, app=app_name, user=user_id), admin=True)
+        return await self._read(
+            partial(privacy.export_user, app=app_name, user=user_id), admin=True
+        )
 
     async def delete_user(self, app_name: str, user_id: str) -> None:
-        await self._write(partial(admin.delete_user, app=app_name, user=user_id))
+        await self._write(partial(privacy.delete_user, app=app_name, user=user_id))
         await self._scrub_wal()
 
     async def _scrub_wal(self) -> None:
@@ -246,12 +221,14 @@ class SqliteStore:
         self, platform: str, platform_user_id: str, display_name: str | None = None
     ) -> str:
         # Most messages come from known users: answer from a reader, write only when needed.
-        found = await self._read(partial(ident.find_user, platform=platform, puid=platform_user_id))
+        found = await self._read(
+            partial(identities.find_user, platform=platform, puid=platform_user_id)
+        )
         if found is not None and (display_name is None or display_name == found[1]):
             return found[0]
         return await self._write(
             partial(
-                ident.resolve_user,
+                identities.resolve_user,
                 platform=platform,
                 puid=platform_user_id,
                 display_name=display_name,
@@ -260,7 +237,9 @@ class SqliteStore:
         )
 
     async def find_user(self, platform: str, platform_user_id: str) -> str | None:
-        found = await self._read(partial(ident.find_user, platform=platform, puid=platform_user_id))
+        found = await self._read(
+            partial(identities.find_user, platform=platform, puid=platform_user_id)
+        )
         return None if found is None else found[0]
 
     async def create_link_code(self, user_id: str, ttl_seconds: float = 600) -> str:
@@ -332,7 +311,7 @@ class SqliteStore:
         encoded = dumps(dict(payload))
         return await self._write(
             partial(
-                ident.inbox_put,
+                inbox.inbox_put,
                 platform=platform,
                 message_id=message_id,
                 payload=encoded,
@@ -343,20 +322,20 @@ class SqliteStore:
 
     async def inbox_done(self, platform: str, message_id: str) -> None:
         await self._write(
-            partial(ident.inbox_done, platform=platform, message_id=message_id, now=time.time())
+            partial(inbox.inbox_done, platform=platform, message_id=message_id, now=time.time())
         )
 
     async def inbox_pending(
         self, platform: str | None = None, limit: int | None = None
     ) -> list[InboxItem]:
-        return await self._read(partial(ident.inbox_pending, platform=platform, limit=limit))
+        return await self._read(partial(inbox.inbox_pending, platform=platform, limit=limit))
 
     async def inbox_earlier_pending(
         self, platform: str, message_id: str, user_id: str, since: float | None = None
     ) -> bool:
         return await self._read(
             partial(
-                ident.inbox_earlier_pending,
+                inbox.inbox_earlier_pending,
                 platform=platform,
                 message_id=message_id,
                 user_id=user_id,
@@ -366,29 +345,22 @@ class SqliteStore:
         )
 
     # -- audit ------------------------------------------------------------------------------
-    def _hash_actor(self, actor: str) -> str:
-        # Keyed with a per-database salt so a small id space (chat ids) can't be looked up.
-        return hmac.new(self._salt, actor.encode(), hashlib.sha256).hexdigest()[:16]
-
     async def audit(self, actor: str, command: str, detail: str = "") -> None:
         await self._write(
             partial(
-                ident.audit,
-                actor_hash=self._hash_actor(actor),
+                audit.audit,
+                actor_hash=hash_actor(self._salt, actor),
                 command=command,
                 detail=detail,
                 now=time.time(),
             )
         )
 
-    async def audit_entries(self, limit: int = 100) -> list[dict[str, Any]]:
-        return await self._read(partial(ident.audit_entries, limit=limit), admin=True)
-
     async def audit_count(self, actor: str, command: str, since: float) -> int:
         return await self._read(
             partial(
-                ident.audit_count,
-                actor_hash=self._hash_actor(actor),
+                audit.audit_count,
+                actor_hash=hash_actor(self._salt, actor),
                 command=command,
                 since=since,
             )

@@ -12,23 +12,16 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from storage import common
 from storage.types import Event, EventActions, TokenUsage, split_delta
 
 NUL_WRAP = "__switchboard_json__"
 _NUL = "\\u0000"  # how json.dumps writes U+0000
 
 
-def _strict(value: Any) -> str:
-    """Strict JSON (no NaN/Infinity: JSONB and other clients reject them)."""
-    try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"value is not JSON-serialisable: {exc}") from exc
-
-
 def dumps(value: Any) -> str:
     """JSON text for a JSONB parameter."""
-    text = _strict(value)
+    text = common.dumps(value)
     if _NUL in text:
         return json.dumps({NUL_WRAP: text}, ensure_ascii=False)
     return text
@@ -49,11 +42,11 @@ def _unwrap(value: Any) -> Any:
 def dumps_state(state: Mapping[str, Any]) -> str:
     """A state mapping as a JSONB object, wrapping only the values that need it, so that `||`
     and `-` keep working key by key."""
-    return _strict({key: _wrap_value(value) for key, value in state.items()})
+    return common.dumps({key: _wrap_value(value) for key, value in state.items()})
 
 
 def _wrap_value(value: Any) -> Any:
-    text = _strict(value)
+    text = common.dumps(value)
     return {NUL_WRAP: text} if _NUL in text else value
 
 

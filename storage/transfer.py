@@ -1,4 +1,7 @@
-"""Copy an SQLite store into PostgreSQL: `copy_store(src_url, dst_url, progress)`.
+"""Transfer an SQLite store into PostgreSQL: `copy_store(src_url, dst_url, progress)`.
+
+A data copy between backends (`python -m bot migrate`), not a schema migration: each backend's
+schema upgrades itself at open (storage.sqlite.schema, storage.postgres.schema).
 
 Every row goes over - sessions, events (in their order), state of all scopes, identities, link
 codes, the inbox, the audit log (with the salt its hashes were made with), notices. The copy runs
@@ -20,8 +23,8 @@ from typing import Any
 
 import aiosqlite
 
-from storage import postgres_copy as pg
 from storage.postgres import PostgresStore
+from storage.postgres import transfer as pg
 from storage.sqlite import MEMORY, SqliteStore, parse_url
 
 Progress = Callable[[int, int], None]  # (rows done, rows in total)

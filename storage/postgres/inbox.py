@@ -1,31 +1,17 @@
-"""Identities, the inbox and the audit log of the PostgreSQL backend (/link: postgres_links)."""
+"""The inbox of the PostgreSQL backend: every incoming platform message recorded once, keyed by
+(platform, message_id), until it is answered."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 import time
 from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
 
-from storage.postgres_codec import dumps, loads
-from storage.postgres_pool import db_errors
+from storage.postgres.codec import dumps, loads
+from storage.postgres.pool import db_errors
 from storage.types import InboxItem, InboxStatus
-
-_FIND = "SELECT user_id, display_name FROM identities WHERE platform = $1 AND platform_user_id = $2"
-
-# First sight or a new display name. The update always happens, so RETURNING always has the row,
-# even when another worker inserted it after this statement's snapshot was taken.
-_RESOLVE = """
-INSERT INTO identities AS i (platform, platform_user_id, user_id, display_name, created_at)
-VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (platform, platform_user_id)
-DO UPDATE SET display_name = coalesce(EXCLUDED.display_name, i.display_name)
-RETURNING user_id
-"""
 
 _INBOX_PUT = """
 WITH ins AS (
@@ -60,39 +46,9 @@ SELECT platform, message_id, payload, received_at FROM (
 """
 
 
-def hash_actor(salt: bytes, actor: str) -> str:
-    """Keyed with the database's salt (meta.audit_salt) so a small id space (chat ids) cannot
-    be looked up; the same function as the SQLite backend's, so copied rows stay comparable."""
-    return hmac.new(salt, actor.encode(), hashlib.sha256).hexdigest()[:16]
-
-
-def new_user_id() -> str:
-    return secrets.token_hex(6)
-
-
-class IdentityInboxAudit:
+class PostgresInbox:
     _pool: asyncpg.Pool
-    _salt: bytes
 
-    # -- identities ----------------------------------------------------------------------------
-    async def resolve_user(
-        self, platform: str, platform_user_id: str, display_name: str | None = None
-    ) -> str:
-        async with db_errors():
-            # Most messages come from known users: a read, and a write only when needed.
-            found = await self._pool.fetchrow(_FIND, platform, platform_user_id)
-            if found is not None and display_name in (None, found["display_name"]):
-                return found["user_id"]
-            return await self._pool.fetchval(
-                _RESOLVE, platform, platform_user_id, new_user_id(), display_name, time.time()
-            )
-
-    async def find_user(self, platform: str, platform_user_id: str) -> str | None:
-        async with db_errors():
-            found = await self._pool.fetchrow(_FIND, platform, platform_user_id)
-        return None if found is None else found["user_id"]
-
-    # -- inbox ---------------------------------------------------------------------------------
     async def inbox_put(
         self,
         platform: str,
@@ -144,31 +100,3 @@ class IdentityInboxAudit:
             )
             for row in rows
         ]
-
-    # -- audit ---------------------------------------------------------------------------------
-    async def audit(self, actor: str, command: str, detail: str = "") -> None:
-        async with db_errors():
-            await self._pool.execute(
-                "INSERT INTO audit (at, actor, command, detail) VALUES ($1, $2, $3, $4)",
-                time.time(),
-                hash_actor(self._salt, actor),
-                command,
-                detail,
-            )
-
-    async def audit_entries(self, limit: int = 100) -> list[dict[str, Any]]:
-        async with db_errors():
-            rows = await self._pool.fetch(
-                "SELECT at, actor, command, detail FROM audit ORDER BY seq DESC LIMIT $1",
-                max(limit, 0),
-            )
-        return [dict(row) for row in rows]
-
-    async def audit_count(self, actor: str, command: str, since: float) -> int:
-        async with db_errors():
-            return await self._pool.fetchval(
-                "SELECT count(*) FROM audit WHERE actor = $1 AND command = $2 AND at >= $3",
-                hash_actor(self._salt, actor),
-                command,
-                since,
-            )

@@ -1,4 +1,4 @@
-"""storage.migrate.copy_store: an SQLite store copied into PostgreSQL, twice.
+"""storage.transfer.copy_store: an SQLite store copied into PostgreSQL, twice.
 
 The proof is the stores' own views: after the copy both backends answer every admin view and
 export identically; a second run adds nothing; a grown source adds just the new rows.
@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from storage import Event, EventActions, Store, TokenUsage, open_store
-from storage.migrate import TABLES, copy_store
-from testkit.databases import dump_postgres
+from storage.transfer import TABLES, copy_store
+from testkit.databases import audit_log, dump_postgres
 
 pytestmark = pytest.mark.postgres
 APP = "app"
@@ -96,14 +96,16 @@ async def fill(store: Store) -> dict[str, str]:
     return {"ann": ann, "bob": bob, "code": code}
 
 
-async def views(store: Store, users: dict[str, str], app: str = APP) -> dict[str, Any]:
-    """Everything the protocol can show, for comparing two stores."""
+async def views(store: Store, url: str, users: dict[str, str], app: str = APP) -> dict[str, Any]:
+    """Everything the protocol can show (and the audit log as stored), for comparing two
+    stores."""
     out: dict[str, Any] = {
         "stats": await store.stats(app),
         "sessions": await store.list_sessions(app),
-        "users": await store.list_users(app),
+        "identities": [await store.identities(users[name]) for name in ("ann", "bob")],
         "pending": await store.inbox_pending(),
-        "audit": await store.audit_entries(),
+        "audit": await audit_log(url),
+        "audited": [await store.audit_count("telegram:100", c, 0) for c in ("/stats", "/history")],
         "found": [
             await store.find_user(p, u) for p, u in [("telegram", "100"), ("discord", "101")]
         ],
@@ -128,7 +130,7 @@ async def test_a_copy_answers_every_view_like_the_source_and_a_second_run_adds_n
 ) -> None:
     async with await open_store(sqlite_url) as sqlite:
         users = await fill(sqlite)
-        expected = await views(sqlite, users)
+        expected = await views(sqlite, sqlite_url, users)
     assert expected["stats"].events == 7 and expected["session"] is not None
 
     calls: list[tuple[int, int]] = []
@@ -142,7 +144,7 @@ async def test_a_copy_answers_every_view_like_the_source_and_a_second_run_adds_n
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)
 
     async with await open_store(postgres_db_url) as pg:
-        assert await views(pg, users) == expected
+        assert await views(pg, postgres_db_url, users) == expected
     rows_once = Counter(repr(row) for row in await dump_postgres(postgres_db_url))
 
     again = await copy_store(sqlite_url, postgres_db_url)
@@ -151,11 +153,11 @@ async def test_a_copy_answers_every_view_like_the_source_and_a_second_run_adds_n
     assert Counter(repr(row) for row in await dump_postgres(postgres_db_url)) == rows_once
 
     async with await open_store(postgres_db_url) as pg:
-        assert await views(pg, users) == expected
+        assert await views(pg, postgres_db_url, users) == expected
         # The copy is a working store: the link code redeems, the audit salt came along.
         assert await pg.redeem_link_code(users["code"], "telegram", "300") == users["bob"]
         await pg.audit("telegram:100", "/sessions")
-        actors = {entry["actor"] for entry in await pg.audit_entries()}
+        actors = {entry["actor"] for entry in await audit_log(postgres_db_url)}
         assert len(actors) == 1
 
 
@@ -171,12 +173,12 @@ async def test_a_grown_source_adds_only_its_new_rows_in_order(
         for text in ("later", "later still"):
             await sqlite.append_event(session, ev("user", {"text": text}))
         await sqlite.inbox_done("discord", "m2")
-        expected = await views(sqlite, users)
+        expected = await views(sqlite, sqlite_url, users)
     report = await copy_store(sqlite_url, postgres_db_url)
     assert report.added["events"] == 2
     assert sum(report.added.values()) == 2
     async with await open_store(postgres_db_url) as pg:
-        assert await views(pg, users) == expected
+        assert await views(pg, postgres_db_url, users) == expected
         history = await pg.history(APP, users["ann"], "telegram:100", limit=2)
         assert [e.text for e in history] == ["later", "later still"]
         # Appending on PostgreSQL continues the copied counters.
@@ -207,9 +209,9 @@ async def test_an_old_version_1_sqlite_file_is_upgraded_then_copied(
     assert report.added["events"] == report.source["events"] > 0
     users = {"ann": "a1b2c3d4e5f6", "bob": "0f0f0f0f0f0f"}
     async with await open_store(f"sqlite:///{path}") as sqlite:
-        expected = await views(sqlite, users, OLD_APP)
+        expected = await views(sqlite, f"sqlite:///{path}", users, OLD_APP)
     assert (expected["stats"].turns, expected["stats"].events) == (3, 7)  # not a vacuous match
     async with await open_store(postgres_db_url) as pg:
-        assert await views(pg, users, OLD_APP) == expected
+        assert await views(pg, postgres_db_url, users, OLD_APP) == expected
         stats = await pg.stats(OLD_APP)
         assert dict(stats.delegations) == {"funny_nerd": 1, "stock_analyst": 1}

@@ -1,27 +1,20 @@
 """/link and /unlink of the SQLite store (run on the writer's thread, or a reader's for the
-reads): link codes, joining two users, detaching an identity, notices left for identities."""
+reads): link codes, joining two users, detaching an identity, notices left for identities.
+The codes themselves (alphabet, length, normalising) are storage.common's."""
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
 
-from storage.sqlite_identity import find_user, new_user_id
+from storage.common import new_link_code, new_user_id, normalize_code
+from storage.sqlite.identities import find_user
 from storage.types import Identity, Notice
-
-# No 0/O, 1/I/L: codes are read off one screen and typed on another.
-CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-CODE_LENGTH = 8
-
-
-def normalize_code(code: str) -> str:
-    return "".join(ch for ch in code.upper() if ch.isalnum())
 
 
 def create_link_code(db: sqlite3.Connection, user_id: str, expires_at: float, now: float) -> str:
     db.execute("DELETE FROM link_codes WHERE expires_at < ?", (now,))  # housekeeping
     while True:
-        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        code = new_link_code()
         cur = db.execute(
             "INSERT INTO link_codes (code, user_id, expires_at) VALUES (?, ?, ?)"
             " ON CONFLICT (code) DO NOTHING",

@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from storage.sqlite_codec import (
+from storage.sqlite.codec import (
     EVENT_COLUMNS,
     EncodedDelta,
     EncodedEvent,
@@ -31,10 +31,6 @@ _UPSERT_USER = (
 _UPSERT_SESSION = (
     "INSERT INTO session_state (session_pk, key, value) VALUES (?, ?, ?)"
     " ON CONFLICT (session_pk, key) DO UPDATE SET value = excluded.value"
-)
-_INSERT_EVENT = (
-    f"INSERT INTO events (session_pk, {EVENT_COLUMNS})"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (session_pk, id) DO NOTHING"
 )
 # The hot path finds the session and inserts in one statement (one less round through the
 # sqlite3 module per append); no row back means a duplicate id or a missing session.
@@ -62,6 +58,11 @@ def session_pk(db: sqlite3.Connection, app: str, user: str, sid: str) -> int | N
         (app, user, sid),
     ).fetchone()
     return None if row is None else row[0]
+
+
+def user_session_pks(db: sqlite3.Connection, app: str, user: str) -> list[int]:
+    rows = db.execute("SELECT pk FROM sessions WHERE app_name = ? AND user_id = ?", (app, user))
+    return [row[0] for row in rows]
 
 
 def load_state(db: sqlite3.Connection, app: str, user: str, pk: int) -> dict[str, Any]:
@@ -183,57 +184,9 @@ def append_event(
     return True
 
 
-def bulk_append(
-    db: sqlite3.Connection, app: str, user: str, sid: str, events: Sequence[EncodedEvent]
-) -> int:
-    """Many events in one statement batch (imports, benchmarks); same result as appending
-    them one by one. Returns how many were new."""
-    pk = session_pk(db, app, user, sid)
-    if pk is None:
-        raise SessionNotFound(f"no session {sid!r} for user {user!r} in app {app!r}")
-    seen: set[str] = set()
-    fresh: list[EncodedEvent] = []
-    exists = "SELECT 1 FROM events WHERE session_pk = ? AND id = ?"
-    for event in events:
-        if event.id in seen or db.execute(exists, (pk, event.id)).fetchone():
-            continue
-        seen.add(event.id)
-        fresh.append(event)
-    if not fresh:
-        return 0
-    db.executemany(_INSERT_EVENT, [(pk, *event.row) for event in fresh])
-    delegations: dict[str, int] = {}
-    for event in fresh:
-        if event.delta:
-            apply_delta(db, app, user, pk, event.delta)
-        if event.transfer_to_agent:
-            agent = event.transfer_to_agent
-            delegations[agent] = delegations.get(agent, 0) + 1
-    db.execute(
-        _BUMP_SESSION,
-        (
-            max(event.timestamp for event in fresh),
-            len(fresh),
-            sum(event.is_turn for event in fresh),
-            sum(event.prompt_tokens for event in fresh),
-            sum(event.completion_tokens for event in fresh),
-            pk,
-        ),
-    )
-    for agent, n in delegations.items():
-        db.execute(_COUNT_DELEGATION, (pk, agent, n))
-    return len(fresh)
-
-
 def delete_sessions(db: sqlite3.Connection, pks: Sequence[int]) -> None:
     for pk in pks:
         db.execute("DELETE FROM events WHERE session_pk = ?", (pk,))
         db.execute("DELETE FROM session_state WHERE session_pk = ?", (pk,))
         db.execute("DELETE FROM delegations WHERE session_pk = ?", (pk,))
         db.execute("DELETE FROM sessions WHERE pk = ?", (pk,))
-
-
-def delete_session(db: sqlite3.Connection, app: str, user: str, sid: str) -> None:
-    pk = session_pk(db, app, user, sid)
-    if pk is not None:
-        delete_sessions(db, [pk])

@@ -1,23 +1,19 @@
 """/link and /unlink of the PostgreSQL backend: link codes, joining two users, detaching an
-identity, and the notices left for identities. Same rules as the SQLite backend."""
+identity, and the notices left for identities. Same rules as the SQLite backend; the codes
+themselves (alphabet, length, normalising) are storage.common's."""
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
 
-from storage.postgres_codec import dumps_state
-from storage.postgres_ids import new_user_id
-from storage.postgres_pool import db_errors
+from storage.common import new_link_code, new_user_id, normalize_code
+from storage.postgres.codec import dumps_state
+from storage.postgres.pool import db_errors
 from storage.types import Identity, Notice, split_delta
-
-# No 0/O, 1/I/L: codes are read off one screen and typed on another.
-LINK_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-LINK_CODE_LENGTH = 8
 
 _IDENTITIES = """
 SELECT platform, platform_user_id, display_name FROM identities WHERE user_id = $1
@@ -35,12 +31,7 @@ INSERT INTO notices (platform, platform_user_id, text, created_at) VALUES ($1, $
 """
 
 
-def normalize_code(code: str) -> str:
-    """Codes are typed by people: case, spaces and dashes do not matter."""
-    return "".join(ch for ch in code.upper() if ch.isalnum())
-
-
-class Links:
+class PostgresLinks:
     _pool: asyncpg.Pool
 
     async def identities(self, user_id: str) -> list[Identity]:
@@ -54,8 +45,8 @@ class Links:
         now = time.time()
         async with db_errors(), self._pool.acquire() as conn:
             await conn.execute("DELETE FROM link_codes WHERE expires_at < $1", now)  # housekeeping
-            while True:  # a collision among 31^8 codes is rare; just draw again
-                code = "".join(secrets.choice(LINK_ALPHABET) for _ in range(LINK_CODE_LENGTH))
+            while True:  # a collision is rare (storage.common): just draw again
+                code = new_link_code()
                 inserted = await conn.fetchval(
                     """INSERT INTO link_codes (code, user_id, expires_at) VALUES ($1, $2, $3)
                        ON CONFLICT (code) DO NOTHING RETURNING 1""",

@@ -1,30 +1,28 @@
-"""PostgreSQL backend of the session store (asyncpg, a connection pool).
+"""Sessions, scoped state and events of the PostgreSQL backend, and the session lock.
 
-Same protocol and semantics as the SQLite backend; what differs is how they are achieved:
 - every append is ONE statement (data-modifying CTEs): event, counters and the state delta of
   all three scopes commit together, idempotent by event id, in a single round trip;
 - `get_session` is one statement too: merged state plus the last N events through the
   (sid, seq) index, so a turn's cost does not grow with the history;
 - `session_lock` serialises writers across processes with a session-level advisory lock held on
   a connection of a separate small pool (so turns holding locks never starve the data pool);
-  that connection also runs the turn's own statements (postgres_pool.TurnConnections), after
-  an in-process asyncio lock so that waiters in one process do not each hold a connection.
+  that connection also runs the turn's own statements (pool.TurnConnections), after an
+  in-process asyncio lock so that waiters in one process do not each hold a connection.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 
-from storage import postgres_bulk
+from storage.common import check_storable
 from storage.locks import KeyedLocks
-from storage.postgres_bulk import MERGE_APP, MERGE_USER
-from storage.postgres_codec import (
+from storage.postgres.codec import (
     EVENT_COLUMNS,
     dumps_state,
     event_from_row,
@@ -32,18 +30,8 @@ from storage.postgres_codec import (
     loads_state,
     split_for_sql,
 )
-from storage.postgres_ids import IdentityInboxAudit
-from storage.postgres_links import Links
-from storage.postgres_pool import (
-    PoolSettings,
-    TurnConnections,
-    create_pools,
-    db_errors,
-    split_url,
-)
-from storage.postgres_schema import migrate
-from storage.postgres_views import AdminAndPrivacy
-from storage.types import Event, Session, SessionNotFound, StoreBusy, new_id, split_delta
+from storage.postgres.pool import PoolSettings, TurnConnections, db_errors
+from storage.types import Event, Session, SessionNotFound, new_id, split_delta
 
 _GET_SESSION = f"""
 SELECT s.sid, s.state, s.created_at, s.updated_at,
@@ -95,11 +83,15 @@ RETURNING sid
 """
 
 
-def _check(event: Event) -> None:
-    if event.partial:
-        raise ValueError("partial (streaming) events are never stored")
-    if not event.id:
-        raise ValueError("an event needs an id")
+MERGE_APP = """
+INSERT INTO app_state AS a (app_name, state) VALUES ($1, $2::jsonb)
+ON CONFLICT (app_name) DO UPDATE SET state = (a.state || EXCLUDED.state) - $3::text[]
+"""
+
+MERGE_USER = """
+INSERT INTO user_state AS u (app_name, user_id, state) VALUES ($1, $2, $3::jsonb)
+ON CONFLICT (app_name, user_id) DO UPDATE SET state = (u.state || EXCLUDED.state) - $4::text[]
+"""
 
 
 def _not_found(session: Session) -> SessionNotFound:
@@ -116,51 +108,13 @@ def lock_key(app_name: str, user_id: str, session_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "big", signed=True)
 
 
-class PostgresStore(AdminAndPrivacy, IdentityInboxAudit, Links):
-    """Implements storage.base.Store on PostgreSQL. Open with `await PostgresStore.open(url)`."""
+class PostgresSessions:
+    _pool: asyncpg.Pool
+    _lock_pool: asyncpg.Pool
+    _settings: PoolSettings
+    _local_locks: KeyedLocks
+    _turns: TurnConnections
 
-    def __init__(
-        self, pool: asyncpg.Pool, lock_pool: asyncpg.Pool, settings: PoolSettings, salt: str
-    ) -> None:
-        self._pool = pool
-        self._lock_pool = lock_pool
-        self._settings = settings
-        self._salt = salt.encode()
-        self._local_locks = KeyedLocks()
-        self._turns = TurnConnections(pool)
-
-    @classmethod
-    async def open(cls, url: str, settings: PoolSettings | None = None) -> PostgresStore:
-        """Connect, create or upgrade the schema. Pool sizes come from `settings`, overridden
-        by the URL's `pool_size`, `lock_connections` and `lock_wait` query parameters."""
-        url, settings = split_url(url, settings)
-        pool, lock_pool = await create_pools(url, settings)
-        try:
-            async with db_errors(), pool.acquire() as conn:
-                await migrate(conn)
-                salt = await conn.fetchval("SELECT value FROM meta WHERE key = 'audit_salt'")
-        except BaseException:
-            await pool.close()
-            await lock_pool.close()
-            raise
-        return cls(pool, lock_pool, settings, salt)
-
-    @property
-    def pool(self) -> asyncpg.Pool:
-        """The data pool, for bulk tools in this package (storage.migrate)."""
-        return self._pool
-
-    async def close(self) -> None:
-        await self._lock_pool.close()
-        await self._pool.close()
-
-    async def __aenter__(self) -> PostgresStore:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    # -- sessions ------------------------------------------------------------------------------
     async def create_session(
         self,
         app_name: str,
@@ -220,7 +174,7 @@ class PostgresStore(AdminAndPrivacy, IdentityInboxAudit, Links):
 
     @staticmethod
     def _append_args(session: Session, event: Event) -> tuple[Any, ...]:
-        _check(event)
+        check_storable(event)
         delta = split_for_sql(event.actions.state_delta)
         app_set, app_del, user_set, user_del = delta[:4]
         return (
@@ -232,26 +186,6 @@ class PostgresStore(AdminAndPrivacy, IdentityInboxAudit, Links):
             app_set != "{}" or bool(app_del),
             user_set != "{}" or bool(user_del),
         )
-
-    async def bulk_append(self, session: Session, events: Sequence[Event]) -> int:
-        """Append many events in one transaction (imports, benchmarks); returns how many were
-        new. Same result as appending them one by one (see storage.postgres_bulk)."""
-        for event in events:
-            _check(event)  # refuse the whole batch before writing any of it
-        async with db_errors(), self._pool.acquire() as conn, conn.transaction():
-            try:
-                return await postgres_bulk.bulk_append(conn, session, events)
-            except LookupError:
-                raise _not_found(session) from None
-
-    async def delete_session(self, app_name: str, user_id: str, session_id: str) -> None:
-        async with db_errors():
-            await self._pool.execute(
-                "DELETE FROM sessions WHERE app_name = $1 AND user_id = $2 AND session_id = $3",
-                app_name,
-                user_id,
-                session_id,
-            )
 
     @asynccontextmanager
     async def session_lock(
@@ -281,6 +215,3 @@ class PostgresStore(AdminAndPrivacy, IdentityInboxAudit, Links):
             # terminates the connection if that fails - which also drops the lock server-side.
             # It is shielded from cancellation, so the lock never outlives the turn.
             await self._lock_pool.release(conn)
-
-
-__all__ = ["PostgresStore", "StoreBusy", "lock_key"]

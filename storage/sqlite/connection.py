@@ -103,6 +103,7 @@ def _run_batch(db: sqlite3.Connection, fns: Sequence[DbFn]) -> list[tuple[bool, 
     outcomes = _attempt(db, fns, isolated=False)
     if outcomes is None:
         outcomes = _attempt(db, fns, isolated=True)
+    assert outcomes is not None  # isolated: a failing function is undone alone, never None
     return outcomes
 
 

@@ -1,4 +1,4 @@
-"""The PostgreSQL side of storage.migrate: idempotent bulk writes, one statement per chunk.
+"""The PostgreSQL side of storage.transfer: idempotent bulk writes, one statement per chunk.
 
 Every function takes a connection inside the copy's transaction. Arrays go through `unnest`,
 so a chunk of a thousand rows is one round trip, and rows keep their order (event `seq`).
@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
-from storage.postgres_codec import dumps, dumps_state
+from storage.postgres.codec import dumps, dumps_state
 
-Conn = asyncpg.Connection
-Row = tuple[Any, ...]
+Conn: TypeAlias = asyncpg.Connection
+Row: TypeAlias = tuple[Any, ...]
 
 TABLES = (
     "app_state",

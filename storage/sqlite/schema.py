@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from storage.types import StoreError
+from storage.types import SchemaTooNew
 
 # Version 1: the first released layout (sessions, events, scoped state, identities, inbox).
 _V1 = [
@@ -126,10 +126,6 @@ MIGRATIONS: tuple[list[str], ...] = (_V1, _V2, _V3)
 LATEST = len(MIGRATIONS)
 
 
-class SchemaTooNew(StoreError):
-    """The database was written by a newer release; refusing to guess at its layout."""
-
-
 def configure_writer(db: sqlite3.Connection, busy_timeout_ms: int, synchronous: str) -> None:
     """Pragmas of the one writer connection. WAL lets readers run beside the writer."""
     if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
@@ -172,9 +168,7 @@ def migrate(db: sqlite3.Connection, target: int = LATEST) -> int:
     try:
         found = schema_version(db)
         if found > LATEST:
-            raise SchemaTooNew(
-                f"database schema v{found} is newer than this release (v{LATEST}); upgrade"
-            )
+            raise SchemaTooNew(found, LATEST)
         for version in range(found + 1, target + 1):
             for statement in MIGRATIONS[version - 1]:
                 db.execute(statement)

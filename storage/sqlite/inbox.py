@@ -1,42 +1,13 @@
-"""Identities, inbox and audit log of the SQLite store (run on a connection's thread; /link:
-sqlite_links).
-
-Identities and the inbox are not per app: a platform account is one person whatever the app.
-"""
+"""The inbox of the SQLite store: every incoming platform message recorded once, keyed by
+(platform, message_id), until it is answered. Run on a connection's thread."""
 
 from __future__ import annotations
 
 import json
-import secrets
 import sqlite3
 from typing import Any
 
 from storage.types import InboxItem, InboxStatus
-
-
-def new_user_id() -> str:
-    return secrets.token_hex(6)
-
-
-def find_user(db: sqlite3.Connection, platform: str, puid: str) -> tuple[str, str | None] | None:
-    row = db.execute(
-        "SELECT user_id, display_name FROM identities WHERE platform = ? AND platform_user_id = ?",
-        (platform, puid),
-    ).fetchone()
-    return None if row is None else (row[0], row[1])
-
-
-def resolve_user(
-    db: sqlite3.Connection, platform: str, puid: str, display_name: str | None, now: float
-) -> str:
-    row = db.execute(
-        "INSERT INTO identities (platform, platform_user_id, user_id, display_name, created_at)"
-        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (platform, platform_user_id) DO UPDATE"
-        " SET display_name = coalesce(excluded.display_name, identities.display_name)"
-        " RETURNING user_id",
-        (platform, puid, new_user_id(), display_name, now),
-    ).fetchone()
-    return row[0]
 
 
 def inbox_put(
@@ -109,28 +80,3 @@ def inbox_earlier_pending(
 
 def prune_inbox(db: sqlite3.Connection, done_before: float) -> None:
     db.execute("DELETE FROM inbox WHERE done_at IS NOT NULL AND done_at < ?", (done_before,))
-
-
-def audit(db: sqlite3.Connection, actor_hash: str, command: str, detail: str, now: float) -> None:
-    db.execute(
-        "INSERT INTO audit (at, actor, command, detail) VALUES (?, ?, ?, ?)",
-        (now, actor_hash, command, detail),
-    )
-
-
-def audit_entries(db: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
-    rows = db.execute(
-        "SELECT at, actor, command, detail FROM audit ORDER BY pk DESC LIMIT ?", (max(limit, 0),)
-    ).fetchall()
-    return [{"at": at, "actor": a, "command": c, "detail": d} for at, a, c, d in rows]
-
-
-def audit_count(db: sqlite3.Connection, actor_hash: str, command: str, since: float) -> int:
-    return db.execute(
-        "SELECT count(*) FROM audit WHERE actor = ? AND command = ? AND at >= ?",
-        (actor_hash, command, since),
-    ).fetchone()[0]
-
-
-def audit_salt(db: sqlite3.Connection) -> str:
-    return db.execute("SELECT value FROM meta WHERE key = 'audit_salt'").fetchone()[0]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncpg
 
+from storage.types import SchemaTooNew
+
 # Events point at their session through a surrogate key (`sid`), so moving a session to another
 # user (/link) is a one-row update. Counters on the session row keep the admin views from
 # counting whole histories. `seq` orders events; (sid, seq) makes "last N events" an index range.
@@ -136,9 +138,7 @@ async def migrate(conn: asyncpg.Connection) -> int:
         await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
         found = await conn.fetchval("SELECT max(version) FROM schema_version") or 0
         if found > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"database schema version {found} is newer than this code ({SCHEMA_VERSION})"
-            )
+            raise SchemaTooNew(found, SCHEMA_VERSION)
         for version in range(found + 1, SCHEMA_VERSION + 1):
             await conn.execute(MIGRATIONS[version - 1])
             await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", version)

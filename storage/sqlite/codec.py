@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from storage.common import check_storable, dumps
 from storage.types import Event, EventActions, TokenUsage, split_delta
 
 # Column order shared by every SELECT of events and by row_to_event.
@@ -21,14 +22,6 @@ EVENT_COLUMNS = (
 )
 
 StateItems = tuple[tuple[str, str | None], ...]  # (key, JSON text or None = delete)
-
-
-def dumps(value: Any) -> str:
-    """Strict JSON (no NaN/Infinity, which other backends and clients reject)."""
-    try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"value is not JSON-serialisable: {exc}") from exc
 
 
 def _items(part: Mapping[str, Any]) -> StateItems:
@@ -70,10 +63,7 @@ class EncodedEvent:
 
 
 def encode_event(event: Event) -> EncodedEvent:
-    if event.partial:
-        raise ValueError("partial (streaming) events are never stored")
-    if not event.id:
-        raise ValueError("an event needs an id")
+    check_storable(event)
     delta = event.actions.state_delta
     persisted = {k: v for k, v in delta.items() if not k.startswith("temp:")}
     usage = event.usage

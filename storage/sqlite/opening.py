@@ -15,10 +15,11 @@ from pathlib import Path
 
 import aiosqlite
 
-from storage import sqlite_identity as ident
-from storage import sqlite_schema as schema
-from storage.sqlite_codec import CachingConnection
-from storage.sqlite_conn import close_quietly, map_error, run_on
+from storage.sqlite import schema
+from storage.sqlite.audit import audit_salt
+from storage.sqlite.codec import CachingConnection
+from storage.sqlite.connection import close_quietly, map_error, run_on
+from storage.sqlite.inbox import prune_inbox
 from storage.types import StoreError
 
 MEMORY = ":memory:"
@@ -55,12 +56,12 @@ def prepare(
     found = schema.migrate(db)
     db.execute("BEGIN IMMEDIATE")
     try:
-        ident.prune_inbox(db, now - INBOX_RETENTION_SECONDS)
+        prune_inbox(db, now - INBOX_RETENTION_SECONDS)
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
         raise
-    return found, ident.audit_salt(db)
+    return found, audit_salt(db)
 
 
 async def connect(path: str, busy_timeout: float) -> aiosqlite.Connection:
@@ -74,7 +75,7 @@ async def open_connections(
     path: str, *, busy_timeout: float, synchronous: str
 ) -> tuple[aiosqlite.Connection, list[aiosqlite.Connection], int, str]:
     """(writer, readers, schema version found, audit salt); readers == [writer] in memory.
-    Two readers: one for the turns, one for admin views and exports (sqlite_conn.Readers)."""
+    Two readers: one for the turns, one for admin views and exports (connection.Readers)."""
     if path != MEMORY:
         create_private_file(path)
     timeout_ms = int(busy_timeout * 1000)

@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 from typing import TextIO
 
+from adapters.delivery import deliver_turn
 from bot.messages import ConversationCore, Incoming, Reply
 from bot.private_files import write_private
 
@@ -50,6 +51,7 @@ class ConsoleAdapter:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._interactive = _isatty(stdin)
+        self._shown = ""  # the streamed text of the current reply already printed
 
     async def start(self) -> None:
         if self._task is not None:
@@ -118,23 +120,27 @@ class ConsoleAdapter:
         await self._send(incoming)
 
     async def _send(self, incoming: Incoming) -> None:
-        shown = ""  # streamed text already printed
-        async for reply in self._core.handle(incoming):
-            if reply.typing:
-                continue  # a terminal has no typing indicator
-            if reply.partial:
-                shown = self._stream(shown, reply.text)
-                continue
-            self._final(shown, reply)
-            shown = ""
+        self._shown = ""
+        await deliver_turn(self._core.handle(incoming), self._show)
 
-    def _stream(self, shown: str, text: str) -> str:
-        if not shown:
+    async def _show(self, reply: Reply) -> bool:
+        """Print one reply; a terminal takes every one (there is no typing indicator)."""
+        if reply.typing:
+            return True
+        if reply.partial:
+            self._stream(reply.text)
+        else:
+            self._final(self._shown, reply)
+            self._shown = ""
+        return True
+
+    def _stream(self, text: str) -> None:
+        if not self._shown:
             self._write(BOT_PREFIX)
-        if text.startswith(shown):
-            self._write(_indent(text[len(shown) :]))
-            return text
-        return shown  # a rewrite, not an extension: wait for the final text
+        if text.startswith(self._shown):
+            self._write(_indent(text[len(self._shown) :]))
+            self._shown = text
+        # else a rewrite, not an extension: wait for the final text
 
     def _final(self, shown: str, reply: Reply) -> None:
         if shown and reply.text.startswith(shown):

@@ -16,13 +16,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from functools import partial
 from typing import Any, Protocol
 
 import aiohttp
 import discord
 from discord import app_commands
 
+from adapters.delivery import Tasks, deliver_turn, pause
 from adapters.discord.client import build_client, command_guild, discord_endpoints, sync_commands
 from adapters.discord.commands import build_commands, command_line
 from adapters.discord.delivery import (
@@ -84,7 +86,7 @@ class DiscordAdapter:
         self._stop_requested = asyncio.Event()  # wakes replies waiting to be tried again
         self._client: discord.Client | None = None
         self._connection: asyncio.Task[None] | None = None
-        self._inflight: set[asyncio.Task[Any]] = set()
+        self._inflight = Tasks()
         self._stopping = False
         self._ended = asyncio.Event()
         self._endpoints = contextlib.ExitStack()
@@ -123,10 +125,9 @@ class DiscordAdapter:
             return
         self._stopping = True
         self._stop_requested.set()
-        if self._inflight:
-            _, late = await asyncio.wait(set(self._inflight), timeout=STOP_GRACE)
-            if late:
-                log.warning("discord: %d turns still running at shutdown", len(late))
+        late = await self._inflight.drain(STOP_GRACE)
+        if late:
+            log.warning("discord: %d turns still running at shutdown", late)
         if self._client is not None:
             await self._client.close()
         if self._connection is not None:
@@ -186,10 +187,8 @@ class DiscordAdapter:
         # Recorded at once, beside the turn (which may wait behind a slow turn of the same
         # chat, recording only when it begins): the gateway never delivers a message again,
         # so one that lived only in memory would be lost to a crash.
-        recording = asyncio.ensure_future(self._accept(incoming))
-        self._inflight.add(recording)
-        recording.add_done_callback(self._inflight.discard)
-        await self._track(self._handle(incoming, replies))
+        self._inflight.spawn(self._accept(incoming))
+        await self._inflight.spawn(self._handle(incoming, replies))
 
     async def _on_slash(
         self, interaction: discord.Interaction, spec: CommandSpec, values: dict[str, Any]
@@ -207,7 +206,7 @@ class DiscordAdapter:
             await self._send_safely(replies, Reply(RESTARTING))
             return
         incoming = interaction_incoming(interaction, command_line(spec, values), ephemeral)
-        await self._track(self._handle(incoming, replies))
+        await self._inflight.spawn(self._handle(incoming, replies))
 
     async def _on_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
@@ -221,15 +220,6 @@ class DiscordAdapter:
                 await interaction.response.send_message(FAILED, ephemeral=True)
 
     # -- turns -----------------------------------------------------------------------------
-    async def _track(self, coro: Awaitable[None]) -> None:
-        """Run a turn as a task stop() waits for."""
-        task = asyncio.ensure_future(coro)
-        self._inflight.add(task)
-        try:
-            await task
-        finally:
-            self._inflight.discard(task)
-
     def _channel_replies(
         self,
         channel: discord.abc.Messageable,
@@ -262,17 +252,12 @@ class DiscordAdapter:
         # Nothing is awaited before the core's generator starts: it takes its per-chat FIFO
         # lock on the first step, which keeps a burst of messages in order.
         replies.begin()
-        delivered = True
         try:
-            async with contextlib.aclosing(self._core.handle(incoming)) as stream:
-                async for reply in stream:
-                    if reply.typing:
-                        replies.working()
-                    elif not await self._deliver(replies, reply, incoming.message_id):
-                        # Leaving the loop closes the stream before the core marks the message
-                        # answered, so it stays pending: tried again later (or at next start).
-                        delivered = False
-                        break
+            # A reply that failed ends the turn unacknowledged: the message stays pending, to
+            # be tried again later (or at the next start).
+            delivered = await deliver_turn(
+                self._core.handle(incoming), partial(self._show, replies, incoming.message_id)
+            )
             if delivered:
                 await replies.finish()
         finally:
@@ -288,14 +273,10 @@ class DiscordAdapter:
                 attempt,
             )
             return
-        task = asyncio.ensure_future(self._redeliver(incoming, replies, attempt))
-        self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
+        self._inflight.spawn(self._redeliver(incoming, replies, attempt))
 
     async def _redeliver(self, incoming: Incoming, replies: Replies, attempt: int) -> None:
-        delay = self._retry_delay * 2 ** (attempt - 1)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop_requested.wait(), delay)
+        await pause(self._retry_delay * 2 ** (attempt - 1), self._stop_requested)
         if self._stopping:
             return  # still pending: the next start answers it
         log.info("discord: trying the reply to %s again (attempt %d)", incoming.message_id, attempt)
@@ -307,9 +288,12 @@ class DiscordAdapter:
         except Exception as exc:  # the turn records it too, when it begins
             log.warning("discord: could not record message %s yet: %r", incoming.message_id, exc)
 
-    async def _deliver(self, replies: Replies, reply: Reply, message_id: str) -> bool:
+    async def _show(self, replies: Replies, message_id: str, reply: Reply) -> bool:
+        """Show one reply; False if it failed in a way worth trying again."""
         try:
-            if reply.partial:
+            if reply.typing:
+                replies.working()
+            elif reply.partial:
                 await replies.partial(reply.text)
             else:
                 await replies.final(reply)
@@ -344,6 +328,4 @@ class DiscordAdapter:
             else:
                 channel = self._client.get_partial_messageable(int(incoming.chat_id))
                 replies = self._channel_replies(channel, incoming)
-            task = asyncio.ensure_future(self._handle(incoming, replies))
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
+            self._inflight.spawn(self._handle(incoming, replies))

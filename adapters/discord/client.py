@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import discord
@@ -15,7 +15,8 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[..., Awaitable[None]]
+# discord.py takes only coroutine functions as event handlers.
+Handler = Callable[..., Coroutine[Any, Any, None]]
 
 
 @contextlib.contextmanager
@@ -56,12 +57,9 @@ def build_client(
     }
     client: discord.Client
     if settings.discord_shard_count:
-        ids = settings.discord_shard_ids
-        client = discord.AutoShardedClient(
-            shard_ids=list(ids) if ids else None,
-            shard_count=settings.discord_shard_count,
-            **options,
-        )
+        if settings.discord_shard_ids:  # left out: every shard runs here
+            options["shard_ids"] = list(settings.discord_shard_ids)
+        client = discord.AutoShardedClient(shard_count=settings.discord_shard_count, **options)
     else:
         client = discord.Client(**options)
     client.event(_named("on_message", on_message))

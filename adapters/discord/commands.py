@@ -52,7 +52,8 @@ def build_commands(specs: tuple[CommandSpec, ...], handler: SlashHandler) -> lis
 
 
 def _command(spec: CommandSpec, handler: SlashHandler) -> Any:
-    async def callback(interaction: discord.Interaction, **values: Any) -> None:
+    # discord.py passes the interaction positionally; the options come by name.
+    async def callback(interaction: discord.Interaction, /, **values: Any) -> None:
         await handler(interaction, spec, values)
 
     parameters = [
@@ -80,7 +81,7 @@ def _command(spec: CommandSpec, handler: SlashHandler) -> Any:
 def _parameter(option: CommandOption) -> inspect.Parameter:
     annotation: Any = int if option.type == "int" else str
     if option.choices:
-        annotation = Literal[option.choices]  # type: ignore[valid-type]
+        annotation = Literal[option.choices]
     if option.required:
         default: Any = inspect.Parameter.empty
     else:

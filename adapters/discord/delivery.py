@@ -93,8 +93,12 @@ def _shows(message: discord.Message, part: int, text: str, message_id: str) -> b
     return bool(shown) and text.startswith(shown)
 
 
-def _file(file: ReplyFile) -> discord.File:
-    return discord.File(io.BytesIO(file.data), filename=file.filename)
+def _files(file: ReplyFile | None) -> list[discord.File]:
+    """A reply's file as discord.py's `files`/`attachments` argument: MISSING (typed Any)
+    when there is none, which leaves a message's attachments as they are."""
+    if file is None:
+        return discord.utils.MISSING
+    return [discord.File(io.BytesIO(file.data), filename=file.filename)]
 
 
 def _preview(text: str) -> str:
@@ -260,15 +264,16 @@ class ChannelReplies:
             await self._typing.wait_shown()
         nonce = f"{self._message_id}:{self._tag}{part}"[-NONCE_LIMIT:]
         reference = self._reference if part == 0 else None
-        extra = {"file": _file(file)} if file is not None else {}
         with refusals_are_final():
+            # discord.py's overloads leave out the None that send() itself defaults
+            # `reference` and `mention_author` to (no reference, the client's default).
             return await self._channel.send(
                 text or None,
                 nonce=nonce,
                 allowed_mentions=NO_MENTIONS,
                 reference=reference,  # type: ignore[arg-type]
-                mention_author=False if reference else None,
-                **extra,  # type: ignore[arg-type]
+                mention_author=False if reference else None,  # type: ignore[arg-type]
+                files=_files(file),
             )
 
 
@@ -316,21 +321,18 @@ class InteractionReplies:
                 self._done.add(part)
 
     async def _send(self, part: int, chunk: str, file: ReplyFile | None) -> None:
-        extra = {"file": _file(file)} if file is not None else {}
         # NotFound here: the interaction token expired (15 min) or the defer never landed.
         with refusals_are_final():
             if part == 0:
                 await self._interaction.edit_original_response(
-                    content=chunk or None,
-                    attachments=[extra["file"]] if extra else discord.utils.MISSING,
-                    allowed_mentions=NO_MENTIONS,
+                    content=chunk or None, attachments=_files(file), allowed_mentions=NO_MENTIONS
                 )
             else:
                 await self._interaction.followup.send(
                     chunk or discord.utils.MISSING,
                     ephemeral=self._ephemeral,
                     allowed_mentions=NO_MENTIONS,
-                    **extra,  # type: ignore[arg-type]
+                    files=_files(file),
                 )
 
     async def finish(self) -> None:

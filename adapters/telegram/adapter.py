@@ -28,6 +28,7 @@ from telegram.constants import FloodLimit
 from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 
+from adapters.delivery import Tasks, deliver_turn, pause
 from adapters.telegram.delivery import (
     DeliveryFailed,
     Progress,
@@ -38,7 +39,7 @@ from adapters.telegram.delivery import (
 )
 from adapters.telegram.http import AiohttpRequest
 from adapters.telegram.translate import PLATFORM, to_incoming
-from bot.messages import CommandSpec, ConversationCore, Incoming
+from bot.messages import CommandSpec, ConversationCore, Incoming, Reply
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class TelegramAdapter:
         self._sender: Sender | None = None
         self._bot_id = 0
         self._username = ""
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks()  # turns, and what they spawn (a reply to try again)
         self._stopped = asyncio.Event()
         self._stopping = False
         self._stop_requested = asyncio.Event()  # wakes replies waiting to be tried again
@@ -118,7 +119,7 @@ class TelegramAdapter:
         if pending:
             log.info("telegram: replaying %d message(s) left unanswered", len(pending))
             for incoming in pending:
-                self._spawn(self._run_turn(incoming))
+                self._tasks.spawn(self._run_turn(incoming))
         if self._settings.telegram_mode == "webhook":
             await self._start_webhook(app)
         else:
@@ -146,8 +147,7 @@ class TelegramAdapter:
                 await self._confirm_recorded(app)
             if app.running:
                 await app.stop()  # waits for the updates in flight
-            while self._tasks:  # turns, and what they spawn (a reply to try again)
-                await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self._tasks.drain()
             await app.shutdown()
         finally:
             self._stopped.set()
@@ -167,7 +167,7 @@ class TelegramAdapter:
             .concurrent_updates(True)
             .rate_limiter(AIORateLimiter(overall_max_rate=self._overall_max_rate, max_retries=3))
             .update_queue(_RecordingQueue(self._record))
-            # aiohttp, not PTB's default httpx: a Bot API call costs far less CPU (telegram_http).
+            # aiohttp, not PTB's default httpx: a Bot API call costs far less CPU (see http.py).
             .request(AiohttpRequest(connect_timeout=10.0, read_timeout=15.0, write_timeout=20.0))
             .get_updates_request(AiohttpRequest(connection_pool_size=1))
             .build()
@@ -282,7 +282,7 @@ class TelegramAdapter:
             return
         # The turn runs in a task of its own: waiting for its chat's earlier turns, it holds
         # no PTB slot (PTB's `stop()` no longer waits for it; our `stop()` does).
-        self._spawn(self._run_turn(incoming))
+        self._tasks.spawn(self._run_turn(incoming))
 
     async def _serve(self, incoming: Incoming) -> None:
         """Run one message through the core and send what it yields."""
@@ -291,30 +291,30 @@ class TelegramAdapter:
         progress = self._progress.pop(incoming.message_id, Progress())
         writer = TurnWriter(self._sender, target, progress)
         typing = Typing(self._sender, target)
-        replies = self._core.handle(incoming)
+
+        async def show(reply: Reply) -> bool:
+            if reply.typing:  # the core says the answer is taking a while
+                typing.start()
+                return True
+            if not reply.partial:
+                typing.halt()
+            await writer.write(reply)  # raises DeliveryFailed
+            return True
+
         try:
-            async for reply in replies:
-                if reply.typing:  # the core says the answer is taking a while
-                    typing.start()
-                    continue
-                if not reply.partial:
-                    typing.halt()
-                await writer.write(reply)
+            await deliver_turn(self._core.handle(incoming), show)
         except DeliveryFailed as exc:
-            # Stop before the core marks it answered: it stays pending (replayed at the next
-            # start) and is tried again later in this run, without the parts that went out.
+            # The turn stopped before the core marked it answered: it stays pending (replayed
+            # at the next start) and is tried again later in this run, without the parts that
+            # went out.
             log.error("telegram: reply to update %s not delivered: %s", incoming.message_id, exc)
             self._progress[incoming.message_id] = progress
-            self._spawn(self._serve_later(incoming))
+            self._tasks.spawn(self._serve_later(incoming))
         finally:
             await typing.aclose()
-            aclose = getattr(replies, "aclose", None)
-            if aclose is not None:
-                await aclose()
 
     async def _serve_later(self, incoming: Incoming) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop_requested.wait(), REDELIVER_STEPS * self._retry_delay)
+        await pause(REDELIVER_STEPS * self._retry_delay, self._stop_requested)
         if self._stopping:
             self._progress.pop(incoming.message_id, None)
             return
@@ -326,11 +326,6 @@ class TelegramAdapter:
             await self._serve(incoming)
         except Exception:
             log.exception("telegram: message %s failed", incoming.message_id)
-
-    def _spawn(self, work: Awaitable[None]) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def _on_poll_error(self, exc: TelegramError) -> None:
         hint = " (another instance polling with this token?)" if isinstance(exc, Conflict) else ""

@@ -20,6 +20,7 @@ import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from telegram import Bot, Message, ReplyParameters
@@ -150,11 +151,8 @@ class Sender:
         `strict` raises Telegram's refusals (Forbidden, BadRequest) instead of skipping them."""
         first: Message | None = None
         for chunk in split_message(text or "…", TELEGRAM_LIMIT, utf16_len):
-            sent = await self._send(
-                "sendMessage",
-                lambda c=chunk, t=target: self.bot.send_message(text=c, **t.kwargs()),
-                strict,
-            )
+            send = partial(self.bot.send_message, text=chunk, **target.kwargs())
+            sent = await self._send("sendMessage", send, strict)
             first = first or sent
             target = replace(target, reply_to=None)  # only the first part is a reply
         return first
@@ -338,9 +336,7 @@ class TurnWriter:
         """Send each chunk not already sent; only the first one quotes the user's message."""
         for n, chunk in enumerate(chunks):
             to = target if n == 0 else replace(target, reply_to=None)
-            await self._once(
-                chunk, lambda t=to, c=chunk: self._sender.send_text(t, c, strict=strict)
-            )
+            await self._once(chunk, partial(self._sender.send_text, to, chunk, strict=strict))
 
     async def _file(self, target: Target, reply: Reply, *, strict: bool) -> None:
         assert reply.file is not None

@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 USERS = 30
 PER_USER = 2
 FIRST_CHAT = 720_001
-EXIT_BOUND = 30.0  # generous (a loaded 2-core CI machine); the target is 10 s
+EXIT_BOUND = 30.0  # generous (a loaded 2-core CI machine); a stop normally takes 0.2-1.3 s
 TIMEOUT = 60.0
 SIGNAL_AT = 20
 

@@ -1,1 +1,13 @@
-"""The Telegram adapter (python-telegram-bot): see adapters/telegram/adapter.py."""
+"""The Telegram adapter on python-telegram-bot 22.
+
+- adapter.py: `TelegramAdapter`, the lifecycle (polling or webhook), recording each update
+  before Telegram forgets it, replaying what was left unanswered, one task per turn.
+- translate.py: an `Update` -> `Incoming` (who, where, whether the bot was addressed).
+- delivery.py: one turn's replies into a chat (Bot API calls with retries, "typing…",
+  streaming edits, split messages, files, private answers to group messages).
+- http.py: PTB's Bot API transport on aiohttp.
+"""
+
+from adapters.telegram.adapter import TelegramAdapter
+
+__all__ = ["TelegramAdapter"]

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from adapters.discord.adapter import DiscordAdapter
+from adapters.discord import DiscordAdapter
 from bot.app import App, open_app
 from bot.settings import Settings
 from testkit.emulators.discord_api import DiscordEmulator

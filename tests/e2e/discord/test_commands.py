@@ -11,7 +11,7 @@ from pathlib import Path
 import discord
 import pytest
 
-from adapters.discord.adapter import DiscordAdapter
+from adapters.discord import DiscordAdapter
 from bot.app import open_app
 from bot.messages import Incoming
 from bot.settings import Settings
@@ -122,7 +122,8 @@ async def test_a_message_left_unanswered_by_the_last_run_is_answered_at_start(
 ) -> None:
     lost = Incoming("discord", str(USER), str(USER + 1), "4242", "Hi, my name is Grace")
     async with open_app(settings) as app:
-        assert await app.core.accept(lost)  # recorded, then the process died
+        await app.core.accept(lost)  # recorded, then the process died
+        assert [i.message_id for i in await app.core.pending("discord")] == ["4242"]
 
     async with start_bot(settings, emu) as running:
         settled = running.settled

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.telegram.adapter import TelegramAdapter
+from adapters.telegram import TelegramAdapter
 from bot.app import App, open_app
 from bot.settings import Settings
 from testkit.emulators.telegram_api import TelegramApiEmulator

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import pytest
 from telegram import Bot
 
-from adapters.telegram.adapter import TelegramAdapter
+from adapters.telegram import TelegramAdapter
 from adapters.telegram.delivery import EDIT_INTERVAL, STREAM_AFTER, Sender, Target, TurnWriter
 from bot.app import open_app
 from bot.conversation import Conversation

@@ -24,6 +24,14 @@ JOKE_TOPICS_KEY = f"{USER_PREFIX}joke_topics"
 NERD_TOPICS_KEY = f"{USER_PREFIX}nerd_topics"
 WATCHLIST_KEY = f"{USER_PREFIX}stock_watchlist"
 FORGET_KEY = f"{USER_PREFIX}forgetme_requested_at"
+# Which session a chat is in after a /reset (bot.chat_sessions): one key per chat, all with
+# this prefix. Bookkeeping, not a preference: views of a user's preferences leave them out.
+SESSION_POINTER_PREFIX = f"{USER_PREFIX}session:"
+
+
+def session_pointer_key(platform: str, chat_id: str) -> str:
+    return f"{SESSION_POINTER_PREFIX}{platform}:{chat_id}"
+
 
 MAX_TOPICS = 10
 # The watchlist rides in every system prompt and is quoted in one message: 25 symbols keeps

@@ -11,10 +11,11 @@ import hashlib
 import time
 from typing import Any
 
-from agents.profile import as_list
+from agents.profile import SESSION_POINTER_PREFIX, as_list
 from bot.commands import ParsedCommand
 from bot.messages import CommandOption, CommandSpec, Reply
 from storage import Event, Store
+from storage.types import USER_PREFIX
 
 PAGE = 10
 MAX_LIMIT = 200
@@ -192,7 +193,7 @@ class AdminCommands:
         lines = [f"User {user_id}", f"Sessions: {stats.sessions}, turns: {stats.turns}"]
         if sessions:
             lines.append(f"Last active: {when(sessions[0].updated_at)}")
-        lines += [f"{k.removeprefix('user:')}: {_show(v)}" for k, v in sorted(state.items())]
+        lines += [f"{k.removeprefix(USER_PREFIX)}: {_show(v)}" for k, v in sorted(state.items())]
         return "\n".join(lines)
 
     async def _user_state(self, user_id: str, session_ids: list[str]) -> dict[str, Any]:
@@ -202,7 +203,7 @@ class AdminCommands:
                 return {
                     k: v
                     for k, v in session.state.items()
-                    if k.startswith("user:") and not k.startswith("user:session:")
+                    if k.startswith(USER_PREFIX) and not k.startswith(SESSION_POINTER_PREFIX)
                 }
         return {}
 

@@ -27,10 +27,10 @@ from agents.profile import (
     remove_from_watchlist,
     watchlist_of,
 )
-from bot.chat_sessions import SYSTEM_AUTHOR, ChatSessions
+from bot.chat_sessions import SYSTEM_AUTHOR, ChatSession, ChatSessions
 from bot.link_commands import LINK_USAGE, UNLINK_USAGE, LinkCommands
 from bot.messages import CommandOption, CommandSpec, Incoming, Reply, ReplyFile
-from storage import Event, EventActions, Store
+from storage import Event, EventActions, Session, Store
 
 FORGET_CONFIRM_SECONDS = 300
 PLATFORM_CHOICES = ("telegram", "discord")
@@ -100,13 +100,18 @@ def parse_command(text: str) -> ParsedCommand | None:
 
 @dataclass(frozen=True, slots=True)
 class CommandContext:
-    """Everything a command needs about the message it answers."""
+    """Everything a command needs about the message it answers, and the chat's session as the
+    core read it under the session lock."""
 
     incoming: Incoming
     user_id: str
-    session_id: str
+    chat: ChatSession
     invocation_id: str
     is_admin: bool
+
+    @property
+    def session_id(self) -> str:
+        return self.chat.session_id
 
     def event_id(self, suffix: str) -> str:
         # Derived from the message: a redelivered command appends nothing twice.
@@ -149,12 +154,16 @@ class UserCommands:
         handler = getattr(self, f"_cmd_{cmd.name}")
         return await handler(ctx, cmd.args)
 
+    async def _session(self, ctx: CommandContext) -> Session:
+        """The chat's session, created when the chat has none yet."""
+        return ctx.chat.session or await self._sessions.create(ctx.user_id, ctx.session_id)
+
     async def _state(self, ctx: CommandContext) -> dict[str, Any]:
-        return dict((await self._sessions.load(ctx.user_id, ctx.session_id)).state)
+        return dict((await self._session(ctx)).state)
 
     async def _record(self, ctx: CommandContext, suffix: str, text: str, delta: dict) -> bool:
         """A command's reply as an event; its state change rides on it (the only way to write)."""
-        session = await self._sessions.load(ctx.user_id, ctx.session_id)
+        session = await self._session(ctx)
         event = Event(
             id=ctx.event_id(suffix),
             invocation_id=ctx.invocation_id,
@@ -214,9 +223,8 @@ class UserCommands:
 
     async def _cmd_reset(self, ctx: CommandContext, args: tuple[str, ...]) -> list[Reply]:
         inc = ctx.incoming
-        await self._sessions.reset(
-            ctx.user_id, inc.platform, inc.chat_id, ctx.session_id, ctx.event_id("reset")
-        )
+        session = await self._session(ctx)
+        await self._sessions.reset(session, inc.platform, inc.chat_id, ctx.event_id("reset"))
         return [Reply("Fresh start: this chat has a new conversation. Your preferences are kept.")]
 
     async def _cmd_export(self, ctx: CommandContext, args: tuple[str, ...]) -> list[Reply]:

@@ -1,8 +1,10 @@
 """The conversation core: the one entry point every adapter calls (bot.messages.ConversationCore).
 
-For each Incoming: identity -> user_id, record in the inbox (dedupe), chat -> session, take the
-session's lock, run the command or the agent turn, yield Replies, mark the inbox row done once the
-adapter comes back after the last reply (i.e. after it sent it). No platform library here.
+For each Incoming: identity -> user_id and a record in the inbox (dedupe) - once, on receipt
+(`accept`, whose receipt `handle` then uses) or at the start of `handle` - then the chat's session
+lock, the session read once under it, the command or the agent turn, Replies yielded, and the
+inbox row marked done once the adapter comes back after the last reply (i.e. after it sent it).
+No platform library here.
 
 Ordering: turns of one user in one chat are answered in arrival order. An in-process FIFO lock per
 (platform, chat, user) is taken *before* the first await, so messages queue in the order their
@@ -22,21 +24,21 @@ Typing: a turn that holds its lock and has no answer after `typing_after` yields
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from bot.admin_commands import ADMIN_COMMANDS, AdminCommands
-from bot.chat_sessions import ChatSessions
+from bot.chat_sessions import ChatSession, ChatSessions
 from bot.commands import USER_COMMANDS, CommandContext, UserCommands, parse_command
 from bot.fairness import FREE, FairnessGate, Ticket, Verdict
 from bot.messages import ChatKind, CommandSpec, Incoming, Reply
 from bot.settings import RateLimit
-from storage import Event, InboxStatus, Store, StoreBusy
+from storage import Event, InboxStatus, Session, Store, StoreBusy
 from storage.locks import KeyedLocks
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,8 @@ TYPING_AFTER = 0.5
 # many times before the user is asked to resend.
 BUSY_RETRIES = 2
 BUSY_BACKOFF = 0.5
+# Receipts (see _Receipt) kept for messages whose `handle` has not started yet.
+MAX_RECEIPTS = 4096
 
 
 def storable(incoming: Incoming) -> Incoming:
@@ -81,15 +85,35 @@ def storable(incoming: Incoming) -> Incoming:
     name = _LONE_SURROGATE.sub("\ufffd", name) if name else name
     if text == incoming.text and name == incoming.display_name:
         return incoming
-    return dataclasses.replace(incoming, text=text, display_name=name)
+    return replace(incoming, text=text, display_name=name)
 
 
 class TurnRunner(Protocol):
     """What the core needs of agents.runner.Runner."""
 
+    @property
+    def history_window(self) -> int: ...
+
     def run_async(
-        self, user_id: str, session_id: str, new_message: str, *, invocation_id: str | None = None
-    ) -> AsyncIterator[Event]: ...
+        self,
+        user_id: str,
+        session_id: str,
+        new_message: str,
+        *,
+        invocation_id: str | None = None,
+        session: Session | None = None,
+    ) -> AsyncGenerator[Event, None]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Receipt:
+    """What recording a message on receipt (`accept`) found, kept for its `handle` so the
+    message is looked up, sanitised and written only once."""
+
+    received: Incoming  # as the adapter gave it
+    stored: Incoming  # storable(received)
+    user_id: str | None  # None: group chatter not addressed to the bot
+    status: InboxStatus
 
 
 class Conversation:
@@ -122,6 +146,7 @@ class Conversation:
         # refused), and of accepted messages being handled (a redelivery is not refused).
         self._replays: set[tuple[str, str]] = set()
         self._in_flight: set[tuple[str, str]] = set()
+        self._receipts: dict[tuple[str, str], _Receipt] = {}
         self._sessions = ChatSessions(store, app_name)
         self.commands: tuple[CommandSpec, ...] = USER_COMMANDS + ADMIN_COMMANDS
         self._user_commands = UserCommands(store, app_name, self._sessions, self.commands)
@@ -131,13 +156,13 @@ class Conversation:
     def is_admin(self, platform: str, platform_user_id: str) -> bool:
         return f"{platform}:{platform_user_id}" in self._admin_ids
 
-    async def accept(self, incoming: Incoming) -> bool:
-        incoming = storable(incoming)
-        user_id = await self._user_of(incoming) if incoming.addressed else None
+    async def accept(self, incoming: Incoming) -> None:
+        stored = storable(incoming)
+        user_id = await self._user_of(stored) if stored.addressed else None
         status = await self._store.inbox_put(
-            incoming.platform, incoming.message_id, incoming.to_payload(), user_id
+            stored.platform, stored.message_id, stored.to_payload(), user_id
         )
-        return status is InboxStatus.NEW
+        self._keep(_Receipt(incoming, stored, user_id, status))
 
     async def pending(self, platform: str) -> list[Incoming]:
         items = await self._store.inbox_pending(platform)
@@ -150,46 +175,60 @@ class Conversation:
         self._replays.update((m.platform, m.message_id) for m in result)
         return result
 
-    async def handle(self, incoming: Incoming) -> AsyncIterator[Reply]:
-        incoming = storable(incoming)
-        # Decided before the first await, like the order lock below: in arrival order.
-        verdict, ticket = self._admit(incoming)
+    async def handle(self, incoming: Incoming) -> AsyncGenerator[Reply, None]:
+        # Everything up to the order lock below is decided before the first await: in arrival
+        # order.
+        where = (incoming.platform, incoming.message_id)
+        receipt = self._receipts.pop(where, None)
+        if receipt is not None and receipt.received != incoming:
+            receipt = None  # not what was recorded under this id: record it again
+        incoming = receipt.stored if receipt is not None else storable(incoming)
+        replay = where in self._replays
+        self._replays.discard(where)
+        verdict, ticket = self._admit(incoming, replay)
         if verdict is not Verdict.ACCEPT:
-            async for reply in self._refuse(incoming, tell=verdict is Verdict.REFUSE_AND_TELL):
+            tell = verdict is Verdict.REFUSE_AND_TELL
+            async for reply in self._refuse(incoming, receipt, tell=tell):
                 yield reply
             return
-        where = (incoming.platform, incoming.message_id)
+        if receipt is None and replay:
+            # Its row is there (pending() read it): read under the lock, never written again.
+            receipt = _Receipt(incoming, incoming, None, InboxStatus.PENDING)
         self._in_flight.add(where)
         try:
-            async for reply in self._handle_in_order(incoming, ticket):
+            async for reply in self._handle_in_order(incoming, receipt, ticket):
                 yield reply
         finally:
             ticket.release()
             self._in_flight.discard(where)
 
-    def _admit(self, incoming: Incoming) -> tuple[Verdict, Ticket]:
+    def _keep(self, receipt: _Receipt) -> None:
+        """Kept until its `handle` starts (at once, normally). Bounded: an adapter stopping
+        between the two leaves some behind, and a forgotten one only costs its `handle` the
+        lookup and the write."""
+        where = (receipt.stored.platform, receipt.stored.message_id)
+        self._receipts.pop(where, None)
+        self._receipts[where] = receipt
+        if len(self._receipts) > MAX_RECEIPTS:
+            del self._receipts[next(iter(self._receipts))]
+
+    def _admit(self, incoming: Incoming, replay: bool) -> tuple[Verdict, Ticket]:
         """Admins, replays and group chatter (never answered) are not limited."""
-        replay = (incoming.platform, incoming.message_id)
-        if replay in self._replays:
-            self._replays.discard(replay)
+        if replay or not incoming.addressed:
             return Verdict.ACCEPT, FREE
-        if not incoming.addressed or self.is_admin(incoming.platform, incoming.platform_user_id):
+        if self.is_admin(incoming.platform, incoming.platform_user_id):
             return Verdict.ACCEPT, FREE
         return self._gate.admit((incoming.platform, incoming.platform_user_id))
 
-    async def _refuse(self, incoming: Incoming, *, tell: bool) -> AsyncIterator[Reply]:
+    async def _refuse(
+        self, incoming: Incoming, receipt: _Receipt | None, *, tell: bool
+    ) -> AsyncGenerator[Reply, None]:
         """Recorded and closed, never answered nor replayed; the user is told once a burst."""
         where = f"{incoming.platform}:{incoming.message_id}"
         if (incoming.platform, incoming.message_id) in self._in_flight:
             log.info("redelivered %s ignored (being answered)", where)
             return
-        try:
-            status = await self._store.inbox_put(
-                incoming.platform, incoming.message_id, incoming.to_payload()
-            )
-        except Exception:
-            log.warning("could not record refused message %s", where)
-            status = InboxStatus.NEW
+        status = receipt.status if receipt is not None else await self._record_refused(incoming)
         if status is InboxStatus.DONE:
             return  # a redelivery of something already answered (or refused)
         log.info("%s refused: its user is past the per-user rate or queue limit", where)
@@ -199,13 +238,24 @@ class Conversation:
             yield Reply(SLOW_DOWN)
         await self._done_quietly(incoming)
 
-    async def _handle_in_order(self, incoming: Incoming, ticket: Ticket) -> AsyncIterator[Reply]:
+    async def _record_refused(self, incoming: Incoming) -> InboxStatus:
+        try:
+            return await self._store.inbox_put(
+                incoming.platform, incoming.message_id, incoming.to_payload()
+            )
+        except Exception:
+            log.warning("could not record refused message %s", incoming.message_id)
+            return InboxStatus.NEW
+
+    async def _handle_in_order(
+        self, incoming: Incoming, receipt: _Receipt | None, ticket: Ticket
+    ) -> AsyncGenerator[Reply, None]:
         key = (incoming.platform, incoming.chat_id, incoming.platform_user_id)
         answered = False
         for attempt in range(BUSY_RETRIES + 1):
             try:
                 async with self._order.hold(key):
-                    async for reply in self._handle(incoming, ticket):
+                    async for reply in self._handle(incoming, receipt, ticket):
                         answered = answered or not (reply.partial or reply.typing)
                         yield reply
                 return
@@ -227,64 +277,89 @@ class Conversation:
             await self._done_quietly(incoming)
             return
 
-    async def _handle(self, incoming: Incoming, ticket: Ticket) -> AsyncIterator[Reply]:
+    async def _handle(
+        self, incoming: Incoming, receipt: _Receipt | None, ticket: Ticket
+    ) -> AsyncGenerator[Reply, None]:
         if not incoming.addressed:
             # Group chatter not meant for us: recorded (an adapter may have accepted it) and
             # closed, so it is never replayed, but not answered.
-            await self._store.inbox_put(
-                incoming.platform, incoming.message_id, incoming.to_payload()
-            )
-            await self._store.inbox_done(incoming.platform, incoming.message_id)
+            status = receipt.status if receipt is not None else await self._record(incoming, None)
+            if status is not InboxStatus.DONE:
+                await self._store.inbox_done(incoming.platform, incoming.message_id)
             return
-        user_id = await self._user_of(incoming)
-        if await self._inbox_put(incoming, user_id) is InboxStatus.DONE:
+        user_id, status = await self._received(incoming, receipt)
+        if status is InboxStatus.DONE:
             log.info("redelivered %s:%s ignored", incoming.platform, incoming.message_id)
             return
-        session_id = await self._sessions.current(user_id, incoming.platform, incoming.chat_id)
-        async with self._in_turn(incoming, user_id, session_id):
+        async with self._in_turn(incoming, user_id) as chat:
             ticket.release()  # holding its turn: no longer one of its user's waiting messages
-            # Another worker (which got the lock first, whatever inbox_put told each of us) may
-            # have answered it while we waited: check again under the lock.
-            if await self._inbox_put(incoming, user_id) is InboxStatus.DONE:
+            # Another worker (which got the lock first, whatever the receipt told each of us)
+            # may have answered it while we waited: read again under the lock.
+            if (
+                await self._store.inbox_status(incoming.platform, incoming.message_id)
+                is InboxStatus.DONE
+            ):
                 return
-            async for reply in self._with_typing(self._answer(incoming, user_id, session_id)):
+            async for reply in self._with_typing(self._answer(incoming, user_id, chat)):
                 yield reply
             # Reached only when the adapter asks for more after the last reply: it was sent.
             await self._store.inbox_done(incoming.platform, incoming.message_id)
 
+    async def _received(
+        self, incoming: Incoming, receipt: _Receipt | None
+    ) -> tuple[str, InboxStatus]:
+        """The user and the inbox status of an addressed message: one identity lookup, and the
+        inbox row written unless accept() or pending() already found it."""
+        if receipt is not None and receipt.user_id is not None:
+            return receipt.user_id, receipt.status
+        user_id = await self._user_of(incoming)
+        if receipt is not None:
+            return user_id, receipt.status
+        return user_id, await self._record(incoming, user_id)
+
     @asynccontextmanager
-    async def _in_turn(
-        self, incoming: Incoming, user_id: str, session_id: str
-    ) -> AsyncIterator[None]:
+    async def _in_turn(self, incoming: Incoming, user_id: str) -> AsyncIterator[ChatSession]:
         """The session lock, taken when no older message of this user recorded in the last
         ORDER_AGE is still unanswered (those go first: they were acknowledged first), or once
-        `order_wait` has passed."""
+        `order_wait` has passed; yields the chat's session, read once under it."""
+        platform, chat_id = incoming.platform, incoming.chat_id
+        session_id, named = self._sessions.likely(user_id, platform, chat_id), False
         waited, step = 0.0, _ORDER_STEP
         while True:
+            current: str | None = None
             async with self._store.session_lock(self._app, user_id, session_id):
                 earlier = await self._store.inbox_earlier_pending(
-                    incoming.platform,
-                    incoming.message_id,
-                    user_id,
-                    since=self._clock() - ORDER_AGE,
+                    platform, incoming.message_id, user_id, since=self._clock() - ORDER_AGE
                 )
                 if not earlier or waited >= self._order_wait:
-                    if earlier:
-                        log.warning(
-                            "%s:%s answered although an older message of its user is still"
-                            " unanswered after %.0fs",
-                            incoming.platform,
-                            incoming.message_id,
-                            waited,
-                        )
-                    yield
-                    return
+                    window = self._runner.history_window
+                    chat = await self._sessions.open(
+                        user_id, platform, chat_id, session_id, window, named=named
+                    )
+                    if chat.session_id == session_id:
+                        if earlier:
+                            log.warning(
+                                "%s:%s answered although an older message of its user is still"
+                                " unanswered after %.0fs",
+                                platform,
+                                incoming.message_id,
+                                waited,
+                            )
+                        yield chat
+                        return
+                    current = chat.session_id
+            if current is not None:
+                # The chat moved on (a /reset, maybe by another worker): lock that one.
+                session_id, named = current, True
+                continue
             # Outside the lock, so the older message's worker can take it.
             await asyncio.sleep(step)
             waited += step
             step = min(step * 2, 0.2)
 
-    async def _with_typing(self, replies: AsyncIterator[Reply]) -> AsyncIterator[Reply]:
+    async def _with_typing(
+        self, replies: AsyncGenerator[Reply, None]
+    ) -> AsyncGenerator[Reply, None]:
         """`replies`, preceded by one `Reply.working()` when no non-partial reply came within
         `typing_after`. The replies are produced in a task of their own (see _Pump) so the wait
         for the next one can time out without disturbing it."""
@@ -313,8 +388,8 @@ class Conversation:
             await pump.aclose()
 
     async def _answer(
-        self, incoming: Incoming, user_id: str, session_id: str
-    ) -> AsyncIterator[Reply]:
+        self, incoming: Incoming, user_id: str, chat: ChatSession
+    ) -> AsyncGenerator[Reply, None]:
         # Left for this identity by something done elsewhere (e.g. an account linked to it).
         async for notice in self._user_commands.notices(user_id, incoming):
             yield notice
@@ -323,7 +398,7 @@ class Conversation:
             return
         invocation_id = f"{incoming.platform}:{incoming.message_id}"
         if incoming.is_command:
-            for reply in await self._command(incoming, user_id, session_id, invocation_id):
+            for reply in await self._command(incoming, user_id, chat, invocation_id):
                 yield reply
             return
         if not incoming.text.strip():
@@ -333,17 +408,16 @@ class Conversation:
             log.info("message %s refused: %d characters", invocation_id, len(incoming.text))
             yield Reply(TOO_LONG)
             return
-        async for reply in self._turn(incoming, user_id, session_id, invocation_id):
+        async for reply in self._turn(incoming, user_id, chat, invocation_id):
             yield reply
 
     async def _command(
-        self, incoming: Incoming, user_id: str, session_id: str, invocation_id: str
+        self, incoming: Incoming, user_id: str, chat: ChatSession, invocation_id: str
     ) -> list[Reply]:
         cmd = parse_command(incoming.text)
         if cmd is None:
             return [Reply("Send /help to see the commands.")]
         admin = self.is_admin(incoming.platform, incoming.platform_user_id)
-        ctx = CommandContext(incoming, user_id, session_id, invocation_id, admin)
         actor = f"{incoming.platform}:{incoming.platform_user_id}"
         if self._admin_commands.handles(cmd.name):
             if not admin:
@@ -358,17 +432,19 @@ class Conversation:
                 return [Reply(GROUP_ADMIN)]
             return await self._admin_commands.run(actor, cmd, user_id)
         if self._user_commands.handles(cmd.name):
+            ctx = CommandContext(incoming, user_id, chat, invocation_id, admin)
             return await self._user_commands.run(ctx, cmd)
         log.info("unknown command /%s", cmd.name[:32])
         return [Reply(f"I don't know /{cmd.name[:32]}. Send /help to see what I can do.")]
 
     async def _turn(
-        self, incoming: Incoming, user_id: str, session_id: str, invocation_id: str
-    ) -> AsyncIterator[Reply]:
+        self, incoming: Incoming, user_id: str, chat: ChatSession, invocation_id: str
+    ) -> AsyncGenerator[Reply, None]:
+        session = chat.session or await self._sessions.create(user_id, chat.session_id)
         streamed = ""
         final: Event | None = None
         async for event in self._runner.run_async(
-            user_id, session_id, incoming.text, invocation_id=invocation_id
+            user_id, chat.session_id, incoming.text, invocation_id=invocation_id, session=session
         ):
             if event.partial and event.text:
                 streamed += event.text
@@ -384,18 +460,11 @@ class Conversation:
         yield Reply(final.text or NO_ANSWER)
 
     async def _user_of(self, incoming: Incoming) -> str:
-        for _ in range(3):
-            user_id = await self._store.resolve_user(
-                incoming.platform, incoming.platform_user_id, incoming.display_name
-            )
-            if user_id:
-                return user_id
-            # Two first messages of a new user racing on PostgreSQL can see no row for one
-            # statement (the other insert was not yet visible); the next statement sees it.
-            log.warning("resolve_user raced with a concurrent insert; retrying")
-        raise RuntimeError("could not resolve the user")
+        return await self._store.resolve_user(
+            incoming.platform, incoming.platform_user_id, incoming.display_name
+        )
 
-    async def _inbox_put(self, incoming: Incoming, user_id: str) -> InboxStatus:
+    async def _record(self, incoming: Incoming, user_id: str | None) -> InboxStatus:
         return await self._store.inbox_put(
             incoming.platform, incoming.message_id, incoming.to_payload(), user_id
         )
@@ -417,7 +486,7 @@ class _Pump:
     consumer), so the consumer can wait for an item with a timeout. Everything the iterator
     does - context managers across its yields included - stays in that one task."""
 
-    def __init__(self, source: AsyncIterator[Reply]) -> None:
+    def __init__(self, source: AsyncGenerator[Reply, None]) -> None:
         self._source = source
         self._asks: asyncio.Queue[None] = asyncio.Queue()
         self._items: asyncio.Queue[tuple[object, BaseException | None]] = asyncio.Queue()
@@ -460,4 +529,4 @@ class _Pump:
                     return
                 self._items.put_nowait((item, None))
         finally:
-            await self._source.aclose()  # type: ignore[attr-defined]
+            await self._source.aclose()

@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from agents.profile import FORGET_KEY
+from agents.profile import FORGET_KEY, SESSION_POINTER_PREFIX
 from bot.messages import ChatKind, Incoming, Reply
 from storage import Identity, Store
 from storage.types import USER_PREFIX
@@ -26,7 +26,6 @@ LINK_CODE_TTL = 600
 FAILED_LINK = "/link failed"  # audit command of a wrong code; counted for the limit
 MAX_FAILED_LINKS = 5  # per identity ...
 FAILED_LINK_WINDOW = 600.0  # ... in this many seconds
-POINTER_PREFIX = f"{USER_PREFIX}session:"  # chat -> session pointers (bot.chat_sessions)
 PLATFORM_NAMES = {"telegram": "Telegram", "discord": "Discord", "console": "Console"}
 
 LINK_USAGE = (
@@ -71,7 +70,9 @@ def preferences(state: Mapping[str, Any]) -> dict[str, Any]:
     return {
         k: v
         for k, v in state.items()
-        if k.startswith(USER_PREFIX) and not k.startswith(POINTER_PREFIX) and k != FORGET_KEY
+        if k.startswith(USER_PREFIX)
+        and not k.startswith(SESSION_POINTER_PREFIX)
+        and k != FORGET_KEY
     }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
@@ -133,22 +133,28 @@ class CommandSpec:
 class ConversationCore(Protocol):
     """The one entry point adapters call (implemented by bot.conversation.Conversation).
 
-    `handle` records the message in the inbox unless already there, takes the session's lock,
-    skips it if it was already answered (a redelivery), runs the command or the agent turn, and
-    yields replies (partial ones while the model streams). The message is marked answered only
-    when the adapter comes back for the next item after the last reply — i.e. after it sent it —
-    so an adapter must iterate the generator to its end. Errors become a short honest reply;
-    nothing raises out of `handle`.
+    The turn contract. `handle(incoming)` is an async generator: it records the message in the
+    inbox unless `accept` already did, takes the session's lock, skips the message if it was
+    already answered (a redelivery), runs the command or the agent turn, and yields replies
+    (partial ones while the model streams, `Reply.working()` when the answer takes a while).
+    Errors become a short honest reply; nothing raises out of `handle`.
+
+    The acknowledgement: the message is marked answered only when the adapter asks for the
+    next item after the last reply - i.e. after it sent that reply - and the generator ends.
+    So an adapter iterates it to its end once delivery worked, and otherwise leaves the loop
+    and closes the generator (`contextlib.aclosing`): the message then stays unanswered, to be
+    tried again (`pending`).
     """
 
     commands: tuple[CommandSpec, ...]
 
-    async def accept(self, incoming: Incoming) -> bool:
-        """Record the message durably now (before anything else happens to it).
-        True if it was new. Used by adapters that must confirm a fetched batch (Telegram)."""
+    async def accept(self, incoming: Incoming) -> None:
+        """Record the message durably now (before anything else happens to it), for adapters
+        that must confirm a fetched batch (Telegram) or may be stopped before the turn
+        starts. `handle` then uses what this found: the message costs no second lookup."""
         ...
 
-    def handle(self, incoming: Incoming) -> AsyncIterator[Reply]: ...
+    def handle(self, incoming: Incoming) -> AsyncGenerator[Reply, None]: ...
 
     async def pending(self, platform: str) -> list[Incoming]:
         """Messages recorded but never answered (e.g. before a crash), all of them, round-robin

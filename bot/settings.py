@@ -84,9 +84,6 @@ class Settings:
         )
         return tuple(v for v in values if v)
 
-    def is_admin(self, platform: str, platform_user_id: str) -> bool:
-        return f"{platform}:{platform_user_id}" in self.admin_ids
-
     @classmethod
     def from_env(
         cls, environ: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env"

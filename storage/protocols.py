@@ -174,6 +174,11 @@ class Inbox(Protocol):
         """The reply to this message reached the platform."""
         ...
 
+    async def inbox_status(self, platform: str, message_id: str) -> InboxStatus | None:
+        """PENDING or DONE as committed now (another worker's answer included), without
+        writing; None for a message never recorded."""
+        ...
+
     async def inbox_pending(
         self, platform: str | None = None, limit: int | None = None
     ) -> list[InboxItem]:

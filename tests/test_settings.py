@@ -40,7 +40,7 @@ def test_values_are_read_and_normalised() -> None:
     assert s.llm_api_key == "sk-x"
     assert s.llm_base_url == "http://127.0.0.1:11434/v1"
     assert s.admin_ids == {"telegram:42", "discord:7"}
-    assert s.is_admin("telegram", "42") and not s.is_admin("discord", "42")
+    assert "telegram:42" in s.admin_ids and "discord:42" not in s.admin_ids
     assert s.log_level == "DEBUG"
 
 

@@ -41,6 +41,15 @@ def inbox_done(db: sqlite3.Connection, platform: str, message_id: str, now: floa
     )
 
 
+def inbox_status(db: sqlite3.Connection, platform: str, message_id: str) -> InboxStatus | None:
+    row = db.execute(
+        "SELECT done_at FROM inbox WHERE platform = ? AND message_id = ?", (platform, message_id)
+    ).fetchone()
+    if row is None:
+        return None
+    return InboxStatus.DONE if row[0] is not None else InboxStatus.PENDING
+
+
 # Round-robin over users: each row's rank among its user's unanswered rows (oldest first), then
 # rows by rank, so every user's oldest comes before anyone's second. Rows without a user (group
 # chatter recorded before it was read) form one group of their own.

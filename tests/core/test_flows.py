@@ -66,6 +66,36 @@ async def test_reset_starts_a_new_session_and_keeps_preferences(app_factory: App
         assert "Name: Linus" in await say(app, "/prefs")
 
 
+async def test_a_reset_by_another_worker_moves_the_chat_here_too(app) -> None:
+    """A worker remembers which session a chat was in; after another worker's /reset (two
+    cores on one store) its next turn follows the chat to the new session, and so does a reset
+    the worker does itself."""
+    from bot.conversation import Conversation
+
+    other = Conversation(app.store, app.runner, app_name=app.settings.app_name)
+    await say(app, "Tell me a joke about cats")
+    assert "Fresh start" in "".join([r.text async for r in other.handle(incoming("/reset"))])
+    await say(app, "Tell me a joke about dogs")
+    assert "Fresh start" in await say(app, "/reset")
+    await say(app, "Tell me a joke about owls")
+    user_id = await app.store.find_user("telegram", "42")
+    assert user_id is not None
+    said = {
+        info.session_id: [
+            e.text
+            for e in await app.store.history(app.settings.app_name, user_id, info.session_id)
+            if e.author == "user"
+        ]
+        for info in await app.store.list_sessions(app.settings.app_name, user_id)
+    }
+    assert sorted(said.values()) == [
+        ["Tell me a joke about cats"],
+        ["Tell me a joke about dogs"],
+        ["Tell me a joke about owls"],
+    ]
+    assert said["telegram:42"] == ["Tell me a joke about cats"]
+
+
 async def test_export_is_a_json_file_of_the_users_own_data(app) -> None:
     import json
 

@@ -1,5 +1,5 @@
 """Platform front ends: each translates its platform's messages to `bot.messages.Incoming`
-and the core's `Reply` back, and nothing else (docs/architecture.md, "Adapters").
+and the core's `Reply` back, and nothing else (docs/architecture.md, "Parts").
 
 - telegram/, discord/: the platform adapters (packages, each exporting its Adapter class).
 - console.py: the terminal chat (`python -m bot chat`).

@@ -20,6 +20,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 from urllib.parse import urlparse
 
@@ -291,18 +292,8 @@ class TelegramAdapter:
         progress = self._progress.pop(incoming.message_id, Progress())
         writer = TurnWriter(self._sender, target, progress)
         typing = Typing(self._sender, target)
-
-        async def show(reply: Reply) -> bool:
-            if reply.typing:  # the core says the answer is taking a while
-                typing.start()
-                return True
-            if not reply.partial:
-                typing.halt()
-            await writer.write(reply)  # raises DeliveryFailed
-            return True
-
         try:
-            await deliver_turn(self._core.handle(incoming), show)
+            await deliver_turn(self._core.handle(incoming), partial(_show, writer, typing))
         except DeliveryFailed as exc:
             # The turn stopped before the core marked it answered: it stays pending (replayed
             # at the next start) and is tried again later in this run, without the parts that
@@ -334,6 +325,17 @@ class TelegramAdapter:
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         uid = update.update_id if isinstance(update, Update) else "?"
         log.error("telegram: update %s failed", uid, exc_info=context.error)
+
+
+async def _show(writer: TurnWriter, typing: Typing, reply: Reply) -> bool:
+    """One reply into the chat; a reply that cannot be sent raises DeliveryFailed."""
+    if reply.typing:  # the core says the answer is taking a while
+        typing.start()
+    else:
+        if not reply.partial:
+            typing.halt()  # the answer goes out next: "typing…" must not outlive it
+        await writer.write(reply)
+    return True
 
 
 def _bot_command(spec: CommandSpec) -> BotCommand:

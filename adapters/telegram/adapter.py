@@ -30,15 +30,9 @@ from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from adapters.delivery import Tasks, deliver_turn, pause
-from adapters.telegram.delivery import (
-    DeliveryFailed,
-    Progress,
-    Sender,
-    Target,
-    TurnWriter,
-    Typing,
-)
+from adapters.telegram.delivery import Progress, TurnWriter, Typing
 from adapters.telegram.http import AiohttpRequest
+from adapters.telegram.sender import DeliveryFailed, Sender, Target
 from adapters.telegram.translate import PLATFORM, to_incoming
 from bot.messages import CommandSpec, ConversationCore, Incoming, Reply
 from bot.settings import Settings

@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator
 import pytest
 from telegram import Bot
 
-from adapters.telegram.delivery import EDIT_INTERVAL, STREAM_AFTER, Sender, Target, TurnWriter
+from adapters.telegram.delivery import STREAM_AFTER, TurnWriter
+from adapters.telegram.sender import EDIT_INTERVAL, Sender, Target
 from bot.messages import Reply
 from testkit.emulators.telegram_api import TelegramApiEmulator
 from testkit.helpers import Clock

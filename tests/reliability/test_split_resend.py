@@ -11,15 +11,13 @@ from pathlib import Path
 import pytest
 from telegram import Bot
 
-from adapters.telegram.delivery import (
+from adapters.telegram.delivery import STREAM_AFTER, Progress, TurnWriter
+from adapters.telegram.sender import (
     EDIT_INTERVAL,
     SEND_ATTEMPTS,
-    STREAM_AFTER,
     DeliveryFailed,
-    Progress,
     Sender,
     Target,
-    TurnWriter,
 )
 from adapters.text import TELEGRAM_LIMIT, split_message, utf16_len
 from bot.messages import Reply

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from adapters.telegram.delivery import SEND_ATTEMPTS
+from adapters.telegram.sender import SEND_ATTEMPTS
 from testkit.helpers import wait_until
 from tests.e2e.telegram.conftest import GROUP, TIMEOUT, TOKEN, USER, RunningBot
 

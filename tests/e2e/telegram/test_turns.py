@@ -18,7 +18,8 @@ import pytest
 from telegram import Bot
 
 from adapters.telegram import TelegramAdapter
-from adapters.telegram.delivery import EDIT_INTERVAL, STREAM_AFTER, Sender, Target, TurnWriter
+from adapters.telegram.delivery import STREAM_AFTER, TurnWriter
+from adapters.telegram.sender import EDIT_INTERVAL, Sender, Target
 from bot.app import open_app
 from bot.conversation import Conversation
 from bot.messages import CommandSpec, Incoming, Reply

@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator
 import pytest
 from telegram import Bot
 
-from adapters.telegram.delivery import TYPING_PATIENCE, Sender, Target, Typing
+from adapters.telegram.delivery import Typing
+from adapters.telegram.sender import TYPING_PATIENCE, Sender, Target
 from testkit.emulators.telegram_api import TelegramApiEmulator
 from testkit.helpers import Clock, wait_until
 from tests.e2e.telegram.conftest import TOKEN
@@ -62,7 +63,7 @@ async def test_a_chat_action_that_waited_for_the_rate_limit_is_not_repeated(
     tg: TelegramApiEmulator, sender: tuple[Sender, Clock], caplog: pytest.LogCaptureFixture
 ) -> None:
     bot, clock = sender
-    caplog.set_level(logging.DEBUG, logger="adapters.telegram.delivery")
+    caplog.set_level(logging.DEBUG, logger="adapters.telegram.sender")
     tg.hold("sendChatAction")  # the call waits, as behind a backlogged rate limiter
     async with showing(bot):
         await wait_until(lambda: tg.holding)

@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
 import discord
@@ -31,6 +31,7 @@ from adapters.discord.delivery import (
     ChannelReplies,
     DroppedReplies,
     InteractionReplies,
+    Replies,
     TypingIndicator,
     Undeliverable,
     earlier_replies,
@@ -49,16 +50,9 @@ FAILED = "Sorry, something went wrong on my side. Please try again."
 SEND_ERRORS = (discord.HTTPException, aiohttp.ClientError, OSError, asyncio.TimeoutError)
 
 
-class Replies(Protocol):
-    def begin(self) -> None: ...
-    def working(self) -> None: ...
-    async def stop_working(self) -> None: ...
-    async def partial(self, text: str) -> None: ...
-    async def final(self, reply: Reply) -> None: ...
-    async def finish(self) -> None: ...
-
-
 class DiscordAdapter:
+    """bot.messages.Adapter for Discord. Built with (settings, core) by the composition root."""
+
     name = "discord"
 
     def __init__(

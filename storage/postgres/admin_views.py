@@ -16,6 +16,8 @@ from storage.types import Event, SessionInfo, Stats
 
 
 class PostgresAdminViews:
+    """Admin views of PostgresStore, which sets the attributes declared here."""
+
     _pool: asyncpg.Pool
 
     async def history(

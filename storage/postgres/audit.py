@@ -12,6 +12,8 @@ from storage.postgres.pool import db_errors
 
 
 class PostgresAudit:
+    """The audit log of PostgresStore, which sets the attributes declared here."""
+
     _pool: asyncpg.Pool
     _salt: bytes
 

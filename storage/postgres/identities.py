@@ -24,6 +24,8 @@ RETURNING user_id
 
 
 class PostgresIdentities:
+    """Identities of PostgresStore, which sets the attributes declared here."""
+
     _pool: asyncpg.Pool
 
     async def resolve_user(

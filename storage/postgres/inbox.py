@@ -47,6 +47,8 @@ SELECT platform, message_id, payload, received_at FROM (
 
 
 class PostgresInbox:
+    """The inbox of PostgresStore, which sets the attributes declared here."""
+
     _pool: asyncpg.Pool
 
     async def inbox_put(
@@ -75,6 +77,17 @@ class PostgresInbox:
                 message_id,
                 time.time(),
             )
+
+    async def inbox_status(self, platform: str, message_id: str) -> InboxStatus | None:
+        async with db_errors():
+            row = await self._pool.fetchrow(
+                "SELECT done_at FROM inbox WHERE platform = $1 AND message_id = $2",
+                platform,
+                message_id,
+            )
+        if row is None:
+            return None
+        return InboxStatus.DONE if row["done_at"] is not None else InboxStatus.PENDING
 
     async def inbox_earlier_pending(
         self, platform: str, message_id: str, user_id: str, since: float | None = None

@@ -32,6 +32,8 @@ INSERT INTO notices (platform, platform_user_id, text, created_at) VALUES ($1, $
 
 
 class PostgresLinks:
+    """/link and /unlink of PostgresStore, which sets the attributes declared here."""
+
     _pool: asyncpg.Pool
 
     async def identities(self, user_id: str) -> list[Identity]:

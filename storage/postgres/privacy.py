@@ -36,6 +36,8 @@ WHERE user_id = $1 ORDER BY received_at, seq
 
 
 class PostgresPrivacy:
+    """Export and erase of PostgresStore, which sets the attributes declared here."""
+
     _pool: asyncpg.Pool
 
     async def export_user(self, app_name: str, user_id: str) -> dict[str, Any]:

@@ -109,6 +109,9 @@ def lock_key(app_name: str, user_id: str, session_id: str) -> int:
 
 
 class PostgresSessions:
+    """Sessions, scoped state, events and the session lock of PostgresStore, which sets the
+    attributes declared here."""
+
     _pool: asyncpg.Pool
     _lock_pool: asyncpg.Pool
     _settings: PoolSettings

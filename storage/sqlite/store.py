@@ -21,8 +21,7 @@ import aiosqlite
 
 from storage.common import dumps, hash_actor
 from storage.locks import KeyedLocks
-from storage.sqlite import admin_views, audit, identities, inbox, links, privacy, schema
-from storage.sqlite import sessions as ops
+from storage.sqlite import admin_views, audit, identities, inbox, links, privacy, schema, sessions
 from storage.sqlite.codec import encode_delta, encode_event
 from storage.sqlite.connection import GroupCommitWriter, Readers, close_quietly, run_on
 from storage.sqlite.opening import open_connections, parse_url
@@ -117,7 +116,7 @@ class SqliteStore:
         sid = session_id or new_id()
         return await self._write(
             partial(
-                ops.create_session,
+                sessions.create_session,
                 app=app_name,
                 user=user_id,
                 sid=sid,
@@ -134,7 +133,7 @@ class SqliteStore:
         # the merged state is one statement, so it is one snapshot of all three scopes.
         return await self._read(
             partial(
-                ops.load_session,
+                sessions.load_session,
                 app=app_name,
                 user=user_id,
                 sid=session_id,
@@ -147,7 +146,7 @@ class SqliteStore:
         encoded = encode_event(event)  # fails here, early, for partial events or bad JSON
         return await self._write(
             partial(
-                ops.append_event,
+                sessions.append_event,
                 app=session.app_name,
                 user=session.user_id,
                 sid=session.session_id,
@@ -329,6 +328,12 @@ class SqliteStore:
         self, platform: str | None = None, limit: int | None = None
     ) -> list[InboxItem]:
         return await self._read(partial(inbox.inbox_pending, platform=platform, limit=limit))
+
+    async def inbox_status(self, platform: str, message_id: str) -> InboxStatus | None:
+        return await self._read(
+            partial(inbox.inbox_status, platform=platform, message_id=message_id),
+            snapshot=False,
+        )
 
     async def inbox_earlier_pending(
         self, platform: str, message_id: str, user_id: str, since: float | None = None

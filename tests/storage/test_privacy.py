@@ -128,6 +128,16 @@ async def test_inbox_records_once_and_tracks_answers(store: Store) -> None:
     await store.inbox_done("telegram", "never-seen")  # harmless
 
 
+async def test_inbox_status_reads_without_recording(store: Store) -> None:
+    assert await store.inbox_status("telegram", "20") is None  # never recorded: not recorded now
+    assert await store.inbox_put("telegram", "20", {"text": "a"}, "u1") is InboxStatus.NEW
+    assert await store.inbox_status("telegram", "20") is InboxStatus.PENDING
+    assert await store.inbox_status("discord", "20") is None  # ids are per platform
+    await store.inbox_done("telegram", "20")
+    assert await store.inbox_status("telegram", "20") is InboxStatus.DONE
+    assert [i.message_id for i in await store.inbox_pending()] == []
+
+
 async def test_audit_log_hashes_the_actor(backend: Backend, store: Store) -> None:
     await store.audit("telegram:123456", "/stats")
     await store.audit("telegram:123456", "/history", "u1 20")

@@ -231,12 +231,13 @@ class Conversation:
         status = receipt.status if receipt is not None else await self._record_refused(incoming)
         if status is InboxStatus.DONE:
             return  # a redelivery of something already answered (or refused)
-        log.info("%s refused: its user is past the per-user rate or queue limit", where)
         # A slash command is always answered (ephemerally: nobody else sees it), or the
         # platform shows it as failed.
         if tell or incoming.extra.get("interaction"):
             yield Reply(SLOW_DOWN)
         await self._done_quietly(incoming)
+        # Logged once closed: a message logged as refused is one no replay will answer.
+        log.info("%s refused: its user is past the per-user rate or queue limit", where)
 
     async def _record_refused(self, incoming: Incoming) -> InboxStatus:
         try:

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import importlib
 import tomllib
+from fnmatch import fnmatchcase
 from pathlib import Path
-
-from setuptools import find_namespace_packages
 
 ROOT = Path(__file__).resolve().parents[1]
 APPLICATION = ("adapters", "agents", "bot", "storage")
@@ -18,15 +17,22 @@ def _pyproject() -> dict:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
-def test_every_application_package_and_nothing_else_is_installed() -> None:
-    find = _pyproject()["tool"]["setuptools"]["packages"]["find"]
-    found = set(find_namespace_packages(where=str(ROOT), include=find["include"]))
-    wanted = {
+def _packages(folder: Path) -> set[str]:
+    """Every folder holding Python files, dotted, as setuptools' package discovery names them."""
+    return {
         ".".join(path.parent.relative_to(ROOT).parts)
-        for package in APPLICATION
-        for path in (ROOT / package).rglob("*.py")
+        for path in folder.rglob("*.py")
+        if path.parent != ROOT
     }
-    assert found == wanted
+
+
+def test_every_application_package_and_nothing_else_is_installed() -> None:
+    include = _pyproject()["tool"]["setuptools"]["packages"]["find"]["include"]
+    everything = set().union(
+        *(_packages(d) for d in ROOT.iterdir() if d.is_dir() and not d.name.startswith("."))
+    )
+    found = {name for name in everything if any(fnmatchcase(name, p) for p in include)}
+    assert found == set().union(*(_packages(ROOT / package) for package in APPLICATION))
 
 
 def test_the_console_script_is_python_m_bot() -> None:

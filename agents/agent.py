@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.model import ModelClient
-from storage.types import APP_PREFIX
+from storage.types import APP_PREFIX, TEMP_PREFIX, USER_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +210,8 @@ class Agent:
         return prompt
 
 
-_PLACEHOLDER = re.compile(r"\{((?:app:|user:|temp:)?[A-Za-z_][A-Za-z0-9_]*)(\?)?\}")
+_SCOPES = "|".join(re.escape(p) for p in (APP_PREFIX, USER_PREFIX, TEMP_PREFIX))
+_PLACEHOLDER = re.compile(rf"\{{((?:{_SCOPES})?[A-Za-z_][A-Za-z0-9_]*)(\?)?\}}")
 
 
 def render_instruction(template: str, state: Mapping[str, Any]) -> str:

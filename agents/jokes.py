@@ -82,7 +82,6 @@ FACTS: tuple[tuple[str, str], ...] = (
     ),
 )
 TOPIC_CACHE = 512  # topics whose matching jokes are kept
-FACT_TOPICS: tuple[str, ...] = tuple(sorted({topic for topic, _ in FACTS}))
 
 
 @dataclass(frozen=True, slots=True)

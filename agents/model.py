@@ -91,10 +91,6 @@ class ModelError(Exception):
         self.status = status
         self.retry_after = retry_after  # seconds the server asked us to wait, if it said
 
-    @property
-    def user_message(self) -> str:
-        return ERROR_MESSAGES[self.kind]
-
 
 class ModelClient(Protocol):
     """An LLM behind one interface: the OpenAI-compatible client or the offline model."""

@@ -136,10 +136,6 @@ def _watch_quotes(result: Mapping[str, Any], state: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _join(items: list[str]) -> str:
-    return ", ".join(str(i) for i in items)
-
-
 def _money(value: float) -> str:
     return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.4f}"
 

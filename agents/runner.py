@@ -78,10 +78,6 @@ class Runner:
         self._max_steps = max_steps
 
     @property
-    def root_agent(self) -> Agent:
-        return self._root
-
-    @property
     def history_window(self) -> int:
         """How many recent events a turn loads (a caller passing `session` loads as many)."""
         return self._window

@@ -69,10 +69,6 @@ class FairnessGate:
         self._users: dict[UserKey, _User] = {}
         self._sweep_at = _SWEEP_AT
 
-    @property
-    def enabled(self) -> bool:
-        return self._rate is not None or self._queue_limit is not None
-
     def admit(self, key: UserKey) -> tuple[Verdict, Ticket]:
         """Decide now, without awaiting: accepting takes a token and a waiting place."""
         now = self._clock()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agents import make_model
-from agents.model import ModelError, ModelRequest, ModelResponse, TextDelta
+from agents.model import ERROR_MESSAGES, ModelError, ModelRequest, ModelResponse, TextDelta
 from agents.openai_model import OpenAIModel
 from testkit.emulators.llm import CutStream, Fail, Hang, LLMEmulator, Say, StreamError, call
 from tests.agents.conftest import make_openai
@@ -116,7 +116,7 @@ async def test_402_and_other_client_errors_are_not_retried(
         await collect(openai_model)
     assert info.value.kind == kind
     assert len(llm.requests) == 1
-    assert "credits" in info.value.user_message or kind != "out_of_credits"
+    assert "credits" in ERROR_MESSAGES[info.value.kind] or kind != "out_of_credits"
 
 
 async def test_a_hanging_server_times_out(llm: LLMEmulator) -> None:

@@ -106,14 +106,32 @@ class TurnRunner(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class _Recorded:
+    """What recording a message found: its user and its inbox status."""
+
+    user_id: str | None  # None: not looked up (group chatter, or a replay)
+    status: InboxStatus
+
+
+@dataclass(frozen=True, slots=True)
 class _Receipt:
-    """What recording a message on receipt (`accept`) found, kept for its `handle` so the
-    message is looked up, sanitised and written only once."""
+    """A message `accept` is recording or recorded, kept for its `handle` so the message is
+    sanitised, looked up and written once. An adapter may start `handle` while `accept` is
+    still at work (Discord records beside the turn): `handle` then waits for its result."""
 
     received: Incoming  # as the adapter gave it
     stored: Incoming  # storable(received)
-    user_id: str | None  # None: group chatter not addressed to the bot
-    status: InboxStatus
+    recorded: asyncio.Future[_Recorded | None]  # None: accept failed, handle records it
+
+    @classmethod
+    def known(cls, incoming: Incoming, recorded: _Recorded) -> _Receipt:
+        future: asyncio.Future[_Recorded | None] = asyncio.get_running_loop().create_future()
+        future.set_result(recorded)
+        return cls(incoming, incoming, future)
+
+    async def result(self) -> _Recorded | None:
+        # Shielded: a turn cancelled while it waits must not cancel accept's result.
+        return await asyncio.shield(self.recorded)
 
 
 class Conversation:
@@ -158,11 +176,16 @@ class Conversation:
 
     async def accept(self, incoming: Incoming) -> None:
         stored = storable(incoming)
-        user_id = await self._user_of(stored) if stored.addressed else None
-        status = await self._store.inbox_put(
-            stored.platform, stored.message_id, stored.to_payload(), user_id
-        )
-        self._keep(_Receipt(incoming, stored, user_id, status))
+        receipt = _Receipt(incoming, stored, asyncio.get_running_loop().create_future())
+        self._keep(receipt)  # before the first await: a handle started meanwhile finds it
+        recorded: _Recorded | None = None
+        try:
+            user_id = await self._user_of(stored) if stored.addressed else None
+            status = await self._record(stored, user_id)
+            recorded = _Recorded(user_id, status)
+        finally:
+            if not receipt.recorded.done():
+                receipt.recorded.set_result(recorded)
 
     async def pending(self, platform: str) -> list[Incoming]:
         items = await self._store.inbox_pending(platform)
@@ -193,7 +216,7 @@ class Conversation:
             return
         if receipt is None and replay:
             # Its row is there (pending() read it): read under the lock, never written again.
-            receipt = _Receipt(incoming, incoming, None, InboxStatus.PENDING)
+            receipt = _Receipt.known(incoming, _Recorded(None, InboxStatus.PENDING))
         self._in_flight.add(where)
         try:
             async for reply in self._handle_in_order(incoming, receipt, ticket):
@@ -228,7 +251,8 @@ class Conversation:
         if (incoming.platform, incoming.message_id) in self._in_flight:
             log.info("redelivered %s ignored (being answered)", where)
             return
-        status = receipt.status if receipt is not None else await self._record_refused(incoming)
+        recorded = await receipt.result() if receipt is not None else None
+        status = recorded.status if recorded else await self._record_refused(incoming)
         if status is InboxStatus.DONE:
             return  # a redelivery of something already answered (or refused)
         # A slash command is always answered (ephemerally: nobody else sees it), or the
@@ -284,7 +308,8 @@ class Conversation:
         if not incoming.addressed:
             # Group chatter not meant for us: recorded (an adapter may have accepted it) and
             # closed, so it is never replayed, but not answered.
-            status = receipt.status if receipt is not None else await self._record(incoming, None)
+            recorded = await receipt.result() if receipt is not None else None
+            status = recorded.status if recorded else await self._record(incoming, None)
             if status is not InboxStatus.DONE:
                 await self._store.inbox_done(incoming.platform, incoming.message_id)
             return
@@ -311,11 +336,12 @@ class Conversation:
     ) -> tuple[str, InboxStatus]:
         """The user and the inbox status of an addressed message: one identity lookup, and the
         inbox row written unless accept() or pending() already found it."""
-        if receipt is not None and receipt.user_id is not None:
-            return receipt.user_id, receipt.status
+        recorded = await receipt.result() if receipt is not None else None
+        if recorded is not None and recorded.user_id is not None:
+            return recorded.user_id, recorded.status
         user_id = await self._user_of(incoming)
-        if receipt is not None:
-            return user_id, receipt.status
+        if recorded is not None:
+            return user_id, recorded.status
         return user_id, await self._record(incoming, user_id)
 
     @asynccontextmanager

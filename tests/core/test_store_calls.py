@@ -8,6 +8,7 @@ read the `user:` state again before they run: another chat may have changed it m
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import inspect
@@ -165,6 +166,20 @@ async def test_a_message_handled_without_accept(
     await _warm(proxy, core)
     assert await _answered(core, incoming("Tell me a joke about Python")) == 1
     _check(proxy, JOKE)  # before: 16 calls (9 writer jobs)
+
+
+async def test_a_message_recorded_beside_its_turn(
+    counted: tuple[CountingStore, Conversation],
+) -> None:
+    """Discord records a message in a task started just before its turn's: the turn waits for
+    that record instead of looking the user up and writing the row itself."""
+    proxy, core = counted
+    await _warm(proxy, core)
+    message = incoming("Tell me a joke about Python")
+    accepted = asyncio.create_task(core.accept(message))
+    answered = asyncio.create_task(_answered(core, message))
+    assert await asyncio.gather(accepted, answered) == [None, 1]
+    _check(proxy, JOKE)
 
 
 async def test_a_replayed_message_reads_its_inbox_row_only(any_db_url: str) -> None:

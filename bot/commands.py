@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -265,6 +265,6 @@ class UserCommands:
     async def _cmd_unlink(self, ctx: CommandContext, args: tuple[str, ...]) -> list[Reply]:
         return await self._links.unlink(ctx.user_id, ctx.incoming, args, await self._state(ctx))
 
-    def notices(self, user_id: str, incoming: Incoming) -> AsyncIterator[Reply]:
+    def notices(self, user_id: str, incoming: Incoming) -> AsyncGenerator[Reply, None]:
         """Notices waiting for this identity (bot.link_commands), for the core to show first."""
         return self._links.notices(user_id, incoming)

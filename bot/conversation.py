@@ -353,36 +353,37 @@ class Conversation:
         session_id, named = self._sessions.likely(user_id, platform, chat_id), False
         waited, step = 0.0, _ORDER_STEP
         while True:
-            current: str | None = None
             async with self._store.session_lock(self._app, user_id, session_id):
-                earlier = await self._store.inbox_earlier_pending(
-                    platform, incoming.message_id, user_id, since=self._clock() - ORDER_AGE
-                )
-                if not earlier or waited >= self._order_wait:
+                if await self._goes_now(incoming, user_id, waited):
                     window = self._runner.history_window
                     chat = await self._sessions.open(
                         user_id, platform, chat_id, session_id, window, named=named
                     )
                     if chat.session_id == session_id:
-                        if earlier:
-                            log.warning(
-                                "%s:%s answered although an older message of its user is still"
-                                " unanswered after %.0fs",
-                                platform,
-                                incoming.message_id,
-                                waited,
-                            )
                         yield chat
                         return
-                    current = chat.session_id
-            if current is not None:
-                # The chat moved on (a /reset, maybe by another worker): lock that one.
-                session_id, named = current, True
-                continue
+                    # The chat moved on (a /reset, maybe by another worker): lock that one.
+                    session_id, named = chat.session_id, True
+                    continue
             # Outside the lock, so the older message's worker can take it.
             await asyncio.sleep(step)
             waited += step
             step = min(step * 2, 0.2)
+
+    async def _goes_now(self, incoming: Incoming, user_id: str, waited: float) -> bool:
+        """No older message of the user is still unanswered, or it was waited for long enough."""
+        earlier = await self._store.inbox_earlier_pending(
+            incoming.platform, incoming.message_id, user_id, since=self._clock() - ORDER_AGE
+        )
+        if earlier and waited >= self._order_wait:
+            log.warning(
+                "%s:%s answered although an older message of its user is still unanswered"
+                " after %.0fs",
+                incoming.platform,
+                incoming.message_id,
+                waited,
+            )
+        return not earlier or waited >= self._order_wait
 
     async def _with_typing(
         self, replies: AsyncGenerator[Reply, None]

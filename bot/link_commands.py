@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 from agents.profile import FORGET_KEY, SESSION_POINTER_PREFIX
@@ -220,7 +220,7 @@ class LinkCommands:
             "history stays here."
         )
 
-    async def notices(self, user_id: str, incoming: Incoming) -> AsyncIterator[Reply]:
+    async def notices(self, user_id: str, incoming: Incoming) -> AsyncGenerator[Reply, None]:
         """Notices left for this identity (e.g. an account linked from elsewhere), shown in a
         private place only, and forgotten once the adapter came back (i.e. sent them)."""
         if not private_place(incoming):

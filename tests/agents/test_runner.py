@@ -188,6 +188,23 @@ async def test_tool_errors_become_results_the_model_sees(
     assert "unknown agent 'nobody'" in json.loads(third[-1]["content"])["error"]
 
 
+async def test_only_an_agent_with_sub_agents_can_hand_over(
+    llm: LLMEmulator, openai_model: OpenAIModel, quotes: QuoteProvider, store: Store
+) -> None:
+    """The transfer tool is the Agent's own: the funny nerd (no sub-agents) has none, so its
+    attempt to hand back is an error result and it stays the one answering."""
+    llm.script(
+        Say(tool_calls=[call("transfer_to_agent", agent_name="funny_nerd")]),
+        Say(tool_calls=[call("transfer_to_agent", agent_name="manager")]),
+        Say("Still me."),
+    )
+    events = await run(make_runner(store, openai_model, quotes), "joke, then back")
+    assert events[-1].author == "funny_nerd" and final_text(events) == "Still me."
+    error = last_tool_result(llm.requests[2].body)["error"]
+    assert error == "there is no tool named 'transfer_to_agent'"
+    assert (await store.stats(APP)).delegations == {"funny_nerd": 1}
+
+
 async def test_a_replayed_invocation_is_answered_from_the_store(
     llm: LLMEmulator, openai_model: OpenAIModel, quotes: QuoteProvider, store: Store
 ) -> None:

@@ -13,8 +13,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "architecture.md"
 MAPPED = ("adapters", "bot", "agents", "storage", "testkit")
-# How bot/settings.py reads a variable: get("X"), _url(get, "X"), _int(get, "X", ...), ...
-_READ = re.compile(r"\b(?:get|_url|_int|_opt_int|_int_list)\(\s*(?:get,\s*)?\"([A-Z][A-Z0-9_]+)\"")
+# How bot/settings.py reads a variable: get("X"), _url(get, "X"), _int(get, "X", ...), ...: a
+# call whose (first or, after `get`, second) argument is the bare name.
+_READ = re.compile(r"\b\w+\(\s*(?:get,\s*)?\"([A-Z][A-Z0-9_]+)\"")
 
 
 def _modules() -> list[str]:

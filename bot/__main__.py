@@ -20,10 +20,13 @@ from pathlib import Path
 
 from bot.settings import Settings, SettingsError
 
+PROG = "python -m bot"
+MIGRATE = "migrate-sqlite-to-postgres"
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m bot",
+        prog=PROG,
         description="Switchboard: a multi-agent chat bot with memory. With no command: run "
         "every adapter whose token is set (Telegram, Discord), else the console chat. "
         "Configuration comes from the environment and .env.",
@@ -46,9 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     forget = cmds.add_parser("forget", help="erase a user's data")
     forget.add_argument("user", help="user id or platform:id")
     forget.add_argument("--yes", action="store_true", help="really erase")
-    migrate = cmds.add_parser(
-        "migrate-sqlite-to-postgres", help="copy a SQLite database into PostgreSQL"
-    )
+    migrate = cmds.add_parser(MIGRATE, help="copy a SQLite database into PostgreSQL")
     migrate.add_argument("src", help="sqlite:///path")
     migrate.add_argument("dst", help="postgresql://...")
     return parser
@@ -89,7 +90,7 @@ async def admin_main(settings: Settings, args: argparse.Namespace) -> int:
 
     setup_logging(settings.log_level, settings.secrets)
     name = args.admin_command
-    if name == "migrate-sqlite-to-postgres":
+    if name == MIGRATE:
         return await migrate(args.src, args.dst)
     if name == "forget" and not args.yes:
         print(f"This erases every row about {args.user}. Run again with --yes.", file=sys.stderr)
@@ -132,10 +133,18 @@ async def migrate(src: str, dst: str) -> int:
 
     from storage import StoreError
     from storage.transfer import copy_store
+    from storage.urls import UrlError
+    from storage.urls import check as check_url
 
     if not src.startswith("sqlite:") or not dst.startswith(("postgresql:", "postgres:")):
-        print("Usage: migrate-sqlite-to-postgres sqlite:///PATH postgresql://...", file=sys.stderr)
+        print(f"Usage: {PROG} admin {MIGRATE} sqlite:///PATH postgresql://...", file=sys.stderr)
         return 2
+    for name, url in (("SRC", src), ("DST", dst)):
+        try:
+            check_url(url)  # before anything opens: the driver would quote a misplaced password
+        except UrlError as exc:
+            print(f"Cannot migrate: {name}: {exc}", file=sys.stderr)
+            return 2
     with tqdm(unit="row", desc="copying", file=sys.stderr) as bar:
 
         def progress(done: int, total: int) -> None:

@@ -14,6 +14,9 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from storage.urls import UrlError
+from storage.urls import check as check_database_url
+
 DEFAULT_TELEGRAM_API_BASE = "https://api.telegram.org/bot"
 DEFAULT_LLM_BASE_URL = "https://openrouter.ai/api/v1"
 DEFAULT_LLM_MODEL = "openai/gpt-4o-mini"
@@ -111,8 +114,10 @@ def _parse(env: Mapping[str, str]) -> Settings:
             # Without it anyone who finds the URL can post updates as any user (an admin too).
             raise SettingsError("WEBHOOK_SECRET is required when TELEGRAM_MODE=webhook")
     database_url = get("DATABASE_URL") or DEFAULT_DATABASE_URL
-    if not database_url.startswith(("sqlite:", "postgresql:", "postgres:")):
-        raise SettingsError("DATABASE_URL must start with sqlite:/// or postgresql://")
+    try:
+        check_database_url(database_url)  # its forms are storage's; here they stop the start
+    except UrlError as exc:
+        raise SettingsError(f"DATABASE_URL: {exc}") from None
     _check_shards(_int_list(get, "DISCORD_SHARD_IDS"), _opt_int(get, "DISCORD_SHARD_COUNT"))
     level = (get("LOG_LEVEL") or "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):

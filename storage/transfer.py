@@ -25,7 +25,8 @@ import aiosqlite
 
 from storage.postgres import PostgresStore
 from storage.postgres import transfer as pg
-from storage.sqlite import MEMORY, SqliteStore, parse_url
+from storage.sqlite import SqliteStore
+from storage.urls import MEMORY, sqlite_path
 
 Progress = Callable[[int, int], None]  # (rows done, rows in total)
 Row = tuple[Any, ...]
@@ -86,7 +87,7 @@ async def copy_store(src_url: str, dst_url: str, progress: Progress | None = Non
 
 def _read_only_uri(src_url: str) -> str:
     """The source as a read-only SQLite URI; it must exist (opening would create it)."""
-    path = parse_url(src_url)
+    path = sqlite_path(src_url)
     if path == MEMORY or not Path(path).is_file():
         raise ValueError(f"no SQLite database at {src_url!r}")
     return f"{Path(path).resolve().as_uri()}?mode=ro"

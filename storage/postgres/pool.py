@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import asyncpg
 
 from storage.types import StoreBusy, StoreError
+from storage.urls import describe, hide_password, parse_postgres
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,37 +32,17 @@ class PoolSettings:
     connect_timeout: float = 10.0
 
 
-# DATABASE_URL query parameters that size the pools (taken out before asyncpg sees the URL,
-# which would pass them to the server as settings): ?pool_size=20&lock_connections=40.
-_OURS = {"pool_size": int, "lock_connections": int, "lock_wait": float}
-
-
 def split_url(url: str, base: PoolSettings | None = None) -> tuple[str, PoolSettings]:
-    """(URL for asyncpg, settings): our query parameters override `base`."""
-    parts = urllib.parse.urlsplit(url)
-    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    ours = {key: value for key, value in query if key in _OURS}
-    try:
-        values = {key: _OURS[key](value) for key, value in ours.items()}
-    except ValueError as exc:
-        raise ValueError(f"bad pool setting in DATABASE_URL: {exc}") from exc
-    settings = replace(base or PoolSettings(), **values)
-    rest = urllib.parse.urlencode([(key, value) for key, value in query if key not in _OURS])
-    return urllib.parse.urlunsplit(parts._replace(query=rest)), settings
+    """(URL for asyncpg, settings): the URL's pool options (storage.urls) override `base`.
+    Raises storage.urls.UrlError for a URL the driver would misread."""
+    parsed = parse_postgres(url)
+    options: dict[str, Any] = dict(parsed.pool_options)  # names and types: storage.urls
+    return parsed.dsn, replace(base or PoolSettings(), **options)
 
 
 def _settings_from_url(url: str) -> set[str]:
     """Server settings the URL sets itself (query parameters); ours must not override them."""
     return set(urllib.parse.parse_qs(urllib.parse.urlsplit(url).query))
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 async def create_pools(url: str, settings: PoolSettings) -> tuple[asyncpg.Pool, asyncpg.Pool]:
@@ -81,8 +63,15 @@ async def create_pools(url: str, settings: PoolSettings) -> tuple[asyncpg.Pool, 
             reset=_keep_session,
             server_settings=server(statement_timeout=ms(settings.statement_timeout)),
         )
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-        raise StoreError(f"cannot open PostgreSQL at {redact(url)}: {exc}") from exc
+    except (
+        OSError,
+        ValueError,  # a URL parameter the driver refuses (e.g. ?sslmode=bogus)
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        TimeoutError,
+    ) as exc:
+        reason = hide_password(str(exc), url)
+        raise StoreError(f"cannot open PostgreSQL at {describe(url)}: {reason}") from exc
     try:
         # Lock connections wait on advisory locks (lock_timeout bounds that wait), then run the
         # turn's statements (TurnConnections): those get the larger of the two limits.

@@ -1,8 +1,7 @@
-"""Opening the SQLite store's file: URL forms, an owner-only file, pragmas and migrations.
+"""Opening the SQLite store's file: an owner-only file, pragmas and migrations.
 
-`sqlite:///relative.db`, `sqlite:////abs/path.db`, `sqlite:///:memory:` (one connection, nothing
-persisted). The writer connection prepares the database (WAL, migrations, housekeeping) before
-any reader opens it.
+The URL forms live in storage.urls; `:memory:` is one connection, nothing persisted. The writer
+connection prepares the database (WAL, migrations, housekeeping) before any reader opens it.
 """
 
 from __future__ import annotations
@@ -21,31 +20,34 @@ from storage.sqlite.codec import CachingConnection
 from storage.sqlite.connection import close_quietly, map_error, run_on
 from storage.sqlite.inbox import prune_inbox
 from storage.types import StoreError
+from storage.urls import MEMORY
 
-MEMORY = ":memory:"
 # Answered inbox rows are kept this long to recognise redeliveries, then pruned at open.
 INBOX_RETENTION_SECONDS = 30 * 24 * 3600
 
 
-def parse_url(url: str) -> str:
-    """`sqlite:///x.db` -> 'x.db'; `sqlite:////abs/x.db` -> '/abs/x.db'; ':memory:' stays."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or len(url) == len(prefix):
-        raise ValueError(f"expected sqlite:///relative.db or sqlite:////absolute.db, got {url!r}")
-    if "?" in url:
-        raise ValueError(f"SQLite URLs take no query parameters, got {url!r}")
-    return url[len(prefix) :]
-
-
 def create_private_file(path: str) -> None:
     """Create the database file owner-only (0600) before SQLite does (it would use the umask);
-    SQLite gives its -wal and -shm files the same mode as the database file."""
+    SQLite gives its -wal and -shm files the same mode as the database file. Never its folder:
+    a mistyped path must be an error, not a new directory tree (the message names the folder)."""
+    if Path(path).is_dir():
+        example = Path(path) / "switchboard.db"
+        raise StoreError(f"{path} is a folder: the URL must name a file, e.g. {example}")
     try:
-        Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with contextlib.suppress(FileExistsError):
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     except OSError as exc:
-        raise StoreError(f"cannot create the database file {path}: {exc.strerror}") from exc
+        raise StoreError(_cannot_create(Path(path), exc)) from exc
+
+
+def _cannot_create(path: Path, exc: OSError) -> str:
+    """Which folder is wrong, rather than the bare errno of the file inside it."""
+    blocking = next((p for p in path.absolute().parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        return f"cannot create the database file {path}: {blocking} is not a folder"
+    if not path.parent.exists():
+        return f"cannot create the database file {path}: the folder {path.parent} does not exist"
+    return f"cannot create the database file {path}: {exc.strerror}"
 
 
 def prepare(

@@ -24,7 +24,7 @@ from storage.locks import KeyedLocks
 from storage.sqlite import admin_views, audit, identities, inbox, links, privacy, schema, sessions
 from storage.sqlite.codec import encode_delta, encode_event
 from storage.sqlite.connection import GroupCommitWriter, Readers, close_quietly, run_on
-from storage.sqlite.opening import open_connections, parse_url
+from storage.sqlite.opening import open_connections
 from storage.types import (
     Event,
     Identity,
@@ -37,6 +37,7 @@ from storage.types import (
     StoreError,
     new_id,
 )
+from storage.urls import sqlite_path
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -68,7 +69,7 @@ class SqliteStore:
         synchronous: str = "FULL",
     ) -> SqliteStore:
         """Open (creating, 0600, and migrating as needed) the database a URL names."""
-        path = parse_url(url)
+        path = sqlite_path(url)
         writer, reader_conns, found, salt = await open_connections(
             path, busy_timeout=busy_timeout, synchronous=synchronous
         )

@@ -22,9 +22,10 @@ from storage import (
 )
 from storage.postgres import PostgresStore
 from storage.postgres import schema as postgres_schema
-from storage.postgres.pool import PoolSettings, redact
+from storage.postgres.pool import PoolSettings
 from storage.postgres.schema import SCHEMA_VERSION
 from storage.postgres.sessions import _GET_SESSION, lock_key
+from storage.urls import describe
 from testkit.databases import audit_log
 
 pytestmark = pytest.mark.postgres
@@ -167,7 +168,7 @@ async def test_an_unreachable_server_is_a_store_error_without_the_password() -> 
         await PostgresStore.open(url, settings)
     assert "s3cret-pw" not in str(failure.value)
     assert "127.0.0.1:1" in str(failure.value)
-    assert redact(url) == "postgresql://postgres:***@127.0.0.1:1/nowhere"
+    assert describe(url) == "postgresql://127.0.0.1:1/nowhere"
 
 
 def test_lock_keys_are_stable_signed_64_bit_and_distinct() -> None:

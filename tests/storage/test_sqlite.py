@@ -49,7 +49,7 @@ def raw(path: Path) -> sqlite3.Connection:
 
 
 async def test_file_is_owner_only_and_in_wal_mode(tmp_path: Path) -> None:
-    path = tmp_path / "nested" / "dir" / "bot.db"
+    path = tmp_path / "bot.db"  # its folder must exist: tests/operator/test_database_url.py
     async with await open_store(f"sqlite:///{path}") as store:
         s = await store.create_session(APP, "u1", "s1")
         await store.append_event(s, ev("user", "hi"))

@@ -30,6 +30,7 @@ class ConsoleAdapter:
     """Implements bot.messages.Adapter for a terminal (or any pair of text streams)."""
 
     name = PLATFORM
+    connected = True  # the terminal is this process's own
 
     def __init__(
         self,

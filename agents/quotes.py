@@ -20,6 +20,7 @@ from urllib.parse import quote as urlquote
 
 import aiohttp
 
+from agents.observer import Observer, Unobserved
 from agents.profile import MAX_TICKER_LENGTH, MAX_WATCHLIST, parse_ticker
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,9 @@ class QuoteProvider:
         *,
         max_per_call: int = MAX_QUOTES_PER_CALL,
         concurrency: int = CONCURRENT_REQUESTS,
+        observer: Observer | None = None,
     ) -> None:
+        self._observer = observer or Unobserved()  # counts failures by reason (bot.metrics)
         self._base = base_url.rstrip("/")
         self._max_per_call = max_per_call
         self._concurrency = concurrency
@@ -138,12 +141,18 @@ class QuoteProvider:
                     raise UnknownTicker(f"I couldn't find a quote for {symbol}")
                 if resp.status != 200:
                     log.warning("quotes: HTTP %s for %s", resp.status, symbol)
+                    self._observer.quote_failure("http")
                     raise QuotesUnavailable("quotes are unavailable right now")
                 data = await resp.json(content_type=None)
         except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
             log.warning("quotes: %s for %s: %s", type(exc).__name__, symbol, exc)
+            self._observer.quote_failure("network")
             raise QuotesUnavailable("quotes are unavailable right now") from None
-        return parse_chart(symbol, data)
+        try:
+            return parse_chart(symbol, data)
+        except QuotesUnavailable:
+            self._observer.quote_failure("malformed")
+            raise
 
     async def get_quotes(self, symbols: Sequence[str]) -> dict[str, Quote | QuoteError]:
         """Quotes for the first `max_per_call` distinct symbols, `concurrency` requests at a time;

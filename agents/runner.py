@@ -32,6 +32,7 @@ from agents.model import (
     TextDelta,
     ToolCall,
 )
+from agents.observer import Observer, Unobserved
 from storage import SessionStore
 from storage.types import APP_PREFIX, USER_PREFIX, Event, EventActions, Session, new_id
 
@@ -67,7 +68,9 @@ class Runner:
         history_window: int = 20,
         turn_timeout: float = 60.0,
         max_steps: int = 8,
+        observer: Observer | None = None,
     ) -> None:
+        """`observer` counts model calls, tokens, handovers and tool calls (bot.metrics)."""
         if root_agent.model is None:
             raise ValueError(f"the root agent {root_agent.name!r} needs a model client")
         self._store = store
@@ -76,6 +79,7 @@ class Runner:
         self._window = history_window
         self._turn_timeout = turn_timeout
         self._max_steps = max_steps
+        self._observer = observer or Unobserved()
 
     @property
     def history_window(self) -> int:
@@ -211,6 +215,8 @@ class Runner:
                 target = event.actions.transfer_to_agent
                 if target and next_agent is None:
                     next_agent = self._root.find(target)
+            if next_agent is not None:
+                self._observer.delegation(next_agent.name)
             agent = turn.agent = next_agent or agent
         raise ModelError("too_many_steps", f"more than {self._max_steps} model calls")
 
@@ -246,15 +252,33 @@ class Runner:
                 except StopAsyncIteration:
                     return
                 except TimeoutError:
+                    self._observe_call(request, "turn_timeout")
                     raise TurnTimeout() from None
-                except ModelError:
+                except ModelError as exc:
+                    self._observe_call(request, exc.kind)
                     raise
                 except Exception:
                     log.exception("model client %s failed", type(model).__name__)
+                    self._observe_call(request, "internal")
                     raise ModelError("internal", "model client crashed") from None
+                if isinstance(chunk, ModelResponse):
+                    self._observe_call(request, "ok", chunk)
                 yield chunk
         finally:
             await stream.aclose()
+
+    def _observe_call(
+        self, request: ModelRequest, outcome: str, response: ModelResponse | None = None
+    ) -> None:
+        # The model that answered when known (a fallback, maybe), else the one asked for;
+        # "default": the client's configured model.
+        model = (response.model if response else None) or request.model or "default"
+        self._observer.model_call(model, outcome)
+        if response is not None and response.usage is not None:
+            usage = response.usage
+            self._observer.tokens(
+                model, request.agent_name, usage.prompt_tokens, usage.completion_tokens
+            )
 
     def _model_of(self, agent: Agent) -> ModelClient:
         return agent.model or self._root.model  # type: ignore[return-value]
@@ -273,8 +297,11 @@ class Runner:
             state=turn.state,
         )
         result = await self._call_tool(turn, tool, call, ctx)
+        failed = isinstance(result, Mapping) and "error" in result
+        # The tool's own name: the model's call.name is arbitrary text (unbounded labels).
+        self._observer.tool_call(tool.name if tool else "unknown", "error" if failed else "ok")
         actions = EventActions()
-        if not (isinstance(result, Mapping) and "error" in result):
+        if not failed:
             actions = EventActions(ctx.state_delta, transfer_to_agent=ctx.transferred_to)
         return Event(
             author=agent.name,

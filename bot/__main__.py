@@ -88,7 +88,7 @@ async def admin_main(settings: Settings, args: argparse.Namespace) -> int:
     from bot.commands import ParsedCommand
     from bot.logging_setup import setup_logging
 
-    setup_logging(settings.log_level, settings.secrets)
+    setup_logging(settings.log_level, settings.secrets, fmt=settings.log_format)
     name = args.admin_command
     if name == MIGRATE:
         return await migrate(args.src, args.dst)

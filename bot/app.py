@@ -11,17 +11,20 @@ import asyncio
 import contextlib
 import getpass
 import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TextIO
 
 import agents
 from agents.runner import Runner
 from bot.conversation import Conversation
+from bot.health import Health, serving
 from bot.logging_setup import setup_logging
 from bot.messages import Adapter
+from bot.metrics import Metrics
 from bot.settings import Settings
 from storage import Store, StoreError, open_store
 
@@ -40,6 +43,7 @@ class App:
     core: Conversation
     runner: Runner
     model_description: str
+    metrics: Metrics = field(default_factory=Metrics)
 
     @property
     def offline(self) -> bool:
@@ -62,7 +66,8 @@ async def open_database(database_url: str) -> Store:
 async def open_app(settings: Settings) -> AsyncIterator[App]:
     """Store, quote provider, model, agent team, runner and core, closed in reverse order."""
     store = await open_database(settings.database_url)
-    async with store, agents.QuoteProvider(settings.quotes_base_url) as quotes:
+    metrics = Metrics()  # this app's own registry: counted by the core, runner and quotes
+    async with store, agents.QuoteProvider(settings.quotes_base_url, observer=metrics) as quotes:
         model = agents.make_model(
             settings.llm_api_key,
             settings.llm_base_url,
@@ -77,6 +82,7 @@ async def open_app(settings: Settings) -> AsyncIterator[App]:
                 agents.build_team(model, quotes),
                 app_name=settings.app_name,
                 history_window=settings.history_window,
+                observer=metrics,
             )
             core = Conversation(
                 store,
@@ -85,8 +91,9 @@ async def open_app(settings: Settings) -> AsyncIterator[App]:
                 admin_ids=settings.admin_ids,
                 rate_limit=settings.user_rate_limit,
                 queue_limit=settings.user_queue_limit,
+                observer=metrics,
             )
-            yield App(settings, store, core, runner, model.description)
+            yield App(settings, store, core, runner, model.description, metrics)
         finally:
             await model.aclose()
 
@@ -129,13 +136,32 @@ async def run(
 ) -> int:
     """Run until SIGINT/SIGTERM (or the console's end of input); returns the exit code."""
     platforms = not console and bool(settings.telegram_bot_token or settings.discord_bot_token)
-    setup_logging(settings.log_level if platforms else _console_level(settings), settings.secrets)
+    level = settings.log_level if platforms else _console_level(settings)
+    setup_logging(level, settings.secrets, fmt=settings.log_format)
     async with open_app(settings) as app:
         log.info("model: %s; database: %s", app.model_description, _db_kind(settings))
         adapters = platform_adapters(app) if platforms else []
         if not adapters:
             adapters = [console_adapter(app, user, stdin, stdout)]
-        return await _serve(adapters)
+        async with health_endpoints(app, adapters):
+            return await _serve(adapters)
+
+
+@contextlib.asynccontextmanager
+async def health_endpoints(app: App, adapters: list[Adapter]) -> AsyncIterator[None]:
+    """/healthz /readyz /metrics on HEALTH_PORT while the adapters run (unset: none)."""
+    port = app.settings.health_port
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            if port is not None:
+                await stack.enter_async_context(
+                    serving(Health(app.store, adapters, app.metrics), port)
+                )
+        except OSError as exc:  # in use, or not allowed
+            # asyncio words it with the address; the errno's own text ends the one line.
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise StartupError(f"Cannot listen on HEALTH_PORT {port}: {reason}") from None
+        yield
 
 
 def _console_level(settings: Settings) -> str:

@@ -32,6 +32,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from agents.observer import Observer, Unobserved
 from bot.admin_commands import ADMIN_COMMANDS, AdminCommands
 from bot.chat_sessions import ChatSession, ChatSessions
 from bot.commands import USER_COMMANDS, CommandContext, UserCommands, parse_command
@@ -149,9 +150,12 @@ class Conversation:
         typing_after: float | None = TYPING_AFTER,
         order_wait: float = ORDER_WAIT,
         clock: Callable[[], float] = time.time,
+        observer: Observer | None = None,
     ) -> None:
         """`clock` (wall time, as the inbox records it) paces the per-user limits and dates
-        the order wait's bound; tests step it. `typing_after=None`: never signal typing."""
+        the order wait's bound; tests step it. `typing_after=None`: never signal typing.
+        `observer`: where turns, replies, lock waits and refusals are counted (bot.metrics)."""
+        self._observer = observer or Unobserved()
         self._store = store
         self._runner = runner
         self._app = app_name
@@ -260,6 +264,7 @@ class Conversation:
         if tell or incoming.extra.get("interaction"):
             yield Reply(SLOW_DOWN)
         await self._done_quietly(incoming)
+        self._observer.rate_limited(incoming.platform)
         # Logged once closed: a message logged as refused is one no replay will answer.
         log.info("%s refused: its user is past the per-user rate or queue limit", where)
 
@@ -328,6 +333,8 @@ class Conversation:
                 return
             async for reply in self._with_typing(self._answer(incoming, user_id, chat)):
                 yield reply
+                if not (reply.partial or reply.typing):  # the adapter came back: it went out
+                    self._observer.reply_sent(incoming.platform)
             # Reached only when the adapter asks for more after the last reply: it was sent.
             await self._store.inbox_done(incoming.platform, incoming.message_id)
 
@@ -353,7 +360,9 @@ class Conversation:
         session_id, named = self._sessions.likely(user_id, platform, chat_id), False
         waited, step = 0.0, _ORDER_STEP
         while True:
+            asked = time.monotonic()
             async with self._store.session_lock(self._app, user_id, session_id):
+                self._observer.lock_wait(time.monotonic() - asked)
                 if await self._goes_now(incoming, user_id, waited):
                     window = self._runner.history_window
                     chat = await self._sessions.open(
@@ -471,6 +480,7 @@ class Conversation:
         session = chat.session or await self._sessions.create(user_id, chat.session_id)
         streamed = ""
         final: Event | None = None
+        began = time.monotonic()
         async for event in self._runner.run_async(
             user_id, chat.session_id, incoming.text, invocation_id=invocation_id, session=session
         ):
@@ -479,6 +489,7 @@ class Conversation:
                 yield Reply(streamed, partial=True)
             elif event.final:
                 final = event
+        self._observer.turn(incoming.platform, time.monotonic() - began)
         if final is None:
             log.error("turn %s ended without a final event", invocation_id)
             yield Reply(NO_ANSWER)

@@ -8,10 +8,12 @@ rewrites the fully formatted message, the exception text and the stack text.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import TextIO
 
 REDACTED = "[REDACTED]"
@@ -72,10 +74,35 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class JsonFormatter(logging.Formatter):
+    """LOG_FORMAT=json: one JSON object per line, for log shippers. It formats the record the
+    handler's RedactingFilter already rewrote, so redaction applies to every field."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        if record.stack_info:
+            line["stack"] = record.stack_info
+        return json.dumps(line, ensure_ascii=False)
+
+
 def setup_logging(
-    level: str = "INFO", secrets: Iterable[str] = (), stream: TextIO | None = None
+    level: str = "INFO",
+    secrets: Iterable[str] = (),
+    stream: TextIO | None = None,
+    *,
+    fmt: str = "text",
 ) -> RedactingFilter:
     """Configure the root logger once (idempotent: replaces handlers set up earlier by us).
+    `fmt`: "text" (LOG_FORMAT above) or "json" (JsonFormatter).
 
     Returns the filter so callers (tests) can redact text the same way.
     """
@@ -85,7 +112,7 @@ def setup_logging(
             root.removeHandler(handler)
     redactor = RedactingFilter(secrets)
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(LOG_FORMAT))
     handler._switchboard = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     # Handlers installed by others (pytest's capture, a platform's log shipper) get it too.

@@ -168,6 +168,11 @@ class Adapter(Protocol):
 
     name: str
 
+    @property
+    def connected(self) -> bool:
+        """True while the platform connection is up (readiness, bot/health.py)."""
+        ...
+
     async def start(self) -> None:
         """Connect and begin taking messages; returns once running."""
         ...

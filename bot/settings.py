@@ -75,6 +75,8 @@ class Settings:
     user_rate_limit: RateLimit | None = None
     user_queue_limit: int = 5
     llm_max_tokens: int = 1024
+    health_port: int | None = None  # /healthz /readyz /metrics (bot/health.py); None: off
+    log_format: str = "text"  # "text" or "json" (one object per line)
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -122,6 +124,9 @@ def _parse(env: Mapping[str, str]) -> Settings:
     level = (get("LOG_LEVEL") or "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise SettingsError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+    log_format = (get("LOG_FORMAT") or "text").lower()
+    if log_format not in ("text", "json"):
+        raise SettingsError(f"LOG_FORMAT must be 'text' or 'json', got {log_format!r}")
     return Settings(
         telegram_bot_token=get("TELEGRAM_BOT_TOKEN"),
         telegram_api_base=_url(get, "TELEGRAM_API_BASE") or DEFAULT_TELEGRAM_API_BASE,
@@ -150,6 +155,10 @@ def _parse(env: Mapping[str, str]) -> Settings:
         user_rate_limit=_rate(get("USER_RATE_LIMIT")),
         user_queue_limit=_int(get, "USER_QUEUE_LIMIT", 5, low=1, high=1000),
         llm_max_tokens=_int(get, "LLM_MAX_TOKENS", 1024, low=16, high=200_000),
+        health_port=_health_port(
+            get, webhook=mode == "webhook" and bool(get("TELEGRAM_BOT_TOKEN"))
+        ),
+        log_format=log_format,
     )
 
 
@@ -191,6 +200,17 @@ def _opt_int(get: Getter, name: str) -> int | None:
         return int(value)
     except ValueError:
         raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
+
+
+def _health_port(get: Getter, *, webhook: bool) -> int | None:
+    value = _opt_int(get, "HEALTH_PORT")
+    if value is None:
+        return None
+    if not 1 <= value <= 65535:
+        raise SettingsError(f"HEALTH_PORT must be between 1 and 65535, got {value}")
+    if webhook and value == _int(get, "PORT", 8080, low=1, high=65535):
+        raise SettingsError(f"HEALTH_PORT must differ from PORT ({value}: the webhook server's)")
+    return value
 
 
 def _int_list(get: Getter, name: str) -> tuple[int, ...] | None:

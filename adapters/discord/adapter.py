@@ -143,6 +143,16 @@ class DiscordAdapter:
     def stopping(self) -> bool:
         return self._stopping
 
+    @property
+    def connected(self) -> bool:
+        """Ready, and the gateway websocket (every shard's) is open."""
+        client = self._client
+        if client is None or self._stopping or client.is_closed() or not client.is_ready():
+            return False
+        if isinstance(client, discord.AutoShardedClient):
+            return all(not shard.is_closed() for shard in client.shards.values())
+        return client.ws is not None and client.ws.open
+
     async def _wait_ready(self, client: discord.Client) -> None:
         assert self._connection is not None
         ready = asyncio.create_task(client.wait_until_ready())

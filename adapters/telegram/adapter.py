@@ -84,6 +84,7 @@ class TelegramAdapter:
         self._overall_max_rate = overall_max_rate
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
         self._sender: Sender | None = None
+        self._polling: AiohttpRequest | None = None  # getUpdates' transport
         self._bot_id = 0
         self._username = ""
         self._tasks = Tasks()  # turns, and what they spawn (a reply to try again)
@@ -151,8 +152,19 @@ class TelegramAdapter:
     async def wait(self) -> None:
         await self._stopped.wait()
 
+    @property
+    def connected(self) -> bool:
+        """Polling: the last getUpdates reached the Bot API; webhook: the server is up."""
+        app = self._app
+        if app is None or self._stopping or app.updater is None or not app.updater.running:
+            return False
+        polling = self._polling
+        webhook = self._settings.telegram_mode == "webhook"
+        return webhook or (polling is not None and polling.reachable)
+
     def _build(self) -> Application[Any, Any, Any, Any, Any, Any]:
         base = self._settings.telegram_api_base
+        self._polling = AiohttpRequest(connection_pool_size=1)
         file_base = base[: -len("/bot")] + "/file/bot" if base.endswith("/bot") else base + "/file"
         app = (
             ApplicationBuilder()
@@ -164,7 +176,7 @@ class TelegramAdapter:
             .update_queue(_RecordingQueue(self._record))
             # aiohttp, not PTB's default httpx: a Bot API call costs far less CPU (see http.py).
             .request(AiohttpRequest(connect_timeout=10.0, read_timeout=15.0, write_timeout=20.0))
-            .get_updates_request(AiohttpRequest(connection_pool_size=1))
+            .get_updates_request(self._polling)
             .build()
         )
         app.add_handler(TypeHandler(Update, self._on_update))

@@ -38,6 +38,8 @@ class AiohttpRequest(BaseRequest):
         self._pool = pool_timeout
         self._media_write = media_write_timeout
         self._session: aiohttp.ClientSession | None = None
+        # Whether the last request got an answer (any status): readiness of the getUpdates loop.
+        self.reachable = False
 
     @property
     def read_timeout(self) -> float | None:
@@ -86,13 +88,17 @@ class AiohttpRequest(BaseRequest):
                 body.add_field(name, payload, filename=filename, content_type=mime)
         try:
             async with self._session.request(method, url, data=body, timeout=timeout) as response:
-                return response.status, await response.read()
+                answer = response.status, await response.read()
         except TimeoutError as exc:
+            self.reachable = False
             raise TimedOut from exc
         except asyncio.CancelledError:
             raise
         except aiohttp.ClientError as exc:
+            self.reachable = False
             raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+        self.reachable = True
+        return answer
 
 
 def _value(given: ODVInput[float], default: float) -> float | None:

@@ -1,0 +1,275 @@
+"""Health, readiness and metrics (docs/architecture.md, "Health and metrics"): `python -m bot`
+with HEALTH_PORT on the Telegram emulator, scraped over HTTP like a platform's health checker
+and Prometheus would; LOG_FORMAT=json; the settings' one-line errors."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from bot.health import Health
+from bot.logging_setup import setup_logging
+from bot.metrics import Metrics
+from storage import Store, open_store
+from testkit.bot_process import REPO, TOKEN, BotProcess, Database
+from testkit.databases import postgres_database
+from testkit.emulators.telegram_api import TelegramApiEmulator
+
+USER = 90417263
+TIMEOUT = 30.0  # a cold start of the process on a loaded machine
+ASKED = ("tell me a joke, quokka", "a nerdy fact about space, quokka", "my name is Quokka")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Scraper:
+    """GET the bot's endpoints as a health checker does."""
+
+    def __init__(self, http: aiohttp.ClientSession, port: int) -> None:
+        self._http, self._base = http, f"http://127.0.0.1:{port}"
+
+    async def get(self, path: str) -> tuple[int, str]:
+        try:
+            async with self._http.get(self._base + path) as response:
+                return response.status, await response.text()
+        except aiohttp.ClientConnectionError:
+            return 0, ""  # not listening yet
+
+    async def status(self, path: str) -> int:
+        return (await self.get(path))[0]
+
+    async def samples(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """Every sample of /metrics, by name and labels."""
+        status, text = await self.get("/metrics")
+        assert status == 200
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+
+
+def total(
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
+) -> float:
+    """The sum of `name`'s samples whose labels include `labels`."""
+    return sum(
+        value
+        for (sample, have), value in samples.items()
+        if sample == name and set(labels.items()) <= set(have)
+    )
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[TelegramApiEmulator]:
+    async with TelegramApiEmulator(TOKEN) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        yield session
+
+
+async def started(
+    tg: TelegramApiEmulator, url: str, tmp_path: Path, http: aiohttp.ClientSession, **env: str
+) -> tuple[BotProcess, Scraper]:
+    port = free_port()
+    bot = BotProcess(
+        tg, Database(url.split(":")[0], url), tmp_path, {"HEALTH_PORT": str(port), **env}
+    )
+    await bot.start()
+    scraper = Scraper(http, port)
+    await bot.until(lambda: _is(scraper.status("/readyz"), 200), TIMEOUT)
+    return bot, scraper
+
+
+async def _is(status: Any, wanted: int) -> bool:
+    return await status == wanted
+
+
+async def test_metrics_move_with_turns_and_readyz_fails_when_the_platform_goes(
+    tg: TelegramApiEmulator, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    bot, scrape = await started(tg, url, tmp_path, http, LOG_FORMAT="json")
+    try:
+        assert await scrape.status("/healthz") == 200
+        before = await scrape.samples()
+        for text in ASKED:
+            tg.private_text(USER, text)
+        await bot.until(lambda: len(tg.texts(USER)) >= len(ASKED), TIMEOUT)
+        after = await scrape.samples()
+
+        def moved(name: str, **labels: str) -> float:
+            return total(after, name, **labels) - total(before, name, **labels)
+
+        turns = "switchboard_turn_seconds_count"
+        assert moved(turns, platform="telegram") == len(ASKED)
+        assert moved("switchboard_replies_sent_total", platform="telegram") >= len(ASKED)
+        assert moved("switchboard_model_calls_total", model="offline", outcome="ok") >= len(ASKED)
+        assert moved("switchboard_delegations_total", agent="funny_nerd") >= 1
+        assert moved("switchboard_tool_calls_total", outcome="ok") >= len(ASKED)
+        assert moved("switchboard_session_lock_wait_seconds_count") >= len(ASKED)
+        assert total(after, "switchboard_inbox_backlog") == 0
+        # Labels are names, never who wrote or what.
+        labels = {value for _, have in after for _, value in have}
+        assert not [v for v in labels if str(USER) in v or "quokka" in v.lower()]
+
+        await tg.close()  # the platform goes away
+        await bot.until(lambda: _is(scrape.status("/readyz"), 503), TIMEOUT)
+        status, body = await scrape.get("/readyz")
+        assert status == 503
+        assert json.loads(body)["not_ready"] == {"telegram": "not connected"}
+        assert await scrape.status("/healthz") == 200  # alive, only not ready
+    finally:
+        await bot.close()
+    log = bot.log.read_text()
+    lines = [json.loads(line) for line in log.splitlines() if line.strip()]
+    assert lines and all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    assert any("health endpoints" in line["message"] for line in lines)
+    assert TOKEN not in log
+
+
+@pytest.mark.postgres
+async def test_readyz_fails_when_the_database_stops_answering(
+    tg: TelegramApiEmulator, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    import asyncpg
+
+    async with postgres_database("operator") as url:
+        bot, scrape = await started(tg, url, tmp_path, http)
+        try:
+            name = url.rsplit("/", 1)[1]
+            admin = await asyncpg.connect(os.environ["TEST_POSTGRES_URL"])
+            try:
+                # The database is shut to new connections and every open one is ended: what a
+                # database server going away looks like to the bot's pools.
+                await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+                await admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                    name,
+                )
+                await bot.until(lambda: _is(scrape.status("/readyz"), 503), TIMEOUT)
+                status, body = await scrape.get("/readyz")
+                assert status == 503 and "database" in json.loads(body)["not_ready"]
+                assert name not in body and "postgres" not in body.lower()
+                assert await scrape.status("/metrics") == 200  # still scraped, minus the inbox
+                await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+                await bot.until(lambda: _is(scrape.status("/readyz"), 200), TIMEOUT)
+            finally:
+                await admin.close()
+        finally:
+            await bot.close()
+
+
+async def test_readiness_names_a_backlog_past_its_bound_and_the_inbox_gauges(
+    tmp_path: Path,
+) -> None:
+    store: Store = await open_store(f"sqlite:///{tmp_path / 'bot.db'}")
+    async with store:
+        for n in range(3):
+            await store.inbox_put("telegram", str(n), {"text": "hi"}, "u1")
+        oldest = min(i.received_at for i in await store.inbox_pending())
+        metrics = Metrics()
+        health = Health(store, [], metrics, backlog_limit=2, clock=lambda: oldest + 90.0)
+        assert await health.not_ready() == {"inbox": "more than 2 messages waiting"}
+        samples = {
+            s.name: s.value
+            for f in text_string_to_metric_families(metrics.render().decode())
+            for s in f.samples
+        }
+        assert samples["switchboard_inbox_backlog"] == 3
+        assert samples["switchboard_inbox_oldest_pending_seconds"] == pytest.approx(90.0)
+        for n in range(3):
+            await store.inbox_done("telegram", str(n))
+        assert await health.not_ready() == {}
+
+
+def run_bot(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.endswith(("_TOKEN", "_API_KEY"))}
+    clean.update(PYTHONPATH=str(REPO), DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}", **env)
+    return subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env=clean,
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+WEBHOOK = {
+    "TELEGRAM_BOT_TOKEN": TOKEN,
+    "TELEGRAM_MODE": "webhook",
+    "WEBHOOK_URL": "https://bot.example.com/hook",
+    "WEBHOOK_SECRET": "s3cret-hook",
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "env"),
+    [
+        ("HEALTH_PORT", {"HEALTH_PORT": "eighty"}),
+        ("HEALTH_PORT", {"HEALTH_PORT": "0"}),
+        ("HEALTH_PORT", {"HEALTH_PORT": "8443", "PORT": "8443", **WEBHOOK}),
+        ("LOG_FORMAT", {"LOG_FORMAT": "xml"}),
+    ],
+)
+def test_a_bad_health_setting_is_one_line_naming_it(
+    tmp_path: Path, name: str, env: dict[str, str]
+) -> None:
+    proc = run_bot(tmp_path, env)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and name in lines[0] and "Traceback" not in proc.stderr
+    assert TOKEN not in proc.stderr + proc.stdout and "s3cret-hook" not in proc.stderr
+
+
+def test_a_health_port_in_use_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = run_bot(tmp_path, {"HEALTH_PORT": str(port)})
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"Cannot listen on HEALTH_PORT {port}: Address already in use"
+    ]
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_json_log_lines_are_one_object_each_and_redacted() -> None:
+    out = io.StringIO()
+    setup_logging("INFO", ("sk-very-secret",), out, fmt="json")
+    log = logging.getLogger("switchboard.test")
+    log.info("calling with %s and\na second line", "sk-very-secret")
+    try:
+        raise RuntimeError(f"failed at https://api.telegram.org/bot{TOKEN}/getMe")
+    except RuntimeError:
+        log.exception("the call failed")
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2  # a newline inside a message stays inside its object
+    first, second = (json.loads(line) for line in lines)
+    assert first["level"] == "INFO" and first["logger"] == "switchboard.test"
+    assert first["message"] == "calling with [REDACTED] and\na second line"
+    assert second["message"] == "the call failed" and "RuntimeError" in second["exception"]
+    assert TOKEN not in out.getvalue() and "sk-very-secret" not in out.getvalue()

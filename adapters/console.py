@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 PLATFORM = "console"
 BOT_PREFIX = "bot> "
 PROMPT = "you> "
+THINKING = "thinking…"
+# Moves back to the line's start and clears it: a terminal rubs the indicator out.
+ERASE_LINE = "\r\x1b[K"
 
 
 class ConsoleAdapter:
@@ -52,7 +55,9 @@ class ConsoleAdapter:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._interactive = _isatty(stdin)
+        self._erasable = _isatty(stdout)
         self._shown = ""  # the streamed text of the current reply already printed
+        self._thinking = False  # the indicator is on screen
 
     async def start(self) -> None:
         if self._task is not None:
@@ -125,15 +130,28 @@ class ConsoleAdapter:
         await deliver_turn(self._core.handle(incoming), self._show)
 
     async def _show(self, reply: Reply) -> bool:
-        """Print one reply; a terminal takes every one (there is no typing indicator)."""
-        if reply.typing:
+        """Print one reply; a terminal takes every one."""
+        if reply.typing:  # the core says the answer is taking a while (a slow model)
+            self._show_thinking()
             return True
+        self._end_thinking()
         if reply.partial:
             self._stream(reply.text)
         else:
             self._final(self._shown, reply)
             self._shown = ""
         return True
+
+    def _show_thinking(self) -> None:
+        if not self._thinking and not self._shown:
+            self._write(BOT_PREFIX + THINKING)
+            self._thinking = True
+
+    def _end_thinking(self) -> None:
+        if self._thinking:
+            # A pipe or file cannot rub it out: it stays, as a line of its own.
+            self._write(ERASE_LINE if self._erasable else "\n")
+            self._thinking = False
 
     def _stream(self, text: str) -> None:
         if not self._shown:

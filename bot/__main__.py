@@ -75,6 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StartupError as exc:  # e.g. the database is down: one clear line, no traceback
         print(exc, file=sys.stderr)
         return 1
+    except SettingsError as exc:  # e.g. a platform rejected its token
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
 
 
 def _user(args: argparse.Namespace) -> str | None:

@@ -23,9 +23,9 @@ from agents.runner import Runner
 from bot.conversation import Conversation
 from bot.health import Health, serving
 from bot.logging_setup import setup_logging
-from bot.messages import Adapter
+from bot.messages import Adapter, StartupError
 from bot.metrics import Metrics
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from storage import Store, StoreError, open_store
 
 log = logging.getLogger(__name__)
@@ -48,10 +48,6 @@ class App:
     @property
     def offline(self) -> bool:
         return self.settings.llm_api_key is None
-
-
-class StartupError(Exception):
-    """The bot cannot start (e.g. the database cannot be opened); the message says why."""
 
 
 async def open_database(database_url: str) -> Store:
@@ -122,7 +118,8 @@ def console_adapter(
         user or _default_user(),
         stdin or sys.stdin,
         stdout or sys.stdout,
-        notice=OFFLINE_NOTICE if app.offline else None,
+        # Which model answers, said once at the start (the log is quiet in a terminal).
+        notice=OFFLINE_NOTICE if app.offline else f"model: {app.model_description}",
     )
 
 
@@ -197,6 +194,8 @@ async def _serve(adapters: list[Adapter]) -> int:
         for task in failed:
             log.error("an adapter ended with an error", exc_info=task.exception())
         return 1 if failed else 0
+    except (SettingsError, StartupError):
+        raise  # one line for the operator (bot/__main__.py), once the others are stopped
     except Exception:
         log.exception("an adapter failed to start")
         return 1

@@ -163,6 +163,11 @@ class ConversationCore(Protocol):
         ...
 
 
+class StartupError(Exception):
+    """The bot cannot start (the database cannot be opened, a platform stays unreachable). The
+    message is the one line the operator sees: it names the setting, and never a secret."""
+
+
 class Adapter(Protocol):
     """A platform front end. Built by the composition root with (settings, core, ...)."""
 
@@ -174,7 +179,9 @@ class Adapter(Protocol):
         ...
 
     async def start(self) -> None:
-        """Connect and begin taking messages; returns once running."""
+        """Connect and begin taking messages; returns once running. A platform that rejects
+        the configuration raises `bot.settings.SettingsError`; one that stays unreachable for
+        `Settings.startup_timeout` raises `StartupError`. Either leaves nothing open."""
         ...
 
     async def stop(self) -> None:

@@ -23,6 +23,11 @@ DEFAULT_LLM_MODEL = "openai/gpt-4o-mini"
 DEFAULT_DATABASE_URL = "sqlite:///./multi_agent_data.db"
 DEFAULT_QUOTES_BASE_URL = "https://query1.finance.yahoo.com"
 DEFAULT_APP_NAME = "Multi-Agent System"
+DEFAULT_STARTUP_TIMEOUT = 30
+# What @BotFather hands out: the bot's id, a colon, 35 characters (a little leeway either way).
+_TELEGRAM_TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{30,64}")
+# Discord's: three base64url parts joined by dots (user id, timestamp, signature).
+_DISCORD_TOKEN = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 PLATFORMS = ("telegram", "discord", "console")
 Getter = Callable[[str], "str | None"]
 
@@ -59,6 +64,8 @@ class Settings:
     discord_guild_id: int | None = None
     discord_shard_ids: tuple[int, ...] | None = None
     discord_shard_count: int | None = None
+    # Seconds a platform may stay unreachable at start (retried with backoff) before giving up.
+    startup_timeout: float = float(DEFAULT_STARTUP_TIMEOUT)
     llm_api_key: str | None = field(default=None, repr=False)
     llm_base_url: str = DEFAULT_LLM_BASE_URL
     llm_model: str = DEFAULT_LLM_MODEL
@@ -128,19 +135,26 @@ def _parse(env: Mapping[str, str]) -> Settings:
     if log_format not in ("text", "json"):
         raise SettingsError(f"LOG_FORMAT must be 'text' or 'json', got {log_format!r}")
     return Settings(
-        telegram_bot_token=get("TELEGRAM_BOT_TOKEN"),
-        telegram_api_base=_url(get, "TELEGRAM_API_BASE") or DEFAULT_TELEGRAM_API_BASE,
+        telegram_bot_token=_token(
+            get, "TELEGRAM_BOT_TOKEN", _TELEGRAM_TOKEN, "<digits>:<35 characters>"
+        ),
+        telegram_api_base=_telegram_api_base(get),
         telegram_mode=mode,
         webhook_url=_url(get, "WEBHOOK_URL"),
         webhook_secret=get("WEBHOOK_SECRET"),
         webhook_listen=get("WEBHOOK_LISTEN") or "0.0.0.0",
         port=_int(get, "PORT", 8080, low=1, high=65535),
-        discord_bot_token=get("DISCORD_BOT_TOKEN"),
+        discord_bot_token=_token(
+            get, "DISCORD_BOT_TOKEN", _DISCORD_TOKEN, "three parts joined by dots"
+        ),
         discord_api_base=_url(get, "DISCORD_API_BASE"),
         discord_gateway_url=_url(get, "DISCORD_GATEWAY_URL", schemes=("ws://", "wss://")),
         discord_guild_id=_opt_int(get, "DISCORD_GUILD_ID"),
         discord_shard_ids=_int_list(get, "DISCORD_SHARD_IDS"),
         discord_shard_count=_opt_int(get, "DISCORD_SHARD_COUNT"),
+        startup_timeout=float(
+            _int(get, "STARTUP_TIMEOUT", DEFAULT_STARTUP_TIMEOUT, low=1, high=3600)
+        ),
         llm_api_key=get("OPENROUTER_API_KEY") or get("OPENAI_API_KEY"),
         llm_base_url=_url(get, "LLM_BASE_URL") or DEFAULT_LLM_BASE_URL,
         llm_model=get("LLM_MODEL") or DEFAULT_LLM_MODEL,
@@ -174,6 +188,22 @@ def _rate(value: str | None) -> RateLimit | None:
             f"USER_RATE_LIMIT must look like 20/min (or 5/s, 300/h; 0 = off), got {value!r}"
         )
     return RateLimit(int(match[1]), _RATE_UNITS[match[2][0].lower()])
+
+
+def _token(get: Getter, name: str, shape: re.Pattern[str], looks: str) -> str | None:
+    """A platform token of the platform's shape. A wrong one is refused before any network
+    call (which would only retry and fail vaguely), and the message never quotes it."""
+    value = get(name)
+    if value is not None and not shape.fullmatch(value):
+        raise SettingsError(f"{name} does not look like a bot token ({looks})")
+    return value
+
+
+def _telegram_api_base(get: Getter) -> str:
+    """The Bot API base ends in /bot (PTB appends the token to it): added when left out, or the
+    token would be glued onto the host or port."""
+    base = _url(get, "TELEGRAM_API_BASE") or DEFAULT_TELEGRAM_API_BASE
+    return base if base.endswith("/bot") else base + "/bot"
 
 
 def _url(get: Getter, name: str, schemes: tuple[str, ...] = ("http://", "https://")) -> str | None:

@@ -25,7 +25,13 @@ import discord
 from discord import app_commands
 
 from adapters.delivery import Tasks, deliver_turn, pause
-from adapters.discord.client import build_client, command_guild, discord_endpoints, sync_commands
+from adapters.discord.client import (
+    build_client,
+    command_guild,
+    discord_endpoints,
+    one_line_reconnects,
+    sync_commands,
+)
 from adapters.discord.commands import build_commands, command_line
 from adapters.discord.delivery import (
     ChannelReplies,
@@ -38,8 +44,9 @@ from adapters.discord.delivery import (
 )
 from adapters.discord.private import DirectReplies
 from adapters.discord.translate import interaction_incoming, to_incoming
-from bot.messages import ChatKind, CommandSpec, ConversationCore, Incoming, Reply
-from bot.settings import Settings
+from adapters.startup import keep_trying, origin
+from bot.messages import ChatKind, CommandSpec, ConversationCore, Incoming, Reply, StartupError
+from bot.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +55,14 @@ REDELIVER_ATTEMPTS = 4  # attempts at an undelivered reply in one run (then: the
 RESTARTING = "I'm restarting — please try that again in a minute."
 FAILED = "Sorry, something went wrong on my side. Please try again."
 SEND_ERRORS = (discord.HTTPException, aiohttp.ClientError, OSError, asyncio.TimeoutError)
+# At start: worth another try (discord.py already retried 5xx itself a few times).
+UNREACHABLE = (aiohttp.ClientError, OSError, asyncio.TimeoutError, discord.DiscordServerError)
+DEFAULT_API = "https://discord.com/api/v10"
+DEFAULT_GATEWAY = "wss://gateway.discord.gg"
+
+
+class GatewayFailed(Exception):
+    """The gateway connection ended before the client was ready (tried again at start)."""
 
 
 class DiscordAdapter:
@@ -61,7 +76,6 @@ class DiscordAdapter:
         core: ConversationCore,
         *,
         guild_ready_timeout: float = 2.0,
-        ready_timeout: float = 30.0,
         retry_delay: float = 5.0,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -74,7 +88,6 @@ class DiscordAdapter:
         self._settings = settings
         self._core = core
         self._guild_ready_timeout = guild_ready_timeout
-        self._ready_timeout = ready_timeout
         self._retry_delay = retry_delay
         self._wall = wall
         self._stop_requested = asyncio.Event()  # wakes replies waiting to be tried again
@@ -87,7 +100,42 @@ class DiscordAdapter:
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
+        """Log in and connect, each retried while Discord is unreachable, both within
+        STARTUP_TIMEOUT; a failure stops what began (SettingsError or StartupError)."""
         self._endpoints.enter_context(discord_endpoints(self._settings))
+        one_line_reconnects()
+        loop = asyncio.get_running_loop()
+        budget = self._settings.startup_timeout
+        began = loop.time()
+        try:
+            api = origin(self._settings.discord_api_base or DEFAULT_API)
+            client, tree = await keep_trying(
+                self._login,
+                retryable=UNREACHABLE,
+                budget=budget,
+                what=f"the Discord API at {api}",
+                setting="DISCORD_API_BASE",
+            )
+            await sync_commands(tree, command_guild(self._settings))
+            # Before the gateway connects: the core queues a chat's messages in the order their
+            # handling starts, so a new message cannot overtake one left from the last run.
+            await self._replay_pending()
+            gateway = origin(self._settings.discord_gateway_url or DEFAULT_GATEWAY)
+            await keep_trying(
+                partial(self._connect, client),
+                retryable=(GatewayFailed,),
+                budget=budget,
+                began=began,  # one STARTUP_TIMEOUT for the login and the connection
+                what=f"the Discord gateway at {gateway}",
+                setting="DISCORD_GATEWAY_URL",
+            )
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _login(self) -> tuple[discord.Client, app_commands.CommandTree[discord.Client]]:
+        """A new client per attempt: discord.py's HTTP session is made by the login itself,
+        and a failed one is closed with its client."""
         client = self._client = build_client(
             self._settings,
             self._guild_ready_timeout,
@@ -101,17 +149,34 @@ class DiscordAdapter:
             tree.add_command(command, guild=guild)
         try:
             await client.login(self._settings.discord_bot_token or "")
-        except discord.LoginFailure:
+        except BaseException as exc:
             await client.close()
-            self._endpoints.close()
-            raise RuntimeError("Discord rejected DISCORD_BOT_TOKEN (401 Unauthorized)") from None
-        await sync_commands(tree, guild)
-        # Before the gateway connects: the core queues a chat's messages in the order their
-        # handling starts, so a new message cannot overtake one left from the last run.
-        await self._replay_pending()
+            self._client = None
+            if isinstance(exc, discord.LoginFailure):
+                raise SettingsError(
+                    "DISCORD_BOT_TOKEN was rejected by Discord (401 Unauthorized)"
+                ) from None
+            if isinstance(exc, discord.HTTPException) and not isinstance(exc, UNREACHABLE):
+                raise StartupError(f"Discord refused the login ({exc.status} {exc.text})") from None
+            raise
+        return client, tree
+
+    async def _connect(self, client: discord.Client) -> None:
+        """One gateway connection, until the client is ready (GatewayFailed if it ends first:
+        discord.py gives up on a first connection that fails)."""
         self._connection = asyncio.create_task(client.connect(), name="discord-gateway")
         self._connection.add_done_callback(self._connection_ended)
-        await self._wait_ready(client)
+        ready = asyncio.create_task(client.wait_until_ready())
+        try:
+            await asyncio.wait({ready, self._connection}, return_when="FIRST_COMPLETED")
+        finally:
+            ready.cancel()
+        if not client.is_ready():
+            exc = self._connection.exception()
+            # discord.py logs the cause of a failed first connection, then ends it with an
+            # AttributeError of its own (its retry reads the sequence of a socket never opened).
+            cause = "" if exc is None or isinstance(exc, AttributeError) else f": {exc!r}"
+            raise GatewayFailed(f"the connection ended before READY{cause}")
 
     async def stop(self) -> None:
         if self._stopping:
@@ -153,24 +218,9 @@ class DiscordAdapter:
             return all(not shard.is_closed() for shard in client.shards.values())
         return client.ws is not None and client.ws.open
 
-    async def _wait_ready(self, client: discord.Client) -> None:
-        assert self._connection is not None
-        ready = asyncio.create_task(client.wait_until_ready())
-        done, _ = await asyncio.wait(
-            {ready, self._connection}, timeout=self._ready_timeout, return_when="FIRST_COMPLETED"
-        )
-        ready.cancel()
-        if self._connection in done:
-            exc = self._connection.exception()
-            await client.close()
-            self._endpoints.close()
-            raise RuntimeError(f"Discord gateway connection failed: {exc!r}")
-        if not done:
-            log.warning("discord: not ready after %.0fs; still connecting", self._ready_timeout)
-
     def _connection_ended(self, task: asyncio.Task[None]) -> None:
-        if self._stopping or task.cancelled():
-            return
+        if self._stopping or task.cancelled() or not (self._client and self._client.is_ready()):
+            return  # a first connection that failed is tried again by start()
         log.error("discord: gateway connection ended: %r", task.exception())
         self._ended.set()
 

@@ -94,3 +94,19 @@ async def sync_commands(tree: app_commands.CommandTree, guild: discord.Object | 
         log.warning("discord: slash command sync failed (%s); old commands stay", exc.status)
         return
     log.info("discord: %d slash commands synced %s", len(synced), where)
+
+
+def one_line_reconnects() -> None:
+    """discord.py logs each gateway reconnect with the network error's whole traceback (an
+    ERROR); a WARNING line with the error says the same. Idempotent."""
+    logging.getLogger("discord.client").addFilter(_reconnect_in_one_line)
+
+
+def _reconnect_in_one_line(record: logging.LogRecord) -> bool:
+    if record.exc_info and str(record.msg).startswith("Attempting a reconnect"):
+        error = record.exc_info[1]
+        record.msg = f"gateway: {record.getMessage()} after {type(error).__name__}: {error}"
+        record.args = ()
+        record.exc_info = record.exc_text = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+    return True

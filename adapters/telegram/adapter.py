@@ -26,20 +26,20 @@ from urllib.parse import urlparse
 
 from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
 from telegram.constants import FloodLimit
-from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError
+from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from adapters.delivery import Tasks, deliver_turn, pause
+from adapters.startup import keep_trying, origin
 from adapters.telegram.delivery import Progress, TurnWriter, Typing
 from adapters.telegram.http import AiohttpRequest
 from adapters.telegram.sender import DeliveryFailed, Sender, Target
 from adapters.telegram.translate import PLATFORM, to_incoming
-from bot.messages import CommandSpec, ConversationCore, Incoming, Reply
-from bot.settings import Settings
+from bot.messages import CommandSpec, ConversationCore, Incoming, Reply, StartupError
+from bot.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
-START_ATTEMPTS = 5  # getMe at startup: network errors are retried with backoff
 REDELIVER_STEPS = 30  # an undelivered reply is tried again 30 retry delays later (30 s)
 _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 # These log request URLs, which contain the token: keep them at WARNING whatever LOG_LEVEL says.
@@ -102,8 +102,8 @@ class TelegramAdapter:
             logger = logging.getLogger(name)
             logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
         app = self._build()
-        self._app = app
         await self._initialize(app)
+        self._app = app
         self._bot_id, self._username = app.bot.id, app.bot.username
         self._sender = Sender(app.bot, self._username, retry_delay=self._retry_delay)
         await self._register_commands()
@@ -184,20 +184,35 @@ class TelegramAdapter:
         return app
 
     async def _initialize(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-        """getMe, retried on network errors; a rejected token fails at once with a clear message."""
-        delay = 1.0
-        for attempt in range(1, START_ATTEMPTS + 1):
-            try:
-                await app.initialize()
-                return
-            except InvalidToken:
-                raise RuntimeError("Telegram rejected TELEGRAM_BOT_TOKEN") from None
-            except NetworkError as exc:
-                if attempt == START_ATTEMPTS:
-                    raise RuntimeError(f"cannot reach the Telegram Bot API: {exc}") from None
-                log.warning("telegram: Bot API unreachable (%s); retry in %.0fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay *= 2
+        """getMe: an unreachable Bot API is retried for STARTUP_TIMEOUT; a rejected token fails
+        at once. A failure closes the HTTP sessions, which PTB leaves open."""
+        where = f"the Telegram Bot API at {origin(self._settings.telegram_api_base)}"
+        try:
+            await keep_trying(
+                app.initialize,
+                retryable=(NetworkError, RetryAfter),  # TimedOut is a NetworkError
+                budget=self._settings.startup_timeout,
+                what=where,
+                setting="TELEGRAM_API_BASE",
+            )
+            return
+        except InvalidToken as exc:  # 401, or 404: a token of the right shape that is no bot's
+            error: Exception = SettingsError(
+                f"TELEGRAM_BOT_TOKEN was rejected by {where} ({self._reason(exc.__cause__)})"
+            )
+        except TelegramError as exc:
+            error = StartupError(f"{where} refused getMe ({self._reason(exc)})")
+        except BaseException:
+            await app.bot.shutdown()
+            raise
+        await app.bot.shutdown()
+        raise error from None
+
+    def _reason(self, exc: BaseException | None) -> str:
+        """The server's words, without the token (PTB quotes it in InvalidToken's own text,
+        and the start's last line is printed outside the log redaction)."""
+        text = exc.message if isinstance(exc, TelegramError) else "Unauthorized"
+        return text.replace(self._settings.telegram_bot_token or "", "***")
 
     async def _start_webhook(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         url = self._settings.webhook_url or ""

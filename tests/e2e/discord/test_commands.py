@@ -14,7 +14,7 @@ import pytest
 from adapters.discord import DiscordAdapter
 from bot.app import open_app
 from bot.messages import Incoming
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from testkit.emulators.discord_api import EPHEMERAL, DiscordEmulator
 from testkit.helpers import wait_until
 from tests.e2e.discord.conftest import (
@@ -197,11 +197,11 @@ async def test_a_rejected_token_fails_start_with_a_clear_error_and_no_token_in_l
     emu: DiscordEmulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    wrong = "T1RIRVI.WRONG-token-never-to-be-logged"
+    wrong = "T1RIRVI.WRONG0.token-never-to-be-logged"
     settings = Settings.from_env(bot_env(emu, tmp_path, DISCORD_BOT_TOKEN=wrong), dotenv_path=None)
     async with open_app(settings) as app:
         adapter = DiscordAdapter(settings, app.core)
-        with pytest.raises(RuntimeError, match="Discord rejected DISCORD_BOT_TOKEN"):
+        with pytest.raises(SettingsError, match="DISCORD_BOT_TOKEN was rejected by Discord"):
             await adapter.start()
     assert [c.status for c in emu.calls] == [401]
     assert wrong not in caplog.text

@@ -14,7 +14,7 @@ from typing import Any
 from agents.profile import SESSION_POINTER_PREFIX, as_list
 from bot.commands import ParsedCommand
 from bot.messages import CommandOption, CommandSpec, Reply
-from storage import Event, Store
+from storage import Event, EventNotFound, Store
 from storage.types import USER_PREFIX
 
 PAGE = 10
@@ -91,9 +91,12 @@ def describe_event(event: Event) -> str:
 
 
 class AdminCommands:
-    def __init__(self, store: Store, app_name: str) -> None:
+    def __init__(self, store: Store, app_name: str, *, invoke: str = "/") -> None:
+        """`invoke` is how a command is typed where its answer is read (paging hints): "/" in
+        a chat, "python -m bot admin " in a shell."""
         self._store = store
         self._app = app_name
+        self._invoke = invoke
 
     def handles(self, name: str) -> bool:
         return name in USAGE
@@ -144,12 +147,15 @@ class AdminCommands:
         if ref is None and own is None:
             raise UsageError(USAGE["history"])
         user_id = await self.resolve_user(ref) if ref else str(own)
-        events = await self._store.history(self._app, user_id, before=before, limit=limit)
+        try:
+            events = await self._store.history(self._app, user_id, before=before, limit=limit)
+        except EventNotFound:
+            raise UsageError(f"No event {before} in the history of {user_id}") from None
         if not events:
             return f"No history for {user_id}" + (" before that event." if before else ".")
         lines = [f"History of {user_id} (newest last):", *map(describe_event, events)]
         if len(events) == limit:
-            lines.append(f"Older: /history {user_id} {limit} {events[0].id}")
+            lines.append(f"Older: {self._invoke}history {user_id} {limit} {events[0].id}")
         return "\n".join(lines)
 
     async def _cmd_sessions(self, args: tuple[str, ...], own: str | None) -> str:
@@ -165,7 +171,7 @@ class AdminCommands:
             for r in rows
         ]
         if len(rows) == PAGE:
-            lines.append(f"Next: /sessions {page + 1}")
+            lines.append(f"Next: {self._invoke}sessions {page + 1}")
         return "\n".join(lines)
 
     async def _cmd_stats(self, args: tuple[str, ...], own: str | None) -> str:

@@ -19,6 +19,7 @@ from storage.protocols import (
 from storage.types import (
     Event,
     EventActions,
+    EventNotFound,
     Identity,
     InboxItem,
     InboxStatus,
@@ -59,6 +60,7 @@ __all__ = [
     "AuditLog",
     "Event",
     "EventActions",
+    "EventNotFound",
     "Identity",
     "IdentityStore",
     "Inbox",

@@ -74,7 +74,9 @@ class AdminViews(Protocol):
         limit: int = 50,
     ) -> list[Event]:
         """Up to `limit` events older than the event with id `before` (newest when None), of one
-        session or of all the user's sessions, returned oldest first (newest last)."""
+        session or of all the user's sessions, returned oldest first (newest last). A `before`
+        that is not an event of those sessions raises EventNotFound (an empty page means
+        nothing is older)."""
         ...
 
     async def list_sessions(

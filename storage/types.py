@@ -187,6 +187,14 @@ class SessionNotFound(StoreError):
     pass
 
 
+class EventNotFound(StoreError):
+    """A history page was asked for before an event these sessions do not have."""
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__(f"no event {event_id!r} in this history")
+        self.event_id = event_id
+
+
 class SchemaTooNew(StoreError):
     """The database was written by a newer release; refusing to guess at its layout. Both
     backends raise it at open, so the bot can say so in one line."""

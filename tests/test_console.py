@@ -96,12 +96,12 @@ def test_admin_cli_uses_the_same_commands(tmp_path: Path) -> None:
     assert "Ada" in json.dumps(json.loads(out.read_text()))
     assert out.stat().st_mode & 0o077 == 0  # personal data: owner only
     bad = bot(tmp_path, "admin", "history", "console:ada", "many")
-    assert bad.returncode == 1 and "Usage: python -m bot admin history" in bad.stderr
+    assert bad.returncode == 2 and "usage: python -m bot admin history" in bad.stderr
     refused = bot(tmp_path, "admin", "forget", "console:ada")
     assert refused.returncode == 1 and "--yes" in refused.stderr
     assert bot(tmp_path, "admin", "forget", "console:ada", "--yes").returncode == 0
     gone = bot(tmp_path, "admin", "user", "console:ada")
-    assert gone.returncode == 1 and "No such user" in gone.stderr
+    assert gone.returncode == 2 and "No such user" in gone.stderr
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

@@ -12,7 +12,14 @@ import asyncpg
 
 from storage.postgres.codec import EVENT_COLUMNS, event_from_row
 from storage.postgres.pool import db_errors
-from storage.types import Event, SessionInfo, Stats
+from storage.types import Event, EventNotFound, SessionInfo, Stats
+
+_HAS_EVENT = """
+    SELECT EXISTS (
+        SELECT 1 FROM events WHERE id = $4 AND sid IN (
+            SELECT sid FROM sessions
+            WHERE app_name = $1 AND user_id = $2 AND ($3::text IS NULL OR session_id = $3)))
+"""
 
 
 class PostgresAdminViews:
@@ -32,7 +39,7 @@ class PostgresAdminViews:
         if limit <= 0:
             return []
         # $1 app, $2 user, $3 session or NULL (all the user's sessions), $4 cursor or NULL.
-        # An unknown cursor (not among these sessions) yields NULL: no rows, as in SQLite.
+        # An unknown cursor (not among these sessions) yields NULL: no rows, told apart below.
         query = f"""
             WITH mine AS (
                 SELECT sid FROM sessions
@@ -55,6 +62,11 @@ class PostgresAdminViews:
         """
         async with db_errors():
             rows = await self._pool.fetch(query, app_name, user_id, session_id, before, limit)
+            # Only an empty page asks again: was nothing older, or no such event?
+            if not rows and before is not None:
+                known = await self._pool.fetchval(_HAS_EVENT, app_name, user_id, session_id, before)
+                if not known:
+                    raise EventNotFound(before)
         return [event_from_row(row) for row in rows]
 
     async def list_sessions(

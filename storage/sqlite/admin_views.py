@@ -12,7 +12,7 @@ from typing import Any
 
 from storage.sqlite.codec import EVENT_COLUMNS, row_to_event
 from storage.sqlite.sessions import NO_LIMIT_PK, events_before, session_pk, user_session_pks
-from storage.types import Event, SessionInfo, Stats
+from storage.types import Event, EventNotFound, SessionInfo, Stats
 
 
 def history(
@@ -30,7 +30,7 @@ def history(
     else:
         pk = session_pk(db, app, user, sid)
         pks = [] if pk is None else [pk]
-    if not pks or limit <= 0:
+    if limit <= 0:
         return []
     before_pk = NO_LIMIT_PK
     if before is not None:
@@ -39,8 +39,10 @@ def history(
             f"SELECT pk FROM events WHERE id = ? AND session_pk IN ({marks})", (before, *pks)
         ).fetchone()
         if row is None:
-            return []  # unknown cursor: nothing older can be named
+            raise EventNotFound(before)
         before_pk = row[0]
+    if not pks:
+        return []
     if len(pks) == 1:
         return events_before(db, pks[0], before_pk, limit)
     rows: list[tuple[Any, ...]] = []

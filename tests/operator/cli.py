@@ -35,15 +35,18 @@ class Outcome:
         return secret in self.stdout or secret in self.stderr
 
 
-def run_bot(cwd: Path, env: dict[str, str], *args: str, timeout: float = 30) -> Outcome:
+def run_bot(
+    cwd: Path, env: dict[str, str], *args: str, stdin: str = "", timeout: float = 30
+) -> Outcome:
     """`python -m bot ARGS` with `env` over a clean environment (no tokens, no keys)."""
     base = {k: v for k, v in os.environ.items() if not k.endswith(("_TOKEN", "_API_KEY", "_URL"))}
-    base.update(PYTHONPATH=str(ROOT), LOG_LEVEL="WARNING", **env)
+    base.pop("LOG_LEVEL", None)  # the default (INFO): what an operator sees
+    base.update(PYTHONPATH=str(ROOT), **env)
     proc = subprocess.run(
         [sys.executable, "-m", "bot", *args],
         cwd=cwd,
         env=base,
-        input="",
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -88,7 +88,10 @@ def test_admin_export_refuses_a_symlink_and_writes_0600(tmp_path: Path) -> None:
     victim.write_text("not yours")
     link = tmp_path / "export.json"
     link.symlink_to(victim)
-    refused = cli(tmp_path, "admin", "export", "console:ada", "--out", str(link))
+    kept = cli(tmp_path, "admin", "export", "console:ada", "--out", str(link))
+    assert kept.returncode == 2 and "already exists" in kept.stderr, kept.stderr
+    forced = ("admin", "export", "console:ada", "--out", str(link), "--force")
+    refused = cli(tmp_path, *forced)  # replacing a file, never writing through a link
     assert refused.returncode == 1, refused.stderr
     assert "Cannot write" in refused.stderr and "Traceback" not in refused.stderr
     assert victim.read_text() == "not yours" and link.is_symlink()

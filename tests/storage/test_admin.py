@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
-from storage import Event, EventActions, Store, TokenUsage
+import pytest
+
+from storage import Event, EventActions, EventNotFound, Store, TokenUsage
 
 APP = "app"
 
@@ -47,7 +49,19 @@ async def test_history_of_unknown_things_is_empty(store: Store) -> None:
     await store.append_event(s, ev("user", "hello"))
     assert await store.history(APP, "nobody") == []
     assert await store.history(APP, "u1", "no-such-session") == []
-    assert await store.history(APP, "u1", before="no-such-event") == []
+
+
+async def test_a_page_before_an_unknown_event_is_an_error_not_an_empty_page(store: Store) -> None:
+    s = await store.create_session(APP, "u1", "s1")
+    await store.append_event(s, ev("user", "hello"))
+    await store.create_session(APP, "u2", "s2")
+    only = (await store.history(APP, "u1"))[0]
+    assert await store.history(APP, "u1", before=only.id) == []  # nothing older: empty
+    for user, session in (("u1", "other"), ("u2", None), ("nobody", None)):
+        with pytest.raises(EventNotFound):  # not an event of these sessions
+            await store.history(APP, user, session, before=only.id)
+    with pytest.raises(EventNotFound):
+        await store.history(APP, "u1", before="no-such-event")
 
 
 async def test_list_sessions_by_last_activity_with_counts(store: Store) -> None:

@@ -133,7 +133,7 @@ async def run(
 ) -> int:
     """Run until SIGINT/SIGTERM (or the console's end of input); returns the exit code."""
     platforms = not console and bool(settings.telegram_bot_token or settings.discord_bot_token)
-    level = settings.log_level if platforms else _console_level(settings)
+    level = settings.log_level if platforms else terminal_log_level(settings)
     setup_logging(level, settings.secrets, fmt=settings.log_format)
     async with open_app(settings) as app:
         log.info("model: %s; database: %s", app.model_description, _db_kind(settings))
@@ -161,9 +161,10 @@ async def health_endpoints(app: App, adapters: list[Adapter]) -> AsyncIterator[N
         yield
 
 
-def _console_level(settings: Settings) -> str:
-    """Log lines would interleave with the chat in the terminal: only errors, unless DEBUG
-    was asked for. (What a warning would say, e.g. the offline model, the chat says itself.)"""
+def terminal_log_level(settings: Settings) -> str:
+    """Log lines would interleave with the chat (or an admin command's answer) in the
+    terminal: only errors, unless DEBUG was asked for. (What a warning would say, e.g. the
+    offline model, the chat says itself.)"""
     return (
         "DEBUG"
         if settings.log_level == "DEBUG"

@@ -133,6 +133,29 @@ async def test_an_unreachable_bot_api_is_retried_for_startup_timeout_then_one_li
     assert 2 <= took < 15
 
 
+async def test_a_bot_api_that_never_answers_is_bounded_by_startup_timeout_too(
+    tmp_path: Path,
+) -> None:
+    async with TelegramApiEmulator(TG_TOKEN) as tg:
+        tg.hold("getMe")  # connects, never answers (the HTTP read timeout is 15 s)
+        began = time.monotonic()
+        outcome = await run_async(
+            tmp_path,
+            TELEGRAM_BOT_TOKEN=TG_TOKEN,
+            TELEGRAM_API_BASE=tg.base_url,
+            STARTUP_TIMEOUT=BUDGET,
+        )
+        took = time.monotonic() - began
+        assert len(tg.holding) == 1
+        tg.drop_held()
+    assert outcome.one_line(1) == (
+        f"Cannot reach the Telegram Bot API at http://127.0.0.1:{tg.port} (TELEGRAM_API_BASE) "
+        "within 2s (STARTUP_TIMEOUT)"
+    )
+    assert_clean(outcome, TG_TOKEN)
+    assert took < 12
+
+
 async def test_the_retries_say_so_in_the_log(tmp_path: Path) -> None:
     port = unused_port()
     outcome = await run_async(
@@ -311,6 +334,61 @@ async def test_the_console_names_the_model_and_shows_thinking_while_it_hangs(
     assert rest.startswith("\nbot> "), rest
     assert rest.rstrip().endswith("Bye!")
     assert LLM_KEY not in rest and LLM_KEY not in err.decode()
+
+
+async def test_in_a_terminal_the_indicator_is_rubbed_out_by_the_answer(tmp_path: Path) -> None:
+    """stdout a real terminal (a pseudo-terminal): "thinking…", then the line is cleared and
+    the answer takes its place."""
+    master, terminal = os.openpty()
+    output = bytearray()
+    ended = asyncio.Event()  # the terminal's other end closed: everything was read
+    loop = asyncio.get_running_loop()
+
+    def read() -> None:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # EIO: no process holds the terminal any more
+            data = b""
+        if data:
+            output.extend(data)
+        else:
+            loop.remove_reader(master)
+            ended.set()
+
+    loop.add_reader(master, read)
+    try:
+        async with LLMEmulator() as llm:
+            llm.script(Hang())
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bot",
+                "chat",
+                cwd=tmp_path,
+                env=environment(
+                    tmp_path,
+                    OPENAI_API_KEY=LLM_KEY,
+                    LLM_BASE_URL=llm.base_url,
+                    LLM_TIMEOUT="2",
+                    LLM_MAX_RETRIES="0",
+                ),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=terminal,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            os.close(terminal)
+            assert proc.stdin is not None
+            proc.stdin.write(b"hello there\n")
+            proc.stdin.close()
+            code = await asyncio.wait_for(proc.wait(), PROCESS_TIMEOUT)
+            await asyncio.wait_for(ended.wait(), 5)
+    finally:
+        loop.remove_reader(master)
+        os.close(master)
+    assert code == 0
+    shown = output.decode()
+    thinking = shown.index("bot> thinking…")
+    assert shown[thinking:].startswith("bot> thinking…\r\x1b[Kbot> "), shown
 
 
 # -- the settings themselves ----------------------------------------------------------------------

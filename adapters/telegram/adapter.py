@@ -154,13 +154,14 @@ class TelegramAdapter:
 
     @property
     def connected(self) -> bool:
-        """Polling: the last getUpdates reached the Bot API; webhook: the server is up."""
+        """Polling: the last getUpdates did not fail to reach the Bot API; webhook: the server
+        is up."""
         app = self._app
         if app is None or self._stopping or app.updater is None or not app.updater.running:
             return False
         polling = self._polling
         webhook = self._settings.telegram_mode == "webhook"
-        return webhook or (polling is not None and polling.reachable)
+        return webhook or (polling is not None and not polling.failing)
 
     def _build(self) -> Application[Any, Any, Any, Any, Any, Any]:
         base = self._settings.telegram_api_base

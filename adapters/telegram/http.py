@@ -38,8 +38,9 @@ class AiohttpRequest(BaseRequest):
         self._pool = pool_timeout
         self._media_write = media_write_timeout
         self._session: aiohttp.ClientSession | None = None
-        # Whether the last request got an answer (any status): readiness of the getUpdates loop.
-        self.reachable = False
+        # The last request got no answer (network error, timeout): readiness of the getUpdates
+        # loop. Not "the last one answered": a long poll is answered only when it ends.
+        self.failing = False
 
     @property
     def read_timeout(self) -> float | None:
@@ -90,14 +91,14 @@ class AiohttpRequest(BaseRequest):
             async with self._session.request(method, url, data=body, timeout=timeout) as response:
                 answer = response.status, await response.read()
         except TimeoutError as exc:
-            self.reachable = False
+            self.failing = True
             raise TimedOut from exc
         except asyncio.CancelledError:
             raise
         except aiohttp.ClientError as exc:
-            self.reachable = False
+            self.failing = True
             raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
-        self.reachable = True
+        self.failing = False
         return answer
 
 

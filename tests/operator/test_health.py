@@ -25,9 +25,11 @@ from bot.metrics import Metrics
 from storage import Store, open_store
 from testkit.bot_process import REPO, TOKEN, BotProcess, Database
 from testkit.databases import postgres_database
+from testkit.emulators.discord_api import DiscordEmulator
 from testkit.emulators.telegram_api import TelegramApiEmulator
 
 USER = 90417263
+DISCORD_TOKEN = "OTAwMDAwMDAwMDAwMDAwMDAx.GFAKE1.health-SECRET-discord_token_0123456789"
 TIMEOUT = 30.0  # a cold start of the process on a loaded machine
 ASKED = ("tell me a joke, quokka", "a nerdy fact about space, quokka", "my name is Quokka")
 
@@ -273,3 +275,34 @@ def test_json_log_lines_are_one_object_each_and_redacted() -> None:
     assert first["message"] == "calling with [REDACTED] and\na second line"
     assert second["message"] == "the call failed" and "RuntimeError" in second["exception"]
     assert TOKEN not in out.getvalue() and "sk-very-secret" not in out.getvalue()
+
+
+async def test_readyz_names_discord_when_its_gateway_goes(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    emu = DiscordEmulator()
+    await emu.__aenter__()
+    open_ = True
+    port = free_port()
+    env = {
+        "DISCORD_BOT_TOKEN": DISCORD_TOKEN,
+        "DISCORD_API_BASE": emu.api_base,
+        "DISCORD_GATEWAY_URL": emu.gateway_url,
+        "HEALTH_PORT": str(port),
+    }
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    bot = BotProcess(None, Database("sqlite", url), tmp_path, env)
+    scrape = Scraper(http, port)
+    try:
+        await bot.start()
+        await bot.until(lambda: _is(scrape.status("/readyz"), 200), TIMEOUT)
+        await emu.__aexit__(None, None, None)  # Discord goes away: the gateway closes
+        open_ = False
+        await bot.until(lambda: _is(scrape.status("/readyz"), 503), TIMEOUT)
+        status, body = await scrape.get("/readyz")
+        assert status == 503 and json.loads(body)["not_ready"] == {"discord": "not connected"}
+        assert DISCORD_TOKEN not in bot.log.read_text()
+    finally:
+        await bot.close()
+        if open_:
+            await emu.__aexit__(None, None, None)

@@ -33,6 +33,7 @@ from storage.types import (
     StoreError,
     TokenUsage,
 )
+from storage.urls import UrlError, check
 
 DEFAULT_DATABASE_URL = "sqlite:///./multi_agent_data.db"
 
@@ -41,17 +42,17 @@ async def open_store(database_url: str = DEFAULT_DATABASE_URL) -> Store:
     """Open (creating and migrating as needed) the store a URL names.
 
     `sqlite:///relative/path`, `sqlite:////absolute/path`, `sqlite:///:memory:` or
-    `postgresql://user@host:port/db`. Raises SchemaTooNew for a database of a newer release.
+    `postgresql://user@host:port/db` (storage.urls). Raises UrlError for a malformed URL,
+    SchemaTooNew for a database of a newer release, StoreError when it cannot be opened.
     """
+    check(database_url)
     if database_url.startswith("sqlite:"):
         from storage.sqlite import SqliteStore
 
         return await SqliteStore.open(database_url)
-    if database_url.startswith(("postgresql:", "postgres:")):
-        from storage.postgres import PostgresStore
+    from storage.postgres import PostgresStore
 
-        return await PostgresStore.open(database_url)
-    raise ValueError(f"DATABASE_URL must be sqlite:// or postgresql://, got {database_url!r}")
+    return await PostgresStore.open(database_url)
 
 
 __all__ = [
@@ -78,5 +79,6 @@ __all__ = [
     "StoreBusy",
     "StoreError",
     "TokenUsage",
+    "UrlError",
     "open_store",
 ]

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.admin_commands import PAGE
+from bot.settings import DEFAULT_APP_NAME
+from storage import open_store
 from tests.operator.cli import Outcome, run_bot
 
 ADMIN = "python -m bot admin"
@@ -110,3 +113,15 @@ def test_export_replaces_a_file_only_when_forced_and_owner_only(
     fresh = tmp_path / "new.json"
     made = run_bot(tmp_path, _env(workdir), "admin", "export", "console:ada", "--out", str(fresh))
     assert made.code == 0 and fresh.stat().st_mode & 0o777 == 0o600
+
+
+async def test_sessions_pages_with_the_shells_syntax(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    async with await open_store(url) as store:
+        for n in range(PAGE + 1):
+            await store.create_session(DEFAULT_APP_NAME, f"user{n}", f"console:{n}")
+    first = run_bot(tmp_path, {"DATABASE_URL": url}, "admin", "sessions")
+    assert first.code == 0, first.stderr
+    assert first.stdout.strip().splitlines()[-1] == f"Next: {ADMIN} sessions 2"
+    second = run_bot(tmp_path, {"DATABASE_URL": url}, "admin", "sessions", "2")
+    assert second.code == 0 and "Next:" not in second.stdout and "user0 " in second.stdout

@@ -49,7 +49,8 @@ class PostgresUrl:
     def describe(self) -> str:
         port = f":{self.port}" if self.port is not None else ""
         scheme = self.dsn.split(":", 1)[0]
-        return f"{scheme}://{self.host}{port}/{self.database}"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6
+        return f"{scheme}://{host}{port}/{self.database}"
 
 
 def check(url: str) -> None:

@@ -130,6 +130,7 @@ def test_a_missing_migration_source_is_one_line(tmp_path: Path) -> None:
 def test_describe_keeps_scheme_host_port_and_database_only() -> None:
     url = f"postgres://user:{SECRET}@db.example:6543/bot?password={SECRET}&pool_size=3"
     assert describe(url) == "postgres://db.example:6543/bot"
+    assert describe(f"postgresql://u:{SECRET}@[::1]:5432/bot") == "postgresql://[::1]:5432/bot"
     assert describe("sqlite:////var/lib/bot.db") == "sqlite:////var/lib/bot.db"
     assert SECRET not in describe(f"postgresql://u:pa/{SECRET}@h/db")
     text = f"password {SECRET} and s%2Fcret refused"

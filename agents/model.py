@@ -96,6 +96,7 @@ class ModelClient(Protocol):
     """An LLM behind one interface: the OpenAI-compatible client or the offline model."""
 
     description: str
+    model: str  # the model asked for when a request names none (a metrics label)
 
     def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         """Yield TextDelta chunks while the answer is produced, then one ModelResponse.

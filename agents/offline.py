@@ -37,6 +37,7 @@ ROUTES = {
 
 class OfflineModel:
     description = "offline model (no LLM key: built-in intent routing, no network)"
+    model = "offline"
 
     async def aclose(self) -> None:
         return None

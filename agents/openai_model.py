@@ -56,7 +56,7 @@ class OpenAIModel:
             max_retries=0,
             default_headers=ATTRIBUTION_HEADERS,
         )
-        self._model = model
+        self._model = self.model = model
         self._max_retries = max_retries
         self._stream = stream
         self._backoff = backoff

@@ -252,27 +252,30 @@ class Runner:
                 except StopAsyncIteration:
                     return
                 except TimeoutError:
-                    self._observe_call(request, "turn_timeout")
+                    self._observe_call(model, request, "turn_timeout")
                     raise TurnTimeout() from None
                 except ModelError as exc:
-                    self._observe_call(request, exc.kind)
+                    self._observe_call(model, request, exc.kind)
                     raise
                 except Exception:
                     log.exception("model client %s failed", type(model).__name__)
-                    self._observe_call(request, "internal")
+                    self._observe_call(model, request, "internal")
                     raise ModelError("internal", "model client crashed") from None
                 if isinstance(chunk, ModelResponse):
-                    self._observe_call(request, "ok", chunk)
+                    self._observe_call(model, request, "ok", chunk)
                 yield chunk
         finally:
             await stream.aclose()
 
     def _observe_call(
-        self, request: ModelRequest, outcome: str, response: ModelResponse | None = None
+        self,
+        client: ModelClient,
+        request: ModelRequest,
+        outcome: str,
+        response: ModelResponse | None = None,
     ) -> None:
-        # The model that answered when known (a fallback, maybe), else the one asked for;
-        # "default": the client's configured model.
-        model = (response.model if response else None) or request.model or "default"
+        # The model that answered when known (a fallback, maybe), else the one asked for.
+        model = (response.model if response else None) or request.model or client.model
         self._observer.model_call(model, outcome)
         if response is not None and response.usage is not None:
             usage = response.usage

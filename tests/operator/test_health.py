@@ -26,6 +26,7 @@ from storage import Store, open_store
 from testkit.bot_process import REPO, TOKEN, BotProcess, Database
 from testkit.databases import postgres_database
 from testkit.emulators.discord_api import DiscordEmulator
+from testkit.emulators.llm import Fail, LLMEmulator, Say, call
 from testkit.emulators.telegram_api import TelegramApiEmulator
 
 USER = 90417263
@@ -306,3 +307,58 @@ async def test_readyz_names_discord_when_its_gateway_goes(
         await bot.close()
         if open_:
             await emu.__aexit__(None, None, None)
+
+
+async def test_metrics_count_tokens_model_failures_quote_failures_and_refusals(
+    tg: TelegramApiEmulator, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    async with LLMEmulator() as llm:
+        llm.script(
+            # A quote asked for: handed to the analyst, whose lookup fails (nothing listens on
+            # QUOTES_BASE_URL), and who says so.
+            Say(tool_calls=[call("transfer_to_agent", agent_name="stock_analyst")]),
+            Say(tool_calls=[call("get_quote", symbol="AAPL")], prompt_tokens=30),
+            Say("Quotes are unavailable right now.", completion_tokens=9),
+            # The next message finds the model down.
+            Fail(500),
+        )
+        url = f"sqlite:///{tmp_path / 'bot.db'}"
+        env = {
+            "OPENAI_API_KEY": "sk-health-test-key",
+            "LLM_BASE_URL": llm.base_url,
+            "LLM_MODEL": "test/model",
+            "LLM_MAX_RETRIES": "0",
+            "USER_RATE_LIMIT": "2/min",
+        }
+        bot, scrape = await started(tg, url, tmp_path, http, **env)
+        try:
+            tg.private_text(USER, "what is AAPL at, quokka?")
+            await bot.until(lambda: len(tg.texts(USER)) >= 1, TIMEOUT)
+            tg.private_text(USER, "and now, quokka?")
+            await bot.until(lambda: len(tg.texts(USER)) >= 2, TIMEOUT)
+            tg.private_text(USER, "one too many, quokka")  # past 2/min: refused
+            await bot.until(lambda: len(tg.texts(USER)) >= 3, TIMEOUT)
+            samples = await scrape.samples()
+
+            def count(name: str, **labels: str) -> float:
+                return total(samples, name, **labels)
+
+            ok = {"model": "test/model", "outcome": "ok"}
+            assert count("switchboard_model_calls_total", **ok) == 3
+            failed = {"model": "test/model", "outcome": "unavailable"}
+            assert count("switchboard_model_calls_total", **failed) == 1
+            tokens = "switchboard_tokens_total"
+            assert count(tokens, agent="stock_analyst", kind="prompt") == 30 + 11
+            assert count(tokens, agent="stock_analyst", kind="completion") == 7 + 9
+            assert count(tokens, agent="manager", model="test/model") == 11 + 7
+            assert count("switchboard_delegations_total", agent="stock_analyst") == 1
+            # The lookup failed, and the result the model read says so.
+            assert count("switchboard_tool_calls_total", tool="get_quote", outcome="error") == 1
+            assert count("switchboard_quote_provider_failures_total", reason="network") == 1
+            assert count("switchboard_rate_limited_messages_total", platform="telegram") == 1
+            assert count("switchboard_turn_seconds_count", platform="telegram") == 2
+            labels = {value for _, have in samples for _, value in have}
+            assert not [v for v in labels if str(USER) in v or "quokka" in v.lower()]
+        finally:
+            await bot.close()
+        assert "sk-health-test-key" not in bot.log.read_text()

@@ -157,7 +157,10 @@ class TelegramAdapter:
         """Polling: the last getUpdates did not fail to reach the Bot API; webhook: the server
         is up."""
         app = self._app
-        if app is None or self._stopping or app.updater is None or not app.updater.running:
+        # app.running: set by app.start(), the last step of start() (after setWebhook).
+        if app is None or self._stopping or not app.running or app.updater is None:
+            return False
+        if not app.updater.running:
             return False
         polling = self._polling
         webhook = self._settings.telegram_mode == "webhook"

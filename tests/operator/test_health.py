@@ -362,3 +362,32 @@ async def test_metrics_count_tokens_model_failures_quote_failures_and_refusals(
         finally:
             await bot.close()
         assert "sk-health-test-key" not in bot.log.read_text()
+
+
+async def test_webhook_mode_serves_them_beside_the_webhook_server(
+    tg: TelegramApiEmulator, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    hook, port = free_port(), free_port()
+    env = {
+        "TELEGRAM_MODE": "webhook",
+        "WEBHOOK_URL": f"http://127.0.0.1:{hook}/telegram/hook",
+        "WEBHOOK_SECRET": "s3cret-hook",
+        "WEBHOOK_LISTEN": "127.0.0.1",
+        "PORT": str(hook),
+        "HEALTH_PORT": str(port),
+    }
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    bot = BotProcess(tg, Database("sqlite", url), tmp_path, env)
+    scrape = Scraper(http, port)
+    try:
+        await bot.start(wait_polling=False)
+        await bot.until(lambda: _is(scrape.status("/readyz"), 200), TIMEOUT)
+        status = await tg.deliver_webhook(
+            tg.message_update(USER, USER, "tell me a joke"), secret="s3cret-hook"
+        )
+        assert status == 200
+        await bot.until(lambda: tg.texts(USER), TIMEOUT)
+        samples = await scrape.samples()
+        assert total(samples, "switchboard_turn_seconds_count", platform="telegram") == 1
+    finally:
+        await bot.close()

@@ -52,9 +52,9 @@ def environment(tmp_path: Path, **extra: str) -> dict[str, str]:
     }
 
 
-async def run_async(tmp_path: Path, **env: str) -> Outcome:
-    """`python -m bot` to its end, while this test's emulators keep answering."""
-    proc = await asyncio.create_subprocess_exec(
+async def spawn(tmp_path: Path, **env: str) -> asyncio.subprocess.Process:
+    """`python -m bot` with only `env` as its configuration, its output captured."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot",
@@ -64,6 +64,11 @@ async def run_async(tmp_path: Path, **env: str) -> Outcome:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def run_async(tmp_path: Path, **env: str) -> Outcome:
+    """`python -m bot` to its end, while this test's emulators keep answering."""
+    proc = await spawn(tmp_path, **env)
     out, err = await asyncio.wait_for(proc.communicate(), PROCESS_TIMEOUT)
     assert proc.returncode is not None
     return Outcome(proc.returncode, out.decode(), err.decode())
@@ -176,16 +181,7 @@ async def started(
     tmp_path: Path, ready: Callable[[], bool], **env: str
 ) -> tuple[Outcome, asyncio.subprocess.Process]:
     """Start `python -m bot`, wait for `ready`, SIGTERM it: its output and the process."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        cwd=tmp_path,
-        env=environment(tmp_path, **env),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await spawn(tmp_path, **env)
     try:
         deadline = time.monotonic() + PROCESS_TIMEOUT
         while not ready():

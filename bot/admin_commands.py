@@ -2,7 +2,7 @@
 
 The same code serves the chat commands and `python -m bot admin ...`. Every call, allowed or
 refused, goes to the store's audit log; the permission check itself is the caller's (the core
-knows who is asking, the shell is trusted). A "user" argument is our user id or `platform:id`.
+knows who is asking, the shell is trusted). A "user" argument is read by bot/user_refs.py.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 from agents.profile import SESSION_POINTER_PREFIX, as_list
 from bot.commands import ParsedCommand
 from bot.messages import CommandOption, CommandSpec, Reply
+from bot.user_refs import user_ref_candidates
 from storage import Event, EventNotFound, Store
 from storage.types import USER_PREFIX
 
@@ -27,7 +28,7 @@ ADMIN_COMMANDS: tuple[CommandSpec, ...] = (
         "A user's recent messages, newest last",
         admin=True,
         options=(
-            CommandOption("user", "user id or platform:id (default: you)"),
+            CommandOption("user", "the user (default: you)", type="user"),
             CommandOption("limit", "how many events (default 20)", type="int"),
             CommandOption("before", "page: show events older than this event id"),
         ),
@@ -43,13 +44,13 @@ ADMIN_COMMANDS: tuple[CommandSpec, ...] = (
         "user",
         "A user's profile and preferences",
         admin=True,
-        options=(CommandOption("user", "user id or platform:id", required=True),),
+        options=(CommandOption("user", "the user", type="user", required=True),),
     ),
     CommandSpec(
         "forget",
         "Erase a user's data",
         admin=True,
-        options=(CommandOption("user", "user id or platform:id", required=True),),
+        options=(CommandOption("user", "the user", type="user", required=True),),
     ),
 )
 
@@ -57,8 +58,8 @@ USAGE = {
     "history": "Usage: /history [user] [limit] [before-event-id]",
     "sessions": "Usage: /sessions [page]",
     "stats": "Usage: /stats",
-    "user": "Usage: /user <user id or platform:id>",
-    "forget": "Usage: /forget <user id or platform:id>",
+    "user": "Usage: /user <user: @mention, platform:id or user id>",
+    "forget": "Usage: /forget <user: @mention, platform:id or user id>",
 }
 
 
@@ -132,18 +133,18 @@ class AdminCommands:
         return [Reply(REFUSAL, private=private)]
 
     async def resolve_user(self, ref: str) -> str:
-        """Our user id for `ref` (a user id or platform:id); UsageError when unknown."""
-        platform, sep, platform_id = ref.partition(":")
-        if sep:
-            found = await self._store.find_user(platform.lower(), platform_id)
-            if found:
+        """Our user id for `ref` (see bot/user_refs.py); UsageError when unknown."""
+        for named in user_ref_candidates(ref):
+            if named.platform is None:
+                if (await self._store.stats(self._app, named.user_id)).users:
+                    return named.user_id
+            elif found := await self._store.find_user(named.platform, named.user_id):
                 return found
-        elif (await self._store.stats(self._app, ref)).users:
-            return ref
         raise UsageError(f"No such user: {ref}")
 
     async def _cmd_history(self, args: tuple[str, ...], own: str | None) -> str:
-        ref, limit, before = _history_args(args)
+        ref, asked, before = _history_args(args)
+        limit = min(asked, MAX_LIMIT)
         if ref is None and own is None:
             raise UsageError(USAGE["history"])
         user_id = await self.resolve_user(ref) if ref else str(own)
@@ -153,7 +154,8 @@ class AdminCommands:
             raise UsageError(f"No event {before} in the history of {user_id}") from None
         if not events:
             return f"No history for {user_id}" + (" before that event." if before else ".")
-        lines = [f"History of {user_id} (newest last):", *map(describe_event, events)]
+        capped = f", the most shown at once is {MAX_LIMIT}" if limit == MAX_LIMIT < asked else ""
+        lines = [f"History of {user_id} (newest last{capped}):", *map(describe_event, events)]
         if len(events) == limit:
             lines.append(f"Older: {self._invoke}history {user_id} {limit} {events[0].id}")
         return "\n".join(lines)
@@ -250,7 +252,8 @@ def _show(value: Any) -> str:
 
 
 def _history_args(args: tuple[str, ...]) -> tuple[str | None, int, str | None]:
-    """[user] [limit] [before]; a lone short number is the limit (Discord may omit `user`)."""
+    """[user] [limit] [before]; a lone short number is the limit (Discord may omit `user`).
+    The limit is as asked: above MAX_LIMIT, the caller shows the maximum and says so."""
     rest = list(args)
     ref = None
     if rest and not _is_limit(rest[0]):
@@ -260,7 +263,7 @@ def _history_args(args: tuple[str, ...]) -> tuple[str | None, int, str | None]:
         if not _is_limit(rest[0]):
             raise UsageError(USAGE["history"])
         limit = int(rest.pop(0))
-        if not 1 <= limit <= MAX_LIMIT:
+        if limit < 1:
             raise UsageError(f"limit must be between 1 and {MAX_LIMIT}")
     before = rest.pop(0) if rest else None
     if rest:

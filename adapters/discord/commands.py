@@ -1,9 +1,10 @@
 """The core's commands as Discord application (slash) commands with typed options.
 
 discord.py derives a command's options from its callback's signature, so each CommandSpec gets a
-callback whose signature is built from the spec (str/int options, choices as Literal, optional
-ones defaulting to None). The interaction is handed back as (interaction, spec, values); the
-adapter renders it into the one command line the core reads ("/watchlist add AAPL").
+callback whose signature is built from the spec (str/int options, a "user" one as the member
+picker, choices as Literal, optional ones defaulting to None). The interaction is handed back as
+(interaction, spec, values); the adapter renders it into the one command line the core reads
+("/watchlist add AAPL", a picked member as `discord:<id>`).
 """
 
 from __future__ import annotations
@@ -31,10 +32,13 @@ INSTALLS = app_commands.AppInstallationType(guild=True, user=False)
 
 
 def command_line(spec: CommandSpec, values: dict[str, Any]) -> str:
-    """'/history' + the given option values in the declared order (the core's positional form)."""
+    """'/history' + the given option values in the declared order (the core's positional form);
+    a picked member becomes `discord:<id>`, which the core reads (bot/user_refs.py)."""
     parts = [f"/{spec.name}"]
     for option in spec.options:
         value = values.get(option.name)
+        if isinstance(value, discord.abc.User):
+            value = f"discord:{value.id}"
         if value is not None and str(value).strip():
             parts.append(" ".join(str(value).split()))
     return " ".join(parts)
@@ -79,7 +83,7 @@ def _command(spec: CommandSpec, handler: SlashHandler) -> Any:
 
 
 def _parameter(option: CommandOption) -> inspect.Parameter:
-    annotation: Any = int if option.type == "int" else str
+    annotation: Any = {"int": int, "user": discord.User}.get(option.type, str)
     if option.choices:
         annotation = Literal[option.choices]
     if option.required:

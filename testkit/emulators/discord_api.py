@@ -31,6 +31,7 @@ API_PREFIX = "/api/v10"
 DISCORD_EPOCH_MS = 1_420_070_400_000
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
+USER_OPTION = 6  # application command option type USER
 NONCE_WINDOW = 300.0  # seconds; Discord checks nonces "in the past few minutes"
 CANNOT_MESSAGE = {"message": "Cannot send messages to this user", "code": 50007}
 # The parsed JSON body (any shape a client sends) and the uploaded files, read once per request.
@@ -300,6 +301,7 @@ class DiscordEmulator:
             data["options"] = [
                 {"name": k, "type": types[k], "value": v} for k, v in options.items() if k in types
             ]
+            self._resolve_users(data, guild)
         if scope is not None:
             data["guild_id"] = str(scope)
         token = f"itok-{self.snowflake()}"
@@ -338,6 +340,23 @@ class DiscordEmulator:
             "INTERACTION_CREATE", payload, guild_id=self.guild_id if guild else None
         )
         return payload
+
+    def _resolve_users(self, data: dict[str, Any], guild: bool) -> None:
+        """A USER option (type 6) is given as the picked user object: Discord sends its id as
+        the value and the object under `resolved.users` (in a guild, the member too, under
+        `resolved.members`, without its `user`, `deaf` and `mute`)."""
+        for option in data["options"]:
+            if option["type"] != USER_OPTION or not isinstance(option["value"], dict):
+                continue
+            picked = option["value"]
+            option["value"] = picked["id"]
+            resolved = data.setdefault("resolved", {})
+            resolved.setdefault("users", {})[picked["id"]] = picked
+            if guild:
+                member = self._member(picked)
+                for key in ("user", "deaf", "mute"):
+                    member.pop(key)
+                resolved.setdefault("members", {})[picked["id"]] = member
 
     async def dispatch(self, event: str, data: dict[str, Any], guild_id: int | None = None) -> None:
         """Send a DISPATCH to the session owning the guild's shard (DMs go to shard 0)."""

@@ -54,6 +54,12 @@ def test_history_pages_with_the_shells_syntax(workdir: Path) -> None:
     assert following.stdout.splitlines()[-1] not in page.stdout
 
 
+def test_a_limit_above_the_maximum_shows_the_maximum_and_says_so(workdir: Path) -> None:
+    shown = admin(workdir, "history", "console:ada", "999")
+    assert shown.code == 0, shown.stderr
+    assert "the most shown at once is 200" in shown.stdout.splitlines()[0]
+
+
 def test_a_bogus_event_id_is_an_error(workdir: Path) -> None:
     line = admin(workdir, "history", "console:ada", "20", "bogus").one_line(2)
     assert line.startswith("No event bogus in the history of ")
@@ -63,7 +69,7 @@ def test_a_bogus_event_id_is_an_error(workdir: Path) -> None:
     ("args", "says"),
     [
         (("history", "console:ada", "lots"), f"{ADMIN} history: wrong arguments (usage:"),
-        (("history", "console:ada", "999"), "limit must be between 1 and 200"),
+        (("history", "console:ada", "0"), "limit must be between 1 and 200"),
         (("history", "console:nobody"), "No such user: console:nobody"),
         (("sessions", "zero"), f"{ADMIN} sessions: wrong arguments (usage:"),
         (("user", "console:nobody"), "No such user: console:nobody"),

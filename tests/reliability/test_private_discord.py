@@ -33,10 +33,10 @@ NOTES = {SENT, NO_DM, GROUP_ADMIN}
 PLACES = ("dm", "guild-mention", "guild-slash")
 # (who asks, command, slash options); /forget (erasing) is left out: it would end the matrix.
 ADMIN_ASKS = [
-    ("history", {"user": f"discord:{USER}", "limit": 50}),
+    ("history", {"user": USER, "limit": 50}),
     ("sessions", {}),
     ("stats", {}),
-    ("user", {"user": f"discord:{USER}"}),
+    ("user", {"user": USER}),
 ]
 USER_ASKS: list[tuple[str, dict[str, Any]]] = [
     ("link", {}),
@@ -63,9 +63,11 @@ async def bot(emu: DiscordEmulator, tmp_path: Path, any_db_url: str) -> AsyncIte
 
 
 async def ask(bot: RunningBot, place: str, who: int, name: str, options: dict[str, Any]) -> Any:
-    if place == "guild-slash":
-        return await bot.command(who, name, options, guild=True)
-    line = " ".join([f"/{name}", *(str(v) for v in options.values())])
+    if place == "guild-slash":  # the user picked in the member picker
+        picked = {k: bot.user(v) if k == "user" else v for k, v in options.items()}
+        return await bot.command(who, name, picked, guild=True)
+    typed = {k: f"<@{v}>" if k == "user" else v for k, v in options.items()}  # a mention
+    line = " ".join([f"/{name}", *(str(v) for v in typed.values())])
     if place == "dm":
         return await bot.say(who, line)
     return await bot.say(who, line, guild=True, mention_bot=True)

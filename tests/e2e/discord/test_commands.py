@@ -43,6 +43,7 @@ async def test_every_core_command_is_synced_with_typed_options(bot: RunningBot) 
     assert ticker["type"] == 3 and not ticker["required"]
     history = {o["name"]: o for o in synced["history"]["options"]}
     assert history["limit"]["type"] == 4  # an integer option
+    assert history["user"]["type"] == 6  # the member picker
     assert synced["history"]["default_member_permissions"] is not None  # hidden by default
     assert synced["help"]["default_member_permissions"] is None
     assert synced["user"]["options"][0]["required"] is True
@@ -79,14 +80,14 @@ async def test_admin_history_is_ephemeral_for_admins_and_refused_to_others(
 ) -> None:
     await bot.say(USER, "Tell me a joke about Python")
 
-    (history,) = await bot.command(ADMIN, "history", {"user": f"discord:{USER}"}, guild=True)
+    (history,) = await bot.command(ADMIN, "history", {"user": bot.user(USER)}, guild=True)
     assert history["content"].startswith("History of")
     assert "python" in history["content"].lower()
     assert history["flags"] & EPHEMERAL
     callback = bot.emu.calls_to("POST", r"/interactions/\d+/[^/]+/callback")[-1]
     assert callback.body["data"]["flags"] & EPHEMERAL  # deferred as ephemeral
 
-    (refused,) = await bot.command(USER, "history", {"user": f"discord:{USER}"}, guild=True)
+    (refused,) = await bot.command(USER, "history", {"user": bot.user(USER)}, guild=True)
     assert refused["content"] == "Sorry, that command is only for the bot's admins."
     assert refused["flags"] & EPHEMERAL
     # In a DM an admin command is ephemeral too.

@@ -106,7 +106,7 @@ async def test_discord_non_admin_is_refused_everything(tmp_path: Path) -> None:
                 victim_id = await app.store.find_user("discord", str(VICTIM))
                 assert victim_id
                 interactions = []
-                options = {"user": victim_id, "limit": 50}
+                options = {"user": victim, "limit": 50}  # the victim, picked from the members
                 for spec in ADMIN_COMMANDS:
                     for guild in (True, False):
                         interactions.append(

@@ -134,25 +134,29 @@ class QuoteProvider:
 
     async def get_quote(self, raw_symbol: str) -> Quote:
         symbol = normalize_ticker(raw_symbol)
+        data = await self.fetch_chart(symbol, {"range": "2d", "interval": "1d"})
+        try:
+            return parse_chart(symbol, data)
+        except QuotesUnavailable:
+            self._observer.quote_failure("malformed")
+            raise
+
+    async def fetch_chart(self, symbol: str, params: dict[str, str]) -> Any:
+        """The chart endpoint's JSON for a normalized symbol; failures as QuoteError."""
         url = f"{self._base}/v8/finance/chart/{urlquote(symbol, safe='^=')}"
         try:
-            async with self._http().get(url, params={"range": "2d", "interval": "1d"}) as resp:
+            async with self._http().get(url, params=params) as resp:
                 if resp.status == 404:
                     raise UnknownTicker(f"I couldn't find a quote for {symbol}")
                 if resp.status != 200:
                     log.warning("quotes: HTTP %s for %s", resp.status, symbol)
                     self._observer.quote_failure("http")
                     raise QuotesUnavailable("quotes are unavailable right now")
-                data = await resp.json(content_type=None)
+                return await resp.json(content_type=None)
         except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
             log.warning("quotes: %s for %s: %s", type(exc).__name__, symbol, exc)
             self._observer.quote_failure("network")
             raise QuotesUnavailable("quotes are unavailable right now") from None
-        try:
-            return parse_chart(symbol, data)
-        except QuotesUnavailable:
-            self._observer.quote_failure("malformed")
-            raise
 
     async def get_quotes(self, symbols: Sequence[str]) -> dict[str, Quote | QuoteError]:
         """Quotes for the first `max_per_call` distinct symbols, `concurrency` requests at a time;
@@ -198,7 +202,7 @@ def parse_chart(symbol: str, data: Any) -> Quote:
             raise UnknownTicker(f"I couldn't find a quote for {symbol}")
         result = chart["result"][0]
         meta = result["meta"]
-        price = _number(meta["regularMarketPrice"])
+        price = number(meta["regularMarketPrice"])
         if price is None or price <= 0:
             raise ValueError("no price")
         previous = _previous_close(result, meta)
@@ -218,20 +222,20 @@ def parse_chart(symbol: str, data: Any) -> Quote:
 
 def _previous_close(result: dict[str, Any], meta: dict[str, Any]) -> float | None:
     try:
-        closes = [_number(c) for c in result["indicators"]["quote"][0]["close"]]
+        closes = [number(c) for c in result["indicators"]["quote"][0]["close"]]
         closes = [c for c in closes if c is not None]
     except (KeyError, IndexError, TypeError):
         closes = []
     if len(closes) >= 2:
         return closes[-2]
     for key in ("previousClose", "chartPreviousClose"):
-        value = _number(meta.get(key))
+        value = number(meta.get(key))
         if value is not None and value > 0:
             return value
     return None
 
 
-def _number(value: Any) -> float | None:
+def number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     number = float(value)

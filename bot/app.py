@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 import agents
+from agents.charts import Charts
 from agents.runner import Runner
 from bot.conversation import Conversation
 from bot.health import Health, serving
@@ -88,6 +89,7 @@ async def open_app(settings: Settings) -> AsyncIterator[App]:
                 rate_limit=settings.user_rate_limit,
                 queue_limit=settings.user_queue_limit,
                 observer=metrics,
+                charts=Charts(quotes),
             )
             yield App(settings, store, core, runner, model.description, metrics)
         finally:

@@ -13,6 +13,8 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
+from agents.charts import DEFAULT_RANGE, Charts
+from agents.charts import RANGES as CHART_RANGES
 from agents.profile import (
     FORGET_KEY,
     JOKE_TOPICS_KEY,
@@ -27,6 +29,7 @@ from agents.profile import (
     remove_from_watchlist,
     watchlist_of,
 )
+from agents.quotes import InvalidTicker, QuoteError
 from bot.chat_sessions import SYSTEM_AUTHOR, ChatSession, ChatSessions
 from bot.link_commands import LINK_USAGE, UNLINK_USAGE, LinkCommands
 from bot.messages import CommandOption, CommandSpec, Incoming, Reply, ReplyFile
@@ -46,6 +49,16 @@ USER_COMMANDS: tuple[CommandSpec, ...] = (
         options=(
             CommandOption("action", "show, add or remove", choices=("show", "add", "remove")),
             CommandOption("ticker", "Ticker symbol, e.g. AAPL"),
+        ),
+    ),
+    CommandSpec(
+        "chart",
+        "A price chart of a stock, as a picture",
+        options=(
+            CommandOption("ticker", "Ticker symbol, e.g. AAPL", required=True),
+            CommandOption(
+                "range", f"Time range (default {DEFAULT_RANGE})", choices=tuple(CHART_RANGES)
+            ),
         ),
     ),
     CommandSpec("reset", "Start a fresh conversation (preferences are kept)"),
@@ -78,6 +91,7 @@ USER_COMMANDS: tuple[CommandSpec, ...] = (
 USAGE = {
     "watchlist": "Usage: /watchlist, /watchlist add TICKER or /watchlist remove TICKER",
     "forgetme": "Usage: /forgetme, then /forgetme confirm",
+    "chart": f"Usage: /chart TICKER [{'|'.join(CHART_RANGES)}] (default {DEFAULT_RANGE})",
     "link": LINK_USAGE,
     "unlink": UNLINK_USAGE,
 }
@@ -132,7 +146,7 @@ def favourite_agent(delegations: dict[str, int]) -> tuple[str, int] | None:
 
 
 class UserCommands:
-    """/start /help /prefs /watchlist /reset /export /forgetme /link /unlink."""
+    """/start /help /prefs /watchlist /chart /reset /export /forgetme /link /unlink."""
 
     def __init__(
         self,
@@ -140,8 +154,10 @@ class UserCommands:
         app_name: str,
         sessions: ChatSessions,
         all_commands: tuple[CommandSpec, ...],
+        charts: Charts | None = None,
     ) -> None:
         self._store = store
+        self._charts = charts
         self._app = app_name
         self._sessions = sessions
         self._all = all_commands
@@ -226,6 +242,21 @@ class UserCommands:
         session = await self._session(ctx)
         await self._sessions.reset(session, inc.platform, inc.chat_id, ctx.event_id("reset"))
         return [Reply("Fresh start: this chat has a new conversation. Your preferences are kept.")]
+
+    async def _cmd_chart(self, ctx: CommandContext, args: tuple[str, ...]) -> list[Reply]:
+        if not 1 <= len(args) <= 2 or (len(args) == 2 and args[1].lower() not in CHART_RANGES):
+            return [Reply(USAGE["chart"])]
+        if self._charts is None:
+            return [Reply("Charts are not available here.")]
+        try:
+            range_ = args[1].lower() if len(args) == 2 else DEFAULT_RANGE
+            chart = await self._charts.chart(args[0], range_)
+        except InvalidTicker:
+            return [Reply(f"{USAGE['chart']}\n{TICKER_HINT}")]
+        except QuoteError as exc:
+            return [Reply(f"No chart: {exc}.")]
+        png = ReplyFile(chart.filename, chart.png, mime_type="image/png")
+        return [Reply(chart.series.summary(), file=png)]
 
     async def _cmd_export(self, ctx: CommandContext, args: tuple[str, ...]) -> list[Reply]:
         data = await self._store.export_user(self._app, ctx.user_id)

@@ -32,6 +32,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from agents.charts import Charts
 from agents.observer import Observer, Unobserved
 from bot.admin_commands import ADMIN_COMMANDS, AdminCommands
 from bot.chat_sessions import ChatSession, ChatSessions
@@ -151,10 +152,12 @@ class Conversation:
         order_wait: float = ORDER_WAIT,
         clock: Callable[[], float] = time.time,
         observer: Observer | None = None,
+        charts: Charts | None = None,
     ) -> None:
         """`clock` (wall time, as the inbox records it) paces the per-user limits and dates
         the order wait's bound; tests step it. `typing_after=None`: never signal typing.
-        `observer`: where turns, replies, lock waits and refusals are counted (bot.metrics)."""
+        `observer`: where turns, replies, lock waits and refusals are counted (bot.metrics).
+        `charts`: what /chart draws with (none: /chart says charts are unavailable)."""
         self._observer = observer or Unobserved()
         self._store = store
         self._runner = runner
@@ -171,7 +174,7 @@ class Conversation:
         self._receipts: dict[tuple[str, str], _Receipt] = {}
         self._sessions = ChatSessions(store, app_name)
         self.commands: tuple[CommandSpec, ...] = USER_COMMANDS + ADMIN_COMMANDS
-        self._user_commands = UserCommands(store, app_name, self._sessions, self.commands)
+        self._user_commands = UserCommands(store, app_name, self._sessions, self.commands, charts)
         self._admin_commands = AdminCommands(store, app_name)
         self._order = KeyedLocks()
 

@@ -76,9 +76,16 @@ class Incoming:
 
 @dataclass(frozen=True, slots=True)
 class ReplyFile:
+    """A file sent with a reply. An `image/...` one is shown as a picture (Telegram sendPhoto,
+    Discord an attachment, the console saves it); anything else as a document."""
+
     filename: str
     data: bytes
     mime_type: str = "application/json"
+
+    @property
+    def is_image(self) -> bool:
+        return self.mime_type.startswith("image/")
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ import pytest
 
 from adapters.console import ConsoleAdapter
 from bot.app import open_app
+from testkit.emulators.quotes import QuotesEmulator
 from tests.core.conftest import make_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,6 +160,22 @@ async def test_console_adapter_in_process_saves_exports(tmp_path: Path) -> None:
     [saved] = exported_files(tmp_path)
     assert f"(saved to {saved})" in text
     assert "Ada" in saved.read_text()
+
+
+async def test_console_saves_a_chart_and_prints_its_path(tmp_path: Path) -> None:
+    async with QuotesEmulator() as quotes:
+        settings = make_settings(f"sqlite:///{tmp_path / 'c.db'}", QUOTES_BASE_URL=quotes.base_url)
+        out = io.StringIO()
+        async with open_app(settings) as app:
+            console = ConsoleAdapter(
+                app.core, "ada", io.StringIO("/chart AAPL 5d\n"), out, export_dir=tmp_path
+            )
+            await console.start()
+            await asyncio.wait_for(console.wait(), 30)
+    saved = tmp_path / "AAPL-5d.png"
+    assert f"(saved to {saved})" in out.getvalue()
+    assert "AAPL 5d: 187.42 USD" in out.getvalue()
+    assert saved.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
 def exported_files(folder: Path) -> list[Path]:

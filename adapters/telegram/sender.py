@@ -180,13 +180,14 @@ class Sender:
     async def send_file(
         self, target: Target, file: ReplyFile, caption: str | None, *, strict: bool = False
     ) -> None:
-        await self._send(
-            "sendDocument",
-            lambda: self.bot.send_document(
-                document=file.data, filename=file.filename, caption=caption, **target.kwargs()
-            ),
-            strict,
-        )
+        """An image as a photo (sendPhoto), any other file as a document (sendDocument)."""
+        if file.is_image:
+            send = partial(self.bot.send_photo, photo=file.data, filename=file.filename)
+            what = "sendPhoto"
+        else:
+            send = partial(self.bot.send_document, document=file.data, filename=file.filename)
+            what = "sendDocument"
+        await self._send(what, lambda: send(caption=caption, **target.kwargs()), strict)
 
     async def _send(self, what: str, action: Callable[[], Awaitable[T]], strict: bool) -> T | None:
         """Like `call`, but unless `strict` a refusal for good is logged and skipped."""

@@ -1,9 +1,12 @@
-"""A Yahoo Finance chart endpoint emulator: `GET /v8/finance/chart/{SYMBOL}?range=2d&interval=1d`.
+"""A Yahoo Finance chart endpoint emulator: `GET /v8/finance/chart/{SYMBOL}?range=..&interval=..`.
 
 Serves the real provider's JSON shape (meta.regularMarketPrice, chartPreviousClose, currency,
 two daily closes in indicators.quote[0].close) for the symbols a test sets in `prices`; unknown
 symbols get Yahoo's 404 body. `mode` injects failures: "error" (HTTP 500), "garbage" (not
-JSON), "bad_shape" (JSON without a price), "hang" (never answers). Requests are recorded, with
+JSON), "bad_shape" (JSON without a price), "hang" (never answers). Any range but "2d" answers
+a price series (`SERIES_POINTS` closes from below the previous close up to the price, with
+`chartPreviousClose` its first close); symbols in `empty` answer the shape Yahoo gives a range
+without trades: meta, but no `timestamp` and an empty quote. Requests are recorded, with
 how many were being answered at once (`in_flight`, `max_in_flight`); clearing `gate` holds every
 answer until it is set again, so a test can see how many requests a client has open together.
 """
@@ -11,6 +14,7 @@ answer until it is set again, so a test can see how many requests a client has o
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass
 from typing import Any, Self
@@ -26,6 +30,9 @@ class Listing:
     name: str | None = None
 
 
+SERIES_POINTS = 22
+RANGE_DAYS = {"1d": 1, "5d": 5, "1mo": 30, "6mo": 182, "1y": 365}
+
 DEFAULT_PRICES = {
     "AAPL": Listing(187.42, 185.1, "USD", "Apple Inc."),
     "TSLA": Listing(251.03, 256.9, "USD", "Tesla, Inc."),
@@ -37,6 +44,7 @@ class QuotesEmulator:
     def __init__(self, prices: dict[str, Listing] | None = None) -> None:
         self.prices = dict(DEFAULT_PRICES if prices is None else prices)
         self.mode = "ok"
+        self.empty: set[str] = set()
         self.requests: list[tuple[str, dict[str, str]]] = []  # (symbol, query)
         self.headers: list[dict[str, str]] = []
         self.in_flight = 0
@@ -94,6 +102,8 @@ class QuotesEmulator:
                 }
             }
             return web.json_response(body, status=404)
+        if request.query.get("range", "2d") != "2d":
+            return web.json_response(self._series(symbol.upper(), listing, request.query))
         return web.json_response(self._body(symbol.upper(), listing))
 
     def _body(self, symbol: str, listing: Listing) -> dict[str, Any]:
@@ -136,3 +146,22 @@ class QuotesEmulator:
                 "error": None,
             }
         }
+
+    def _series(self, symbol: str, listing: Listing, query: Any) -> dict[str, Any]:
+        """A range's closes: a wave rising from below the previous close to the price."""
+        now = int(time.time())
+        start = listing.previous_close * 0.95
+        closes = [
+            round(start + (listing.price - start) * i / (SERIES_POINTS - 1) + math.sin(i) * 0.8, 2)
+            for i in range(SERIES_POINTS)
+        ]
+        closes[-1] = listing.price
+        meta = self._body(symbol, listing)["chart"]["result"][0]["meta"]
+        meta.update(chartPreviousClose=start, range=query.get("range"))
+        meta["dataGranularity"] = query.get("interval")
+        result: dict[str, Any] = {"meta": meta, "indicators": {"quote": [{}]}}
+        if symbol not in self.empty:
+            step = RANGE_DAYS.get(str(query.get("range")), 30) * 86_400 // (SERIES_POINTS - 1)
+            result["timestamp"] = [now - step * n for n in range(SERIES_POINTS - 1, -1, -1)]
+            result["indicators"] = {"quote": [{"close": closes}]}
+        return {"chart": {"result": [result], "error": None}}

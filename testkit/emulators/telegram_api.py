@@ -31,7 +31,13 @@ from aiohttp import web
 _STRING_PARAMS = frozenset(
     {"text", "caption", "action", "parse_mode", "url", "secret_token", "description", "emoji"}
 )
-SEND_METHODS = ("sendMessage", "editMessageText", "sendDocument", "sendChatAction")
+SEND_METHODS = (
+    "sendMessage",
+    "editMessageText",
+    "sendDocument",
+    "sendPhoto",
+    "sendChatAction",
+)
 _COMMAND = re.compile(r"(?<!\S)/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?")
 _MENTION = re.compile(r"(?<!\S)@[A-Za-z0-9_]{5,32}")
 # Telegram's fake senders (Bot API, Message.from): automatic forwards from a linked channel come
@@ -519,6 +525,24 @@ class TelegramApiEmulator:
         }
         return self._bot_message(params, document=document, caption=params.get("caption"))
 
+    def _m_sendPhoto(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> dict:
+        """Bot API sendPhoto: at most 10 MB, width + height at most 10000, a ratio of at most
+        20; the message carries `photo`, an array of PhotoSize (here the one size uploaded)."""
+        upload = files.get("photo")
+        if upload is None:
+            raise LookupError("there is no photo in the request")
+        width, height = _png_size(upload.data)
+        if len(upload.data) > 10_000_000 or width + height > 10_000:
+            raise LookupError("PHOTO_INVALID_DIMENSIONS")
+        size = {
+            "file_id": f"photo{len(self.calls)}",
+            "file_unique_id": f"u{len(self.calls)}",
+            "width": width,
+            "height": height,
+            "file_size": len(upload.data),
+        }
+        return self._bot_message(params, photo=[size], caption=params.get("caption"))
+
     def _m_editMessageText(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> dict:
         key = (int(params["chat_id"]), int(params["message_id"]))
         if key not in self._messages:
@@ -566,3 +590,10 @@ class TelegramApiEmulator:
     @staticmethod
     def _group(chat_id: int) -> dict[str, Any]:
         return {"id": chat_id, "type": "supergroup", "title": "Test group"}
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk; a file that is no PNG is refused."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        raise LookupError("IMAGE_PROCESS_FAILED")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")

@@ -1,0 +1,65 @@
+"""/chart through Discord: the slash command's options come from USER_COMMANDS, the chart
+arrives as a PNG attachment of at least 800x450; no prices -> a message and no attachment.
+Real discord.py against the Discord emulator, the quotes emulator as the market-data source."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.settings import Settings
+from testkit.emulators.discord_api import DiscordEmulator
+from testkit.emulators.quotes import QuotesEmulator
+from tests.e2e.discord.conftest import USER, RunningBot, bot_env, start_bot
+
+pytestmark = pytest.mark.e2e
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+async def quotes() -> AsyncIterator[QuotesEmulator]:
+    async with QuotesEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+async def bot(
+    emu: DiscordEmulator, quotes: QuotesEmulator, tmp_path: Path
+) -> AsyncIterator[RunningBot]:
+    env = bot_env(emu, tmp_path) | {"QUOTES_BASE_URL": quotes.base_url}
+    async with start_bot(Settings.from_env(env, dotenv_path=None), emu) as running:
+        yield running
+
+
+def png_size(content: str) -> tuple[int, int]:
+    """Width and height from the attachment as the emulator keeps it (decoded as UTF-8 with
+    replacement): the signature's first byte is replaced, the IHDR bytes of a 1024x576 image
+    are all ASCII and survive."""
+    header = PNG_SIGNATURE[:1] + content[1:24].encode("ascii")
+    assert header[:8] == PNG_SIGNATURE and header[12:16] == b"IHDR"
+    return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+
+
+async def test_chart_command_options_come_from_the_command_list(bot: RunningBot) -> None:
+    [chart] = [c for c in bot.emu.commands[None] if c["name"] == "chart"]
+    ticker, range_ = chart["options"]
+    assert (ticker["name"], ticker.get("required")) == ("ticker", True)
+    assert [c["value"] for c in range_["choices"]] == ["1d", "5d", "1mo", "6mo", "1y"]
+
+
+async def test_chart_arrives_as_a_png_attachment(bot: RunningBot) -> None:
+    (reply,) = await bot.command(USER, "chart", {"ticker": "AAPL", "range": "1y"})
+    (attachment,) = reply["attachments"]
+    assert attachment["filename"] == "AAPL-1y.png"
+    width, height = png_size(attachment["content"])
+    assert width >= 800 and height >= 450
+    assert reply["content"].startswith("AAPL 1y: 187.42 USD, +")
+
+
+async def test_no_prices_no_attachment(bot: RunningBot, quotes: QuotesEmulator) -> None:
+    quotes.empty.add("TSLA")
+    (reply,) = await bot.command(USER, "chart", {"ticker": "TSLA"})
+    assert reply["content"] == "No chart: there are no prices for TSLA over 1mo."
+    assert not reply["attachments"]

@@ -48,14 +48,14 @@ USER_COMMANDS: tuple[CommandSpec, ...] = (
         "Show or edit your stock watchlist",
         options=(
             CommandOption("action", "show, add or remove", choices=("show", "add", "remove")),
-            CommandOption("ticker", "Ticker symbol, e.g. AAPL"),
+            CommandOption("ticker", "Ticker symbol, e.g. AAPL", autocomplete=True),
         ),
     ),
     CommandSpec(
         "chart",
         "A price chart of a stock, as a picture",
         options=(
-            CommandOption("ticker", "Ticker symbol, e.g. AAPL", required=True),
+            CommandOption("ticker", "Ticker symbol, e.g. AAPL", required=True, autocomplete=True),
             CommandOption(
                 "range", f"Time range (default {DEFAULT_RANGE})", choices=tuple(CHART_RANGES)
             ),
@@ -169,6 +169,18 @@ class UserCommands:
     async def run(self, ctx: CommandContext, cmd: ParsedCommand) -> list[Reply]:
         handler = getattr(self, f"_cmd_{cmd.name}")
         return await handler(ctx, cmd.args)
+
+    async def watchlist_suggestions(self, user_id: str, typed: str) -> list[str]:
+        """The user's watchlist symbols starting with `typed` (user state rides on every one
+        of the user's sessions: the latest is read)."""
+        prefix = typed.strip().upper()
+        for row in await self._store.list_sessions(self._app, user_id, limit=1):
+            session = await self._store.get_session(
+                self._app, user_id, row.session_id, recent_events=0
+            )
+            if session is not None:
+                return [s for s in watchlist_of(dict(session.state)) if s.startswith(prefix)]
+        return []
 
     async def _session(self, ctx: CommandContext) -> Session:
         """The chat's session, created when the chat has none yet."""

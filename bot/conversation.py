@@ -501,6 +501,12 @@ class Conversation:
             log.warning("turn %s failed: %s", invocation_id, final.error)
         yield Reply(final.text or NO_ANSWER)
 
+    async def suggest_tickers(self, platform: str, platform_user_id: str, typed: str) -> list[str]:
+        user_id = await self._store.find_user(platform, platform_user_id)
+        if user_id is None:
+            return []
+        return await self._user_commands.watchlist_suggestions(user_id, typed)
+
     async def _user_of(self, incoming: Incoming) -> str:
         return await self._store.resolve_user(
             incoming.platform, incoming.platform_user_id, incoming.display_name

@@ -125,6 +125,7 @@ class CommandOption:
     type: str = "str"  # "str" | "int"
     required: bool = False
     choices: tuple[str, ...] = ()
+    autocomplete: bool = False  # a ticker: the user's watchlist is offered while typing
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +163,11 @@ class ConversationCore(Protocol):
         ...
 
     def handle(self, incoming: Incoming) -> AsyncGenerator[Reply, None]: ...
+
+    async def suggest_tickers(self, platform: str, platform_user_id: str, typed: str) -> list[str]:
+        """Symbols from the user's watchlist starting with `typed` (for an option's
+        autocomplete); none for a user we do not know. Records nothing."""
+        ...
 
     async def pending(self, platform: str) -> list[Incoming]:
         """Messages recorded but never answered (e.g. before a crash), all of them, round-robin

@@ -145,7 +145,7 @@ class DiscordAdapter:
         tree = app_commands.CommandTree(client)
         tree.error(self._on_command_error)
         guild = command_guild(self._settings)
-        for command in build_commands(self._core.commands, self._on_slash):
+        for command in build_commands(self._core.commands, self._on_slash, self._suggest):
             tree.add_command(command, guild=guild)
         try:
             await client.login(self._settings.discord_bot_token or "")
@@ -261,6 +261,9 @@ class DiscordAdapter:
             return
         incoming = interaction_incoming(interaction, command_line(spec, values), ephemeral)
         await self._inflight.spawn(self._handle(incoming, replies))
+
+    async def _suggest(self, interaction: discord.Interaction, typed: str) -> list[str]:
+        return await self._core.suggest_tickers("discord", str(interaction.user.id), typed)
 
     async def _on_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError

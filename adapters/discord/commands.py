@@ -22,8 +22,11 @@ from bot.messages import CommandOption, CommandSpec
 log = logging.getLogger(__name__)
 
 SlashHandler = Callable[[discord.Interaction, CommandSpec, dict[str, Any]], Awaitable[None]]
+# What to offer while the user types an autocomplete option (the text typed so far).
+Suggester = Callable[[discord.Interaction, str], Awaitable[list[str]]]
 
 DESCRIPTION_LIMIT = 100  # Discord's limit for command and option descriptions
+CHOICES_LIMIT = 25  # Discord's limit for autocomplete choices
 # Admin commands are hidden from members without this permission in guild UIs (a hint only:
 # server admins can change it under Integrations; the core checks ADMIN_IDS on every call).
 ADMIN_DEFAULT_PERMISSIONS = discord.Permissions(manage_guild=True)
@@ -44,12 +47,19 @@ def command_line(spec: CommandSpec, values: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def build_commands(specs: tuple[CommandSpec, ...], handler: SlashHandler) -> list[Any]:
-    """One app_commands.Command per valid spec; an invalid one is logged and left out."""
+def build_commands(
+    specs: tuple[CommandSpec, ...], handler: SlashHandler, suggester: Suggester
+) -> list[Any]:
+    """One app_commands.Command per valid spec; an invalid one is logged and left out. Options
+    marked `autocomplete` offer what `suggester` finds for the text typed so far."""
     commands: list[Any] = []
     for spec in specs:
         try:
-            commands.append(_command(spec, handler))
+            command = _command(spec, handler)
+            for option in spec.options:
+                if option.autocomplete:
+                    command.autocomplete(option.name)(_autocomplete(suggester))
+            commands.append(command)
         except (TypeError, ValueError) as exc:
             log.warning("command /%s cannot be a Discord slash command: %s", spec.name, exc)
     return commands
@@ -80,6 +90,16 @@ def _command(spec: CommandSpec, handler: SlashHandler) -> Any:
         allowed_contexts=CONTEXTS,
         allowed_installs=INSTALLS,
     )
+
+
+def _autocomplete(suggester: Suggester) -> Any:
+    async def suggest(
+        interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        found = await suggester(interaction, current)
+        return [app_commands.Choice(name=s, value=s) for s in found[:CHOICES_LIMIT]]
+
+    return suggest
 
 
 def _parameter(option: CommandOption) -> inspect.Parameter:

@@ -32,6 +32,9 @@ DISCORD_EPOCH_MS = 1_420_070_400_000
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
 USER_OPTION = 6  # application command option type USER
+APPLICATION_COMMAND, AUTOCOMPLETE = 2, 4  # interaction types
+AUTOCOMPLETE_RESULT = 8  # interaction callback type
+MAX_CHOICES = 25
 NONCE_WINDOW = 300.0  # seconds; Discord checks nonces "in the past few minutes"
 CANNOT_MESSAGE = {"message": "Cannot send messages to this user", "code": 50007}
 # The parsed JSON body (any shape a client sends) and the uploaded files, read once per request.
@@ -291,10 +294,45 @@ class DiscordEmulator:
     ) -> dict[str, Any]:
         """Dispatch INTERACTION_CREATE for a synced slash command (unknown commands fail the
         test, as Discord would never send them). Returns the interaction payload."""
+        data = self._command_data(name, options, guild)
+        return await self._interact(APPLICATION_COMMAND, author, data, guild, guild_permissions)
+
+    async def autocomplete(
+        self,
+        author: dict[str, Any],
+        name: str,
+        options: dict[str, Any],
+        focused: str,
+        *,
+        guild: bool = False,
+    ) -> dict[str, Any]:
+        """Dispatch an APPLICATION_COMMAND_AUTOCOMPLETE interaction (type 4): the user is typing
+        `options[focused]` (marked `focused`) into an option synced with `autocomplete: true`.
+        The bot answers with callback type 8 and its `choices`: see `suggestions`."""
+        data = self._command_data(name, options, guild)
+        option = next(o for o in data["options"] if o["name"] == focused)
+        option["focused"] = True
+        synced = {o["name"]: o for o in self._synced(name, guild).get("options", [])}
+        if not synced[focused].get("autocomplete"):
+            raise AssertionError(f"/{name} {focused} was not synced with autocomplete")
+        return await self._interact(AUTOCOMPLETE, author, data, guild, "0")
+
+    def suggestions(self, interaction: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """The choices the bot offered for an autocomplete interaction (None: not yet)."""
+        acked = self.acked(interaction)
+        return None if acked is None else acked["data"]["choices"]
+
+    def _synced(self, name: str, guild: bool) -> dict[str, Any]:
         scope = self.guild_id if guild and self.guild_id in self.commands else None
         spec = next((c for c in self.commands.get(scope, []) if c["name"] == name), None)
         if spec is None:
             raise AssertionError(f"/{name} was not synced (synced: {self.commands})")
+        return spec
+
+    def _command_data(
+        self, name: str, options: dict[str, Any] | None, guild: bool
+    ) -> dict[str, Any]:
+        spec = self._synced(name, guild)
         types = {o["name"]: o["type"] for o in spec.get("options", [])}
         data: dict[str, Any] = {"id": spec["id"], "name": name, "type": 1}
         if options:
@@ -302,14 +340,24 @@ class DiscordEmulator:
                 {"name": k, "type": types[k], "value": v} for k, v in options.items() if k in types
             ]
             self._resolve_users(data, guild)
-        if scope is not None:
-            data["guild_id"] = str(scope)
+        if guild and self.guild_id in self.commands:
+            data["guild_id"] = str(self.guild_id)
+        return data
+
+    async def _interact(
+        self,
+        kind: int,
+        author: dict[str, Any],
+        data: dict[str, Any],
+        guild: bool,
+        guild_permissions: str,
+    ) -> dict[str, Any]:
         token = f"itok-{self.snowflake()}"
         channel_id = self.guild_channel_id if guild else int(author["id"]) + 1
         payload: dict[str, Any] = {
             "id": str(self.snowflake()),
             "application_id": str(self.application_id),
-            "type": 2,
+            "type": kind,
             "data": data,
             "channel_id": str(channel_id),
             "token": token,
@@ -706,6 +754,9 @@ class DiscordEmulator:
                 {"message": "Interaction has already been acknowledged.", "code": 40060}, 400
             )
         body = request[BODY] or {}
+        is_autocomplete = state["payload"]["type"] == AUTOCOMPLETE
+        if is_autocomplete or body.get("type") == AUTOCOMPLETE_RESULT:
+            return self._autocomplete_result(state, body, is_autocomplete)
         state["acked"] = body
         flags = int((body.get("data") or {}).get("flags") or 0)
         channel_id = int(state["payload"]["channel_id"])
@@ -725,6 +776,19 @@ class DiscordEmulator:
             "response_message_ephemeral": bool(flags & EPHEMERAL),
         }
         return _json({"interaction": interaction, "resource": {"type": body.get("type")}})
+
+    @staticmethod
+    def _autocomplete_result(
+        state: dict[str, Any], body: dict[str, Any], is_autocomplete: bool
+    ) -> web.Response:
+        """An autocomplete interaction takes only callback type 8, with at most 25 choices."""
+        choices = (body.get("data") or {}).get("choices")
+        if not is_autocomplete or body.get("type") != AUTOCOMPLETE_RESULT:
+            return _json({"message": "Invalid interaction callback type", "code": 50035}, 400)
+        if not isinstance(choices, list) or len(choices) > MAX_CHOICES:
+            return _json({"message": "Invalid Form Body", "code": 50035}, 400)
+        state["acked"] = body
+        return web.Response(status=204)
 
     async def _followup(self, request: web.Request, app_id: str, token: str) -> web.Response:
         state = self.interactions.get(token)

@@ -102,7 +102,10 @@ def platform_adapters(app: App) -> list[Adapter]:
     if app.settings.telegram_bot_token:
         from adapters.telegram.adapter import TelegramAdapter
 
-        adapters.append(TelegramAdapter(app.settings, app.core))
+        # Webhook mode serves /healthz /readyz /metrics on its server; readiness sees the list
+        # as it fills (every platform).
+        health = Health(app.store, adapters, app.metrics)
+        adapters.append(TelegramAdapter(app.settings, app.core, health=health))
     if app.settings.discord_bot_token:
         from adapters.discord.adapter import DiscordAdapter
 
@@ -148,8 +151,12 @@ async def run(
 
 @contextlib.asynccontextmanager
 async def health_endpoints(app: App, adapters: list[Adapter]) -> AsyncIterator[None]:
-    """/healthz /readyz /metrics on HEALTH_PORT while the adapters run (unset: none)."""
+    """/healthz /readyz /metrics on HEALTH_PORT while the adapters run (unset: none). Telegram's
+    webhook server serves them anyway (on PORT): there HEALTH_PORT is not needed, but works."""
     port = app.settings.health_port
+    webhook = app.settings.telegram_mode == "webhook"
+    if port is not None and webhook and any(a.name == "telegram" for a in adapters):
+        log.info("HEALTH_PORT is not needed in webhook mode: PORT serves the endpoints too")
     async with contextlib.AsyncExitStack() as stack:
         try:
             if port is not None:

@@ -1,4 +1,5 @@
-"""The operator's HTTP endpoints (docs/architecture.md, "Health and metrics"), on HEALTH_PORT:
+"""The operator's HTTP endpoints (docs/architecture.md, "Health and metrics"), on HEALTH_PORT
+and, in Telegram webhook mode, on the webhook server (PORT) too:
 
 - `GET /healthz` - the process is alive: answered by the event loop itself, so a blocked loop
   fails it (by the platform's timeout), with the loop's current lag in the body;
@@ -6,8 +7,8 @@
   the inbox backlog is below its bound; else 503 with a JSON body naming what is not ready;
 - `GET /metrics` - bot.metrics in Prometheus text format (the inbox gauges read at scrape).
 
-An aiohttp server of its own (aiohttp is already a dependency): Telegram's webhook server is
-PTB's, which has no place for other routes, so in webhook mode these are on HEALTH_PORT too.
+`serving` runs them on an aiohttp server of their own; Telegram's webhook server (an aiohttp
+server too, adapters/telegram/adapter.py) adds the same routes with `add_routes`.
 """
 
 from __future__ import annotations
@@ -105,10 +106,14 @@ class Health:
 
     def routes(self) -> web.Application:
         app = web.Application()
-        app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/readyz", self._readyz)
-        app.router.add_get("/metrics", self._metrics_page)
+        self.add_routes(app.router)
         return app
+
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        """/healthz /readyz /metrics on another server's router (the Telegram webhook's)."""
+        router.add_get("/healthz", self._healthz)
+        router.add_get("/readyz", self._readyz)
+        router.add_get("/metrics", self._metrics_page)
 
     async def _healthz(self, request: web.Request) -> web.Response:
         loop = asyncio.get_running_loop()

@@ -11,12 +11,19 @@ webhook POST is confirmed by our 200), before any handler ran. So every update i
 core's inbox (`core.accept`) as it enters the update queue — before that confirmation — and the
 inbox rows never answered are replayed at start. A failure to record is raised as a NetworkError,
 so PTB backs off and fetches the batch again (or Telegram retries the webhook POST).
+
+Webhook mode is PTB's "custom webhook" way (its customwebhookbot example): our own aiohttp server
+on WEBHOOK_LISTEN:PORT takes Telegram's POST, checks the secret header, puts the update into the
+update queue (recording it) and only then answers 200; setWebhook is ours. The same server
+serves bot/health.py's /healthz /readyz /metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -24,6 +31,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlparse
 
+from aiohttp import web
 from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
 from telegram.constants import FloodLimit
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError
@@ -35,6 +43,7 @@ from adapters.telegram.delivery import Progress, TurnWriter, Typing
 from adapters.telegram.http import AiohttpRequest
 from adapters.telegram.sender import DeliveryFailed, Sender, Target
 from adapters.telegram.translate import PLATFORM, to_incoming
+from bot.health import Health
 from bot.messages import CommandSpec, ConversationCore, Incoming, Reply, StartupError
 from bot.settings import Settings, SettingsError
 
@@ -42,6 +51,9 @@ log = logging.getLogger(__name__)
 
 REDELIVER_STEPS = 30  # an undelivered reply is tried again 30 retry delays later (30 s)
 _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# A webhook POST holds one update; a bigger body is refused (413) before it is read.
+WEBHOOK_MAX_BODY = 1024 * 1024
 # These log request URLs, which contain the token: keep them at WARNING whatever LOG_LEVEL says.
 _URL_LOGGERS = ("httpx", "httpcore")
 
@@ -71,17 +83,21 @@ class TelegramAdapter:
         *,
         retry_delay: float = 1.0,
         overall_max_rate: float = FloodLimit.MESSAGES_PER_SECOND,
+        health: Health | None = None,
     ) -> None:
         """`retry_delay` is the first backoff step of a failed send (doubling); a reply that
         still could not be sent is tried again REDELIVER_STEPS steps later while running.
         `overall_max_rate` is PTB's cap on Bot API calls per second for the whole bot
-        (Telegram's ~30/s; 0 = none, for a benchmark of the bot's own capacity)."""
+        (Telegram's ~30/s; 0 = none, for a benchmark of the bot's own capacity). `health`: its
+        endpoints are served on the webhook server too (webhook mode)."""
         if not settings.telegram_bot_token:
             raise ValueError("TELEGRAM_BOT_TOKEN is not set")
         self._settings = settings
         self._core = core
         self._retry_delay = retry_delay
         self._overall_max_rate = overall_max_rate
+        self._health = health
+        self._webhook: web.AppRunner | None = None  # webhook mode: our server on PORT
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
         self._sender: Sender | None = None
         self._polling: AiohttpRequest | None = None  # getUpdates' transport
@@ -138,6 +154,10 @@ class TelegramAdapter:
         self._stop_requested.set()
         app = self._app
         try:
+            if self._webhook is not None:  # first: no more POSTs (those in flight finish)
+                await self._webhook.cleanup()
+                self._webhook = None
+                await self._confirm_recorded(app)  # waits for a recording cut off by the close
             if app.updater is not None and app.updater.running:
                 await app.updater.stop()  # stop taking updates (confirms the fetched batch)
                 await self._confirm_recorded(app)
@@ -158,13 +178,14 @@ class TelegramAdapter:
         is up."""
         app = self._app
         # app.running: set by app.start(), the last step of start() (after setWebhook).
-        if app is None or self._stopping or not app.running or app.updater is None:
+        if app is None or self._stopping or not app.running:
             return False
-        if not app.updater.running:
+        if self._webhook is not None:
+            return True
+        if app.updater is None or not app.updater.running:
             return False
         polling = self._polling
-        webhook = self._settings.telegram_mode == "webhook"
-        return webhook or (polling is not None and not polling.failing)
+        return polling is not None and not polling.failing
 
     def _build(self) -> Application[Any, Any, Any, Any, Any, Any]:
         base = self._settings.telegram_api_base
@@ -224,15 +245,61 @@ class TelegramAdapter:
         if secret is not None and not _SECRET_TOKEN.fullmatch(secret):
             # Telegram would refuse it at setWebhook with a vaguer error.
             raise ValueError("WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
-        await app.updater.start_webhook(  # type: ignore[union-attr]
-            listen=self._settings.webhook_listen,
-            port=self._settings.port,
-            url_path=urlparse(url).path.lstrip("/"),
-            webhook_url=url,
-            secret_token=self._settings.webhook_secret,
-            allowed_updates=[Update.MESSAGE],
-            bootstrap_retries=3,
+        server = web.Application(client_max_size=WEBHOOK_MAX_BODY)
+        server.router.add_post("/" + urlparse(url).path.lstrip("/"), partial(self._on_post, app))
+        if self._health is not None:
+            self._health.add_routes(server.router)
+        runner = web.AppRunner(server, access_log=None, shutdown_timeout=10.0)
+        await runner.setup()
+        try:
+            # Listening before setWebhook, so Telegram's first POST finds us.
+            await web.TCPSite(runner, self._settings.webhook_listen, self._settings.port).start()
+            await keep_trying(
+                partial(
+                    app.bot.set_webhook,
+                    url=url,
+                    secret_token=secret,
+                    allowed_updates=[Update.MESSAGE],
+                ),
+                retryable=(NetworkError, RetryAfter),
+                budget=self._settings.startup_timeout,
+                what=f"the Telegram Bot API at {origin(self._settings.telegram_api_base)}",
+                setting="TELEGRAM_API_BASE",
+            )
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._webhook = runner
+        log.info(
+            "telegram: webhook server on %s:%d (also /healthz /readyz /metrics)",
+            self._settings.webhook_listen,
+            self._settings.port,
         )
+
+    async def _on_post(
+        self, app: Application[Any, Any, Any, Any, Any, Any], request: web.Request
+    ) -> web.Response:
+        """One update from Telegram: 200 only once it is recorded (the queue put returned)."""
+        secret = (self._settings.webhook_secret or "").encode()
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not secret or not hmac.compare_digest(given, secret):
+            log.warning("telegram: webhook POST without the right secret refused")
+            return web.Response(status=403)
+        try:
+            data = json.loads(await request.read())
+            update = Update.de_json(data, app.bot)
+        except web.HTTPException:
+            raise  # the body is too big (413)
+        except Exception:  # not an update: sending it again will not help
+            log.warning("telegram: webhook POST that is not an update refused")
+            return web.Response(status=400)
+        if update is None:
+            return web.Response(status=400)
+        try:
+            await app.update_queue.put(update)  # _RecordingQueue.put: recorded on return
+        except Exception:  # logged by _record; Telegram will post it again
+            return web.Response(status=500)
+        return web.Response()
 
     async def _register_commands(self) -> None:
         """The menu: user commands for everyone; admins see the admin ones in their own chat."""

@@ -391,3 +391,39 @@ async def test_webhook_mode_serves_them_beside_the_webhook_server(
         assert total(samples, "switchboard_turn_seconds_count", platform="telegram") == 1
     finally:
         await bot.close()
+
+
+async def test_webhook_mode_serves_them_on_the_webhook_port_without_health_port(
+    tg: TelegramApiEmulator, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    hook = free_port()
+    env = {
+        "TELEGRAM_MODE": "webhook",
+        "WEBHOOK_URL": f"http://127.0.0.1:{hook}/telegram/hook",
+        "WEBHOOK_SECRET": "s3cret-hook",
+        "WEBHOOK_LISTEN": "127.0.0.1",
+        "PORT": str(hook),
+    }
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    bot = BotProcess(tg, Database("sqlite", url), tmp_path, env)
+    scrape = Scraper(http, hook)  # one server: the webhook's
+    try:
+        await bot.start(wait_polling=False)
+        await bot.until(lambda: _is(scrape.status("/readyz"), 200), TIMEOUT)
+        status, body = await scrape.get("/healthz")
+        assert status == 200 and json.loads(body)["status"] == "alive"
+        update = tg.message_update(USER, USER, "tell me a joke")
+        assert await tg.deliver_webhook(dict(update), secret="wrong") == 403
+        big = b'{"update_id": 1, "pad": "' + b"x" * (2 << 20) + b'"}'
+        headers = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-hook"}
+        async with http.post(
+            f"http://127.0.0.1:{hook}/telegram/hook", data=big, headers=headers
+        ) as r:
+            assert r.status == 413  # the body is bounded
+        assert await tg.deliver_webhook(update, secret="s3cret-hook") == 200
+        await bot.until(lambda: tg.texts(USER), TIMEOUT)
+        assert len(tg.texts(USER)) == 1  # the refused POST ran no turn
+        samples = await scrape.samples()
+        assert total(samples, "switchboard_turn_seconds_count", platform="telegram") == 1
+    finally:
+        await bot.close()

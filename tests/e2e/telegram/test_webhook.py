@@ -1,4 +1,5 @@
-"""Webhook mode: PTB's server registers WEBHOOK_URL with the secret and refuses other callers."""
+"""Webhook mode: our server (PTB's custom-webhook way) registers WEBHOOK_URL with the secret and
+refuses other callers."""
 
 from __future__ import annotations
 

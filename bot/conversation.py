@@ -262,12 +262,13 @@ class Conversation:
         status = recorded.status if recorded else await self._record_refused(incoming)
         if status is InboxStatus.DONE:
             return  # a redelivery of something already answered (or refused)
+        # Counted before the notice goes out, so whoever saw the notice sees the count.
+        self._observer.rate_limited(incoming.platform)
         # A slash command is always answered (ephemerally: nobody else sees it), or the
         # platform shows it as failed.
         if tell or incoming.extra.get("interaction"):
             yield Reply(SLOW_DOWN)
         await self._done_quietly(incoming)
-        self._observer.rate_limited(incoming.platform)
         # Logged once closed: a message logged as refused is one no replay will answer.
         log.info("%s refused: its user is past the per-user rate or queue limit", where)
 

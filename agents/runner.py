@@ -33,6 +33,7 @@ from agents.model import (
     ToolCall,
 )
 from agents.observer import Observer, Unobserved
+from agents.tracing import Span, Tracer, Untraced
 from storage import SessionStore
 from storage.types import APP_PREFIX, USER_PREFIX, Event, EventActions, Session, new_id
 
@@ -69,8 +70,10 @@ class Runner:
         turn_timeout: float = 60.0,
         max_steps: int = 8,
         observer: Observer | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
-        """`observer` counts model calls, tokens, handovers and tool calls (bot.metrics)."""
+        """`observer` counts model calls, tokens, handovers and tool calls (bot.metrics);
+        `tracer` spans each of them (bot.tracing), inside the caller's turn span."""
         if root_agent.model is None:
             raise ValueError(f"the root agent {root_agent.name!r} needs a model client")
         self._store = store
@@ -80,6 +83,7 @@ class Runner:
         self._turn_timeout = turn_timeout
         self._max_steps = max_steps
         self._observer = observer or Unobserved()
+        self._tracer = tracer or Untraced()
 
     @property
     def history_window(self) -> int:
@@ -217,6 +221,8 @@ class Runner:
                     next_agent = self._root.find(target)
             if next_agent is not None:
                 self._observer.delegation(next_agent.name)
+                with self._tracer.span(f"invoke_agent {next_agent.name}", _handover(next_agent)):
+                    pass  # a marker: the handover's model calls follow it in the turn
             agent = turn.agent = next_agent or agent
         raise ModelError("too_many_steps", f"more than {self._max_steps} model calls")
 
@@ -244,28 +250,31 @@ class Runner:
             state=dict(turn.state),
         )
         stream = model.stream(request)
-        try:
-            while True:
-                try:
-                    async with asyncio.timeout_at(turn.deadline):
-                        chunk = await anext(stream)
-                except StopAsyncIteration:
-                    return
-                except TimeoutError:
-                    self._observe_call(model, request, "turn_timeout")
-                    raise TurnTimeout() from None
-                except ModelError as exc:
-                    self._observe_call(model, request, exc.kind)
-                    raise
-                except Exception:
-                    log.exception("model client %s failed", type(model).__name__)
-                    self._observe_call(model, request, "internal")
-                    raise ModelError("internal", "model client crashed") from None
-                if isinstance(chunk, ModelResponse):
-                    self._observe_call(model, request, "ok", chunk)
-                yield chunk
-        finally:
-            await stream.aclose()
+        asked = request.model or model.model
+        with self._tracer.span(f"chat {asked}", _chat(asked, agent)) as span:
+            try:
+                while True:
+                    try:
+                        async with asyncio.timeout_at(turn.deadline):
+                            chunk = await anext(stream)
+                    except StopAsyncIteration:
+                        return
+                    except TimeoutError:
+                        self._observe_call(model, request, "turn_timeout")
+                        raise TurnTimeout() from None
+                    except ModelError as exc:
+                        self._observe_call(model, request, exc.kind)
+                        raise
+                    except Exception:
+                        log.exception("model client %s failed", type(model).__name__)
+                        self._observe_call(model, request, "internal")
+                        raise ModelError("internal", "model client crashed") from None
+                    if isinstance(chunk, ModelResponse):
+                        self._observe_call(model, request, "ok", chunk)
+                        _trace_response(span, chunk)
+                    yield chunk
+            finally:
+                await stream.aclose()
 
     def _observe_call(
         self,
@@ -299,10 +308,14 @@ class Runner:
             invocation_id=turn.invocation_id,
             state=turn.state,
         )
-        result = await self._call_tool(turn, tool, call, ctx)
-        failed = isinstance(result, Mapping) and "error" in result
         # The tool's own name: the model's call.name is arbitrary text (unbounded labels).
-        self._observer.tool_call(tool.name if tool else "unknown", "error" if failed else "ok")
+        name = tool.name if tool else "unknown"
+        with self._tracer.span(f"execute_tool {name}", _tool(name, agent)) as span:
+            result = await self._call_tool(turn, tool, call, ctx)
+            failed = isinstance(result, Mapping) and "error" in result
+            if failed:
+                span.set("error.type", "tool_error")
+        self._observer.tool_call(name, "error" if failed else "ok")
         actions = EventActions()
         if not failed:
             actions = EventActions(ctx.state_delta, transfer_to_agent=ctx.transferred_to)
@@ -362,3 +375,32 @@ class Runner:
 def _jsonable(value: Any) -> Any:
     """What the store can hold: round-trip through JSON (unknown objects become strings)."""
     return json.loads(json.dumps(value, default=str, allow_nan=False))
+
+
+# OpenTelemetry GenAI semantic conventions: bounded names and counts, never message text.
+def _chat(model: str, agent: Agent) -> dict[str, str | int]:
+    return {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": model,
+        "gen_ai.agent.name": agent.name,
+    }
+
+
+def _trace_response(span: Span, response: ModelResponse) -> None:
+    if response.model:
+        span.set("gen_ai.response.model", response.model)
+    if response.usage is not None:
+        span.set("gen_ai.usage.input_tokens", response.usage.prompt_tokens)
+        span.set("gen_ai.usage.output_tokens", response.usage.completion_tokens)
+
+
+def _tool(name: str, agent: Agent) -> dict[str, str | int]:
+    return {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": name,
+        "gen_ai.agent.name": agent.name,
+    }
+
+
+def _handover(agent: Agent) -> dict[str, str | int]:
+    return {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": agent.name}

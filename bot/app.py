@@ -21,12 +21,14 @@ from typing import TextIO
 import agents
 from agents.charts import Charts
 from agents.runner import Runner
+from agents.tracing import Tracer
 from bot.conversation import Conversation
 from bot.health import Health, serving
 from bot.logging_setup import setup_logging
 from bot.messages import Adapter, StartupError
 from bot.metrics import Metrics
 from bot.settings import Settings, SettingsError
+from bot.tracing import open_tracing
 from storage import Store, StoreError, open_store
 
 log = logging.getLogger(__name__)
@@ -60,8 +62,18 @@ async def open_database(database_url: str) -> Store:
 
 
 @contextlib.asynccontextmanager
-async def open_app(settings: Settings) -> AsyncIterator[App]:
-    """Store, quote provider, model, agent team, runner and core, closed in reverse order."""
+async def open_app(settings: Settings, *, tracer: Tracer | None = None) -> AsyncIterator[App]:
+    """Store, quote provider, model, agent team, runner and core, closed in reverse order.
+    `tracer`: spans go there instead of where OTEL_EXPORTER_OTLP_ENDPOINT says (tests)."""
+    async with contextlib.AsyncExitStack() as stack:
+        if tracer is None:  # before the database opens: a missing package costs nothing
+            tracer = await stack.enter_async_context(open_tracing(settings.otel_endpoint))
+        async with _open_app(settings, tracer) as app:
+            yield app
+
+
+@contextlib.asynccontextmanager
+async def _open_app(settings: Settings, tracer: Tracer) -> AsyncIterator[App]:
     store = await open_database(settings.database_url)
     metrics = Metrics()  # this app's own registry: counted by the core, runner and quotes
     async with store, agents.QuoteProvider(settings.quotes_base_url, observer=metrics) as quotes:
@@ -80,6 +92,7 @@ async def open_app(settings: Settings) -> AsyncIterator[App]:
                 app_name=settings.app_name,
                 history_window=settings.history_window,
                 observer=metrics,
+                tracer=tracer,
             )
             core = Conversation(
                 store,
@@ -89,6 +102,7 @@ async def open_app(settings: Settings) -> AsyncIterator[App]:
                 rate_limit=settings.user_rate_limit,
                 queue_limit=settings.user_queue_limit,
                 observer=metrics,
+                tracer=tracer,
                 charts=Charts(quotes),
             )
             yield App(settings, store, core, runner, model.description, metrics)

@@ -34,6 +34,7 @@ from typing import Protocol
 
 from agents.charts import Charts
 from agents.observer import Observer, Unobserved
+from agents.tracing import Tracer, Untraced
 from bot.admin_commands import ADMIN_COMMANDS, AdminCommands
 from bot.chat_sessions import ChatSession, ChatSessions
 from bot.commands import USER_COMMANDS, CommandContext, UserCommands, parse_command
@@ -152,13 +153,16 @@ class Conversation:
         order_wait: float = ORDER_WAIT,
         clock: Callable[[], float] = time.time,
         observer: Observer | None = None,
+        tracer: Tracer | None = None,
         charts: Charts | None = None,
     ) -> None:
         """`clock` (wall time, as the inbox records it) paces the per-user limits and dates
         the order wait's bound; tests step it. `typing_after=None`: never signal typing.
         `observer`: where turns, replies, lock waits and refusals are counted (bot.metrics).
+        `tracer`: where each turn is a span, the runner's spans its children (bot.tracing).
         `charts`: what /chart draws with (none: /chart says charts are unavailable)."""
         self._observer = observer or Unobserved()
+        self._tracer = tracer or Untraced()
         self._store = store
         self._runner = runner
         self._app = app_name
@@ -485,14 +489,24 @@ class Conversation:
         streamed = ""
         final: Event | None = None
         began = time.monotonic()
-        async for event in self._runner.run_async(
-            user_id, chat.session_id, incoming.text, invocation_id=invocation_id, session=session
-        ):
-            if event.partial and event.text:
-                streamed += event.text
-                yield Reply(streamed, partial=True)
-            elif event.final:
-                final = event
+        # Only bounded names: never the text, the user or the chat.
+        attributes = {
+            "gen_ai.operation.name": "invoke_agent",
+            "switchboard.platform": incoming.platform,
+        }
+        with self._tracer.span("turn", attributes):
+            async for event in self._runner.run_async(
+                user_id,
+                chat.session_id,
+                incoming.text,
+                invocation_id=invocation_id,
+                session=session,
+            ):
+                if event.partial and event.text:
+                    streamed += event.text
+                    yield Reply(streamed, partial=True)
+                elif event.final:
+                    final = event
         self._observer.turn(incoming.platform, time.monotonic() - began)
         if final is None:
             log.error("turn %s ended without a final event", invocation_id)

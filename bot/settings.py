@@ -84,6 +84,7 @@ class Settings:
     llm_max_tokens: int = 1024
     health_port: int | None = None  # /healthz /readyz /metrics (bot/health.py); None: off
     log_format: str = "text"  # "text" or "json" (one object per line)
+    otel_endpoint: str | None = None  # OTLP/HTTP traces (bot/tracing.py); None: no tracing
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -173,6 +174,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
             get, webhook=mode == "webhook" and bool(get("TELEGRAM_BOT_TOKEN"))
         ),
         log_format=log_format,
+        otel_endpoint=_url(get, "OTEL_EXPORTER_OTLP_ENDPOINT"),
     )
 
 

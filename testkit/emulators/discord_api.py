@@ -107,6 +107,7 @@ class DiscordEmulator:
         self.gateway_ops: list[dict[str, Any]] = []  # op 2 / op 6 payloads the client sent
         self.messages: dict[int, dict[str, Any]] = {}  # every message the bot created, current
         self.commands: dict[int | None, list[dict[str, Any]]] = {}  # guild id (None: global)
+        self._files: dict[str, bytes] = {}  # attachment id -> the bytes uploaded
         self.interactions: dict[str, dict[str, Any]] = {}  # token -> interaction state
         self.faults: list[Fault] = []
         self._holds: list[tuple[str, str]] = []
@@ -149,6 +150,28 @@ class DiscordEmulator:
         return f"ws://127.0.0.1:{self.port}/gateway"
 
     # -- payload builders ------------------------------------------------------------------
+    def attachment_data(self, attachment: dict[str, Any]) -> bytes:
+        """The bytes uploaded for an attachment, exactly (a CDN would serve them)."""
+        return self._files[attachment["id"]]
+
+    def _attachments(self, files: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
+        made = []
+        for name, data in files:
+            attachment_id = str(self.snowflake())
+            self._files[attachment_id] = data
+            made.append(
+                {
+                    "id": attachment_id,
+                    "filename": name,
+                    "size": len(data),
+                    "url": f"https://cdn.invalid/{name}",
+                    "proxy_url": f"https://cdn.invalid/{name}",
+                    # Text files as text, so tests can search them for content.
+                    "content": data.decode("utf-8", "replace"),
+                }
+            )
+        return made
+
     def snowflake(self) -> int:
         millis = int(time.time() * 1000) - DISCORD_EPOCH_MS
         return (millis << 22) | (next(self._ids) & 0x3FFFFF)
@@ -710,7 +733,7 @@ class DiscordEmulator:
         if earlier is not None:
             return _json(earlier)
         nonce = body.get("nonce")
-        attachments = _attachments(request[FILES], self.snowflake)
+        attachments = self._attachments(request[FILES])
         extra = {"nonce": nonce} if nonce is not None else {}
         if int(channel_id) in {int(g["channels"][0]["id"]) for g in self._guilds}:
             extra["guild_id"] = str(self.guild_id)
@@ -800,7 +823,7 @@ class DiscordEmulator:
             channel_id, self.bot_user, body.get("content") or "", flags=int(body.get("flags") or 0)
         )
         message["webhook_id"] = app_id
-        message["attachments"] = _attachments(request[FILES], self.snowflake)
+        message["attachments"] = self._attachments(request[FILES])
         message["allowed_mentions"] = body.get("allowed_mentions")
         state["followups"].append(message)
         return _json(message)
@@ -815,9 +838,7 @@ class DiscordEmulator:
         if "content" in body:
             message["content"] = body["content"] or ""
         message["flags"] = int(message.get("flags") or 0) & ~LOADING
-        message["attachments"] = (
-            _attachments(request[FILES], self.snowflake) or message["attachments"]
-        )
+        message["attachments"] = self._attachments(request[FILES]) or message["attachments"]
         return _json(message)
 
     async def _get_followup(
@@ -891,17 +912,3 @@ async def _read_body(request: web.Request) -> tuple[Any, list[tuple[str, bytes]]
         return payload, files
     raw = await request.read()
     return (json.loads(raw) if raw else None), []
-
-
-def _attachments(files: list[tuple[str, bytes]], ids: Any) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": str(ids()),
-            "filename": name,
-            "size": len(data),
-            "url": f"https://cdn.invalid/{name}",
-            "proxy_url": f"https://cdn.invalid/{name}",
-            "content": data.decode("utf-8", "replace"),  # kept so tests can read the file
-        }
-        for name, data in files
-    ]

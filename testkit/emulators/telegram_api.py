@@ -27,6 +27,8 @@ from typing import Any, Self
 import aiohttp
 from aiohttp import web
 
+from testkit.helpers import png_size
+
 # Bot API parameters that are plain strings: never JSON-decode them ("42" stays "42").
 _STRING_PARAMS = frozenset(
     {"text", "caption", "action", "parse_mode", "url", "secret_token", "description", "emoji"}
@@ -531,7 +533,10 @@ class TelegramApiEmulator:
         upload = files.get("photo")
         if upload is None:
             raise LookupError("there is no photo in the request")
-        width, height = _png_size(upload.data)
+        size_of = png_size(upload.data)
+        if size_of is None:
+            raise LookupError("IMAGE_PROCESS_FAILED")
+        width, height = size_of
         if len(upload.data) > 10_000_000 or width + height > 10_000:
             raise LookupError("PHOTO_INVALID_DIMENSIONS")
         size = {
@@ -590,10 +595,3 @@ class TelegramApiEmulator:
     @staticmethod
     def _group(chat_id: int) -> dict[str, Any]:
         return {"id": chat_id, "type": "supergroup", "title": "Test group"}
-
-
-def _png_size(data: bytes) -> tuple[int, int]:
-    """Width and height from a PNG's IHDR chunk; a file that is no PNG is refused."""
-    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
-        raise LookupError("IMAGE_PROCESS_FAILED")
-    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")

@@ -12,10 +12,10 @@ import pytest
 from bot.settings import Settings
 from testkit.emulators.discord_api import DiscordEmulator
 from testkit.emulators.quotes import QuotesEmulator
+from testkit.helpers import png_size
 from tests.e2e.discord.conftest import USER, RunningBot, bot_env, start_bot
 
 pytestmark = pytest.mark.e2e
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture
@@ -33,15 +33,6 @@ async def bot(
         yield running
 
 
-def png_size(content: str) -> tuple[int, int]:
-    """Width and height from the attachment as the emulator keeps it (decoded as UTF-8 with
-    replacement): the signature's first byte is replaced, the IHDR bytes of a 1024x576 image
-    are all ASCII and survive."""
-    header = PNG_SIGNATURE[:1] + content[1:24].encode("ascii")
-    assert header[:8] == PNG_SIGNATURE and header[12:16] == b"IHDR"
-    return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
-
-
 async def test_chart_command_options_come_from_the_command_list(bot: RunningBot) -> None:
     [chart] = [c for c in bot.emu.commands[None] if c["name"] == "chart"]
     ticker, range_ = chart["options"]
@@ -53,8 +44,8 @@ async def test_chart_arrives_as_a_png_attachment(bot: RunningBot) -> None:
     (reply,) = await bot.command(USER, "chart", {"ticker": "AAPL", "range": "1y"})
     (attachment,) = reply["attachments"]
     assert attachment["filename"] == "AAPL-1y.png"
-    width, height = png_size(attachment["content"])
-    assert width >= 800 and height >= 450
+    size = png_size(bot.emu.attachment_data(attachment))
+    assert size is not None and size[0] >= 800 and size[1] >= 450
     assert reply["content"].startswith("AAPL 1y: 187.42 USD, +")
 
 

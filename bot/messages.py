@@ -89,6 +89,17 @@ class ReplyFile:
 
 
 @dataclass(frozen=True, slots=True)
+class Action:
+    """A button under a reply: pressing it runs `command` as if the user typed it.
+
+    Adapters render actions natively (Telegram inline keyboard, Discord buttons) and bind each
+    press to the user who got the reply; the console lists the commands."""
+
+    label: str
+    command: str  # a command line, e.g. "/watchlist remove AAPL"
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """Something to send back in the chat the message came from.
 
@@ -102,6 +113,9 @@ class Reply:
     A `typing` reply carries no content: the turn holds its lock and its answer is taking a
     while, so the adapter shows its typing indicator until the next non-partial reply. It is
     never yielded for a message still waiting behind others, nor for a quick answer.
+
+    `actions` are buttons under the reply (see `Action`); an adapter that splits a long text
+    puts them under its last part.
     """
 
     text: str
@@ -109,6 +123,7 @@ class Reply:
     private: bool = False
     partial: bool = False
     typing: bool = False
+    actions: tuple[Action, ...] = ()
 
     @classmethod
     def working(cls) -> Reply:

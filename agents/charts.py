@@ -8,6 +8,9 @@ The change shown is the last price against that previous close. No closes, no ch
 
 Rendering (matplotlib, Agg backend, never a display) runs in a worker thread, off the event
 loop. Charts are cached per (symbol, range) for CACHE_SECONDS on an injectable clock.
+
+`compare` draws several symbols on one chart as % change from each one's first close in the
+range (the watchlist: prices in different currencies and sizes only compare as change).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ RANGES = {"1d": "5m", "5d": "30m", "1mo": "1d", "6mo": "1d", "1y": "1wk"}
 DEFAULT_RANGE = "1mo"
 CACHE_SECONDS = 300.0
 WIDTH_PX, HEIGHT_PX, DPI = 1024, 576, 100  # 16:9, readable on a phone (at least 800x450)
+COMPARE_CONCURRENCY = 4  # chart requests in flight at once for a comparison
 
 
 class NoChartData(QuoteError):
@@ -115,34 +119,89 @@ def _points(result: dict[str, Any]) -> list[tuple[float, float]]:
     return [(t, c) for t, c in pairs if t is not None and c is not None and c > 0]
 
 
-def render_png(series: PriceSeries) -> bytes:
-    """A line chart: title with name and range, last price, change and currency.
-    matplotlib is imported here, on first use (a bot that draws no chart never loads it)."""
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """Several symbols over one range as % change; `missing` had no prices (named, not drawn)."""
+
+    range: str
+    series: tuple[PriceSeries, ...]
+    missing: tuple[str, ...]
+    png: bytes
+
+    @property
+    def filename(self) -> str:
+        return f"watchlist-{self.range}.png"
+
+    def summary(self) -> str:
+        """'Watchlist 1mo (% change): AAPL +3.10%, TSLA -2.45%; no prices for XYZ'."""
+        moves = ", ".join(f"{s.symbol} {percent_change(s)[-1]:+.2f}%" for s in self.series)
+        gone = f"; no prices for {', '.join(self.missing)}" if self.missing else ""
+        return f"Watchlist {self.range} (% change): {moves}{gone}"
+
+
+def percent_change(series: PriceSeries) -> list[float]:
+    """Each close as % change from the range's first close."""
+    first = series.closes[0]
+    return [(close - first) / first * 100 for close in series.closes]
+
+
+def _figure() -> Any:
+    """A phone-readable figure on the Agg backend. matplotlib is imported here, on first use
+    (a bot that draws no chart never loads it)."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display; a Figure without pyplot is safe in a worker thread
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI)
+    return Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI)
+
+
+def _dates(axes: Any, times: tuple[float, ...]) -> Any:
+    """The x values for `times`, with concise date labels on `axes`."""
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
+
+    locator = AutoDateLocator()
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    return date2num([datetime.fromtimestamp(t, UTC) for t in times])
+
+
+def _png(figure: Any) -> bytes:
+    figure.tight_layout()
+    out = io.BytesIO()
+    figure.savefig(out, format="png", dpi=DPI)
+    return out.getvalue()
+
+
+def render_comparison_png(range_: str, series: tuple[PriceSeries, ...]) -> bytes:
+    """One line per symbol, as % change, with a legend and a zero line."""
+    figure = _figure()
     axes = figure.add_subplot()
-    when = date2num([datetime.fromtimestamp(t, UTC) for t in series.times])
+    for one in series:
+        axes.plot(_dates(axes, one.times), percent_change(one), linewidth=2, label=one.symbol)
+    axes.axhline(0, color="#888888", linewidth=1)
+    axes.set_ylabel("% change")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="upper left", ncol=min(len(series), 5))
+    axes.set_title(f"Watchlist · {range_} · % change", fontsize=15, loc="left")
+    return _png(figure)
+
+
+def render_png(series: PriceSeries) -> bytes:
+    """A line chart: title with name and range, last price, change and currency."""
+    figure = _figure()
+    axes = figure.add_subplot()
+    when = _dates(axes, series.times)
     change = series.change or 0.0
     colour = "#1a7f37" if change >= 0 else "#cf222e"
     axes.plot(when, series.closes, color=colour, linewidth=2)
     axes.fill_between(when, series.closes, min(series.closes), color=colour, alpha=0.08)
-    locator = AutoDateLocator()
-    axes.xaxis.set_major_locator(locator)
-    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     axes.set_ylabel(series.currency)
     axes.grid(alpha=0.3)
     title = f"{series.name} ({series.symbol})" if series.name else series.symbol
     axes.set_title(f"{title} · {series.range}", fontsize=15, loc="left")
     figure.suptitle(series.summary(), x=0.99, ha="right", fontsize=11, color=colour)
-    figure.tight_layout()
-    out = io.BytesIO()
-    figure.savefig(out, format="png", dpi=DPI)
-    return out.getvalue()
+    return _png(figure)
 
 
 class Charts:
@@ -169,11 +228,38 @@ class Charts:
         cached = self._cache.get(key)
         if cached is not None and self._clock() - cached[0] < self._ttl:
             return cached[1]
-        data = await self._quotes.fetch_chart(symbol, {"range": range_, "interval": RANGES[range_]})
-        series = parse_series(symbol, range_, data)
+        series = await self._series(symbol, range_)
         chart = Chart(series, await asyncio.to_thread(render_png, series))
         self._remember(key, chart)
         return chart
+
+    async def compare(self, raw_symbols: list[str], range_: str = DEFAULT_RANGE) -> Comparison:
+        """The symbols as % change over `range_`; those without prices are named in `missing`.
+        None with prices: the first failure's QuoteError (no chart from nothing)."""
+        if range_ not in RANGES:
+            raise ValueError(f"unknown range {range_!r}")
+        symbols = list(dict.fromkeys(normalize_ticker(s) for s in raw_symbols))
+        gate = asyncio.Semaphore(COMPARE_CONCURRENCY)
+        found = await asyncio.gather(*(self._series_or_error(gate, s, range_) for s in symbols))
+        drawn = tuple(s for s in found if isinstance(s, PriceSeries))
+        if not drawn:
+            raise next(e for e in found if isinstance(e, QuoteError))
+        missing = tuple(sym for sym, s in zip(symbols, found, strict=True) if s not in drawn)
+        png = await asyncio.to_thread(render_comparison_png, range_, drawn)
+        return Comparison(range_, drawn, missing, png)
+
+    async def _series_or_error(
+        self, gate: asyncio.Semaphore, symbol: str, range_: str
+    ) -> PriceSeries | QuoteError:
+        async with gate:
+            try:
+                return await self._series(symbol, range_)
+            except QuoteError as exc:
+                return exc
+
+    async def _series(self, symbol: str, range_: str) -> PriceSeries:
+        data = await self._quotes.fetch_chart(symbol, {"range": range_, "interval": RANGES[range_]})
+        return parse_series(symbol, range_, data)
 
     def _remember(self, key: tuple[str, str], chart: Chart) -> None:
         now = self._clock()

@@ -55,7 +55,12 @@ USER_COMMANDS: tuple[CommandSpec, ...] = (
         "chart",
         "A price chart of a stock, as a picture",
         options=(
-            CommandOption("ticker", "Ticker symbol, e.g. AAPL", required=True, autocomplete=True),
+            CommandOption(
+                "ticker",
+                "Ticker symbol, e.g. AAPL, or 'watchlist' to compare yours",
+                required=True,
+                autocomplete=True,
+            ),
             CommandOption(
                 "range", f"Time range (default {DEFAULT_RANGE})", choices=tuple(CHART_RANGES)
             ),
@@ -91,7 +96,10 @@ USER_COMMANDS: tuple[CommandSpec, ...] = (
 USAGE = {
     "watchlist": "Usage: /watchlist, /watchlist add TICKER or /watchlist remove TICKER",
     "forgetme": "Usage: /forgetme, then /forgetme confirm",
-    "chart": f"Usage: /chart TICKER [{'|'.join(CHART_RANGES)}] (default {DEFAULT_RANGE})",
+    "chart": (
+        f"Usage: /chart TICKER [{'|'.join(CHART_RANGES)}] (default {DEFAULT_RANGE}), or "
+        "/chart watchlist [range] to compare your watchlist"
+    ),
     "link": LINK_USAGE,
     "unlink": UNLINK_USAGE,
 }
@@ -260,8 +268,10 @@ class UserCommands:
             return [Reply(USAGE["chart"])]
         if self._charts is None:
             return [Reply("Charts are not available here.")]
+        range_ = args[1].lower() if len(args) == 2 else DEFAULT_RANGE
+        if args[0].lower() == "watchlist":
+            return await self._watchlist_chart(ctx, self._charts, range_)
         try:
-            range_ = args[1].lower() if len(args) == 2 else DEFAULT_RANGE
             chart = await self._charts.chart(args[0], range_)
         except InvalidTicker:
             return [Reply(f"{USAGE['chart']}\n{TICKER_HINT}")]
@@ -269,6 +279,19 @@ class UserCommands:
             return [Reply(f"No chart: {exc}.")]
         png = ReplyFile(chart.filename, chart.png, mime_type="image/png")
         return [Reply(chart.series.summary(), file=png)]
+
+    async def _watchlist_chart(
+        self, ctx: CommandContext, charts: Charts, range_: str
+    ) -> list[Reply]:
+        symbols = watchlist_of(await self._state(ctx))
+        if not symbols:
+            return [Reply("Your watchlist is empty — add one with /watchlist add AAPL")]
+        try:
+            comparison = await charts.compare(symbols, range_)
+        except QuoteError as exc:
+            return [Reply(f"No chart: {exc}.")]
+        png = ReplyFile(comparison.filename, comparison.png, mime_type="image/png")
+        return [Reply(comparison.summary(), file=png)]
 
     async def _cmd_export(self, ctx: CommandContext, args: tuple[str, ...]) -> list[Reply]:
         data = await self._store.export_user(self._app, ctx.user_id)

@@ -10,7 +10,7 @@ import pytest
 from matplotlib.image import imread
 
 from agents.charts import CACHE_SECONDS, HEIGHT_PX, WIDTH_PX, Charts, NoChartData
-from agents.quotes import InvalidTicker, QuoteProvider
+from agents.quotes import InvalidTicker, QuoteProvider, UnknownTicker
 from testkit.emulators.quotes import SERIES_POINTS, QuotesEmulator
 from testkit.helpers import Clock
 
@@ -51,3 +51,26 @@ async def test_no_prices_no_chart(market: QuotesEmulator, quotes: QuoteProvider)
     with pytest.raises(InvalidTicker):
         await Charts(quotes).chart("not a ticker!")
     assert [s for s, _ in market.requests] == ["MSFT"]
+
+
+async def test_a_comparison_draws_percent_change_and_names_what_has_no_prices(
+    market: QuotesEmulator, quotes: QuoteProvider
+) -> None:
+    market.empty.add("MSFT")
+    comparison = await Charts(quotes).compare(["aapl", "MSFT", "TSLA", "AAPL"], "1y")
+    assert [s.symbol for s in comparison.series] == ["AAPL", "TSLA"]
+    assert comparison.missing == ("MSFT",)
+    assert comparison.summary().endswith("; no prices for MSFT")
+    assert sorted(s for s, _ in market.requests) == ["AAPL", "MSFT", "TSLA"]  # each once
+    height, width = imread(io.BytesIO(comparison.png), format="png").shape[:2]
+    assert (width, height) == (WIDTH_PX, HEIGHT_PX)
+
+
+async def test_a_comparison_with_no_prices_at_all_is_no_chart(
+    market: QuotesEmulator, quotes: QuoteProvider
+) -> None:
+    market.empty.add("MSFT")
+    with pytest.raises(NoChartData):
+        await Charts(quotes).compare(["MSFT"])
+    with pytest.raises(UnknownTicker):
+        await Charts(quotes).compare(["ZZZZ"])

@@ -15,6 +15,7 @@ from telegram import Bot
 
 from adapters.telegram.delivery import TurnWriter
 from adapters.telegram.sender import Sender, Target
+from bot.commands import USAGE
 from bot.messages import Reply, ReplyFile
 from bot.settings import Settings
 from testkit.emulators.quotes import QuotesEmulator
@@ -87,7 +88,7 @@ async def test_the_same_chart_again_makes_no_second_request(
         ("empty", "/chart AAPL 1d", "No chart: there are no prices for AAPL over 1d."),
         ("ok", "/chart ZZZZ", "No chart: I couldn't find a quote for ZZZZ."),
         ("error", "/chart AAPL", "No chart: quotes are unavailable right now."),
-        ("ok", "/chart AAPL 2y", "Usage: /chart TICKER [1d|5d|1mo|6mo|1y] (default 1mo)"),
+        ("ok", "/chart AAPL 2y", USAGE["chart"]),
     ],
 )
 async def test_no_prices_no_chart(
@@ -100,6 +101,25 @@ async def test_no_prices_no_chart(
     [answer] = await bot.ask(USER, USER, text)
     assert answer == expected
     assert not bot.tg.calls_to("sendPhoto")
+
+
+async def test_the_watchlist_compares_as_percent_change(
+    bot: RunningBot, quotes: QuotesEmulator
+) -> None:
+    assert await bot.ask(USER, USER, "/chart watchlist") == [
+        "Your watchlist is empty — add one with /watchlist add AAPL"
+    ]
+    await bot.ask(USER, USER, "/watchlist add AAPL")
+    await bot.ask(USER, USER, "/watchlist add MSFT")
+    await bot.ask(USER, USER, "/watchlist add TSLA")
+    quotes.empty.add("MSFT")
+    params, png = await photo_after(bot, "/chart watchlist 6mo")
+    height, width = imread(io.BytesIO(png), format="png").shape[:2]
+    assert (width, height) >= (800, 450)
+    caption = params["caption"]
+    assert caption.startswith("Watchlist 6mo (% change): AAPL +") and ", TSLA +" in caption
+    assert caption.endswith("; no prices for MSFT")
+    assert sorted(s for s, q in quotes.requests if q["range"] == "6mo") == ["AAPL", "MSFT", "TSLA"]
 
 
 async def test_a_private_image_reply_never_reaches_the_group(tg: TelegramApiEmulator) -> None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from agents.profile import SESSION_POINTER_PREFIX, as_list
 from bot.commands import ParsedCommand
-from bot.messages import CommandOption, CommandSpec, Reply
+from bot.messages import Action, CommandOption, CommandSpec, Reply
 from bot.user_refs import user_ref_candidates
 from storage import Event, EventNotFound, Store
 from storage.types import USER_PREFIX
@@ -70,6 +71,14 @@ class UsageError(ValueError):
     """Bad arguments: the message is the one-line usage."""
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An admin command's answer: its text, and the pager's buttons in a chat."""
+
+    text: str
+    actions: tuple[Action, ...] = ()
+
+
 def when(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts)) if ts else "never"
 
@@ -105,15 +114,20 @@ class AdminCommands:
     async def run(self, actor: str, cmd: ParsedCommand, own_user_id: str | None) -> list[Reply]:
         """For the chat: the answer, or the usage line; admin output is always private."""
         try:
-            text = await self.execute(actor, cmd, own_user_id)
+            answer = await self.answer(actor, cmd, own_user_id)
         except UsageError as exc:
-            text = str(exc)
-        return [Reply(text, private=True)]
+            answer = Answer(str(exc))
+        return [Reply(answer.text, private=True, actions=answer.actions)]
 
     async def execute(self, actor: str, cmd: ParsedCommand, own_user_id: str | None) -> str:
-        """Audit, then answer. Raises UsageError for bad arguments or an unknown user."""
+        """Audit, then answer (its text: the shell has no buttons). Raises UsageError for bad
+        arguments or an unknown user."""
+        return (await self.answer(actor, cmd, own_user_id)).text
+
+    async def answer(self, actor: str, cmd: ParsedCommand, own_user_id: str | None) -> Answer:
         await self._store.audit(actor, f"/{cmd.name}", await self._audit_detail(cmd))
-        return await getattr(self, f"_cmd_{cmd.name}")(cmd.args, own_user_id)
+        result = await getattr(self, f"_cmd_{cmd.name}")(cmd.args, own_user_id)
+        return result if isinstance(result, Answer) else Answer(result)
 
     async def _audit_detail(self, cmd: ParsedCommand) -> str:
         """Which user was looked at, pseudonymous: a digest of our random user id (never a
@@ -142,7 +156,7 @@ class AdminCommands:
                 return found
         raise UsageError(f"No such user: {ref}")
 
-    async def _cmd_history(self, args: tuple[str, ...], own: str | None) -> str:
+    async def _cmd_history(self, args: tuple[str, ...], own: str | None) -> Answer:
         ref, asked, before = _history_args(args)
         limit = min(asked, MAX_LIMIT)
         if ref is None and own is None:
@@ -153,28 +167,32 @@ class AdminCommands:
         except EventNotFound:
             raise UsageError(f"No event {before} in the history of {user_id}") from None
         if not events:
-            return f"No history for {user_id}" + (" before that event." if before else ".")
+            return Answer(f"No history for {user_id}" + (" before that event." if before else "."))
         capped = f", the most shown at once is {MAX_LIMIT}" if limit == MAX_LIMIT < asked else ""
         lines = [f"History of {user_id} (newest last{capped}):", *map(describe_event, events)]
-        if len(events) == limit:
-            lines.append(f"Older: {self._invoke}history {user_id} {limit} {events[0].id}")
-        return "\n".join(lines)
+        if len(events) < limit:
+            return Answer("\n".join(lines))
+        older = f"history {user_id} {limit} {events[0].id}"
+        lines.append(f"Older: {self._invoke}{older}")
+        return Answer("\n".join(lines), (Action("Older", f"/{older}"),))
 
-    async def _cmd_sessions(self, args: tuple[str, ...], own: str | None) -> str:
+    async def _cmd_sessions(self, args: tuple[str, ...], own: str | None) -> Answer:
         page = _int_arg(args, "sessions", default=1, low=1, high=100_000)
         rows = await self._store.list_sessions(
             self._app, None, limit=PAGE, offset=(page - 1) * PAGE
         )
         if not rows:
-            return "No sessions." if page == 1 else f"No sessions on page {page}."
+            return Answer("No sessions." if page == 1 else f"No sessions on page {page}.")
         lines = [f"Sessions, page {page} (last activity first):"]
         lines += [
             f"{r.user_id} {r.session_id} — {when(r.updated_at)}, {r.turns} turns, {r.events} events"
             for r in rows
         ]
+        pager = [Action("Previous", f"/sessions {page - 1}")] if page > 1 else []
         if len(rows) == PAGE:
             lines.append(f"Next: {self._invoke}sessions {page + 1}")
-        return "\n".join(lines)
+            pager.append(Action("Next", f"/sessions {page + 1}"))
+        return Answer("\n".join(lines), tuple(pager))
 
     async def _cmd_stats(self, args: tuple[str, ...], own: str | None) -> str:
         if args:

@@ -32,7 +32,7 @@ from agents.profile import (
 from agents.quotes import InvalidTicker, QuoteError
 from bot.chat_sessions import SYSTEM_AUTHOR, ChatSession, ChatSessions
 from bot.link_commands import LINK_USAGE, UNLINK_USAGE, LinkCommands
-from bot.messages import CommandOption, CommandSpec, Incoming, Reply, ReplyFile
+from bot.messages import Action, CommandOption, CommandSpec, Incoming, Reply, ReplyFile
 from storage import Event, EventActions, Session, Store
 
 FORGET_CONFIRM_SECONDS = 300
@@ -95,7 +95,7 @@ USER_COMMANDS: tuple[CommandSpec, ...] = (
 
 USAGE = {
     "watchlist": "Usage: /watchlist, /watchlist add TICKER or /watchlist remove TICKER",
-    "forgetme": "Usage: /forgetme, then /forgetme confirm",
+    "forgetme": "Usage: /forgetme, then /forgetme confirm (or /forgetme cancel)",
     "chart": (
         f"Usage: /chart TICKER [{'|'.join(CHART_RANGES)}] (default {DEFAULT_RANGE}), or "
         "/chart watchlist [range] to compare your watchlist"
@@ -146,6 +146,18 @@ def help_text(commands: tuple[CommandSpec, ...], is_admin: bool) -> str:
     if is_admin:
         lines += ["", "Admin:"] + [f"/{c.name} — {c.description}" for c in commands if c.admin]
     return "\n".join(lines)
+
+
+# Buttons under /help: the commands people reach for first.
+HELP_ACTIONS = (
+    Action("What you remember", "/prefs"),
+    Action("My watchlist", "/watchlist"),
+    Action("Linked accounts", "/link list"),
+)
+FORGET_ACTIONS = (
+    Action("Erase everything", "/forgetme confirm"),
+    Action("Cancel", "/forgetme cancel"),
+)
 
 
 def favourite_agent(delegations: dict[str, int]) -> tuple[str, int] | None:
@@ -222,7 +234,7 @@ class UserCommands:
         ]
 
     async def _cmd_help(self, ctx: CommandContext, args: tuple[str, ...]) -> list[Reply]:
-        return [Reply(help_text(self._all, ctx.is_admin))]
+        return [Reply(help_text(self._all, ctx.is_admin), actions=HELP_ACTIONS)]
 
     async def _cmd_prefs(self, ctx: CommandContext, args: tuple[str, ...]) -> list[Reply]:
         state = await self._state(ctx)
@@ -245,7 +257,8 @@ class UserCommands:
         action = args[0].lower() if args else "show"
         if action == "show":
             text = ", ".join(current) if current else "empty — add one with /watchlist add AAPL"
-            return [Reply(f"Your watchlist: {text}")]
+            removes = tuple(Action(f"Remove {s}", f"/watchlist remove {s}") for s in current)
+            return [Reply(f"Your watchlist: {text}", actions=removes)]
         if action not in WATCHLIST_EDITS or len(args) != 2:
             return [Reply(USAGE["watchlist"])]
         edit = WATCHLIST_EDITS[action](current, args[1:])  # the agents' tools' rules too
@@ -314,7 +327,9 @@ class UserCommands:
             )
             note = "The user asked to erase their data; waiting for /forgetme confirm."
             await self._record(ctx, "forgetme", note, {FORGET_KEY: time.time()})
-            return [Reply(text, private=True)]
+            return [Reply(text, private=True, actions=FORGET_ACTIONS)]
+        if [a.lower() for a in args] == ["cancel"]:
+            return await self._forget_cancel(ctx)
         if [a.lower() for a in args] != ["confirm"]:
             return [Reply(USAGE["forgetme"], private=True)]
         asked = (await self._state(ctx)).get(FORGET_KEY)
@@ -324,6 +339,14 @@ class UserCommands:
             ]
         await self._store.delete_user(self._app, ctx.user_id)
         return [Reply("Done. I erased everything I stored about you. Goodbye!", private=True)]
+
+    async def _forget_cancel(self, ctx: CommandContext) -> list[Reply]:
+        """Withdraws a pending /forgetme: a later /forgetme confirm (or an old button) erases
+        nothing."""
+        if (await self._state(ctx)).get(FORGET_KEY) is not None:
+            note = "The user cancelled the erasure."
+            await self._record(ctx, "forgetme-cancel", note, {FORGET_KEY: None})
+        return [Reply("Cancelled: nothing was erased.", private=True)]
 
     async def _cmd_link(self, ctx: CommandContext, args: tuple[str, ...]) -> list[Reply]:
         return await self._links.link(ctx.user_id, ctx.incoming, args)

@@ -107,8 +107,10 @@ class Reply:
     the non-partial reply that follows carries the whole final text. `private` content may only
     reach a place where the asking user alone sees it (Discord: an ephemeral response or a DM;
     Telegram: the private chat); where that is impossible, the shared chat gets a short note
-    without the content. Text is plain: adapters escape it for their platform and split it at
-    their length limit.
+    without the content. Text is plain unless `markdown` is set: adapters escape plain text for
+    their platform (quoted user input never becomes formatting) and split it at their length
+    limit. `markdown` marks the model's Markdown (agent answers and their previews): each
+    adapter renders it natively (Telegram entities, Discord Markdown, the console plain text).
 
     A `typing` reply carries no content: the turn holds its lock and its answer is taking a
     while, so the adapter shows its typing indicator until the next non-partial reply. It is
@@ -124,6 +126,7 @@ class Reply:
     partial: bool = False
     typing: bool = False
     actions: tuple[Action, ...] = ()
+    markdown: bool = False
 
     @classmethod
     def working(cls) -> Reply:
@@ -220,3 +223,34 @@ class Adapter(Protocol):
         """Return when the adapter ends by itself (the console at end of input).
         Platform adapters only return after `stop`."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message the bot sends on its own (an alert, a reminder, the digest).
+
+    `id` is the deterministic outbox key ("reminder:<job id>:<due>", ...): a resend after a
+    crash carries the same id (Discord's nonce is derived from it). `chat_id` is the chat the
+    job was set in; None means the user's private chat with the bot (the DM on Discord), which
+    goes to `platform_user_id`."""
+
+    id: str
+    platform: str
+    chat_id: str | None
+    platform_user_id: str
+    user_id: str
+    reply: Reply
+
+
+class SendResult(Enum):
+    SENT = "sent"  # the platform accepted it (or had already: a resend of the same id)
+    CHAT_GONE = "chat_gone"  # the chat no longer takes our messages: fall back to a private one
+    RETRY = "retry"  # a transient failure (429/5xx/network): try again later, nothing lost
+
+
+class OutgoingSender(Protocol):
+    """What the scheduler sends through: each adapter (bot/app.py hands them over)."""
+
+    name: str  # the platform ("telegram", "discord", "console")
+
+    async def send_outgoing(self, item: Outgoing) -> SendResult: ...

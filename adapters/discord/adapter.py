@@ -42,10 +42,20 @@ from adapters.discord.delivery import (
     Undeliverable,
     earlier_replies,
 )
+from adapters.discord.outgoing import send_outgoing
 from adapters.discord.private import DirectReplies
 from adapters.discord.translate import interaction_incoming, to_incoming
 from adapters.startup import keep_trying, origin
-from bot.messages import ChatKind, CommandSpec, ConversationCore, Incoming, Reply, StartupError
+from bot.messages import (
+    ChatKind,
+    CommandSpec,
+    ConversationCore,
+    Incoming,
+    Outgoing,
+    Reply,
+    SendResult,
+    StartupError,
+)
 from bot.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -223,6 +233,14 @@ class DiscordAdapter:
             return  # a first connection that failed is tried again by start()
         log.error("discord: gateway connection ended: %r", task.exception())
         self._ended.set()
+
+    async def send_outgoing(self, item: Outgoing) -> SendResult:
+        """bot.messages.OutgoingSender: an alert, reminder or digest into its channel (see
+        adapters/discord/outgoing.py); RETRY while not logged in."""
+        client = self._client
+        if client is None or client.is_closed():
+            return SendResult.RETRY
+        return await send_outgoing(client, item)
 
     # -- events ----------------------------------------------------------------------------
     async def _on_ready(self) -> None:

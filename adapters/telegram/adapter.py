@@ -41,10 +41,19 @@ from adapters.delivery import Tasks, deliver_turn, pause
 from adapters.startup import keep_trying, origin
 from adapters.telegram.delivery import Progress, TurnWriter, Typing
 from adapters.telegram.http import AiohttpRequest
+from adapters.telegram.outgoing import OutgoingSends
 from adapters.telegram.sender import DeliveryFailed, Sender, Target
 from adapters.telegram.translate import PLATFORM, to_incoming
 from bot.health import Health
-from bot.messages import CommandSpec, ConversationCore, Incoming, Reply, StartupError
+from bot.messages import (
+    CommandSpec,
+    ConversationCore,
+    Incoming,
+    Outgoing,
+    Reply,
+    SendResult,
+    StartupError,
+)
 from bot.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -111,6 +120,7 @@ class TelegramAdapter:
         self._recording: asyncio.Future[None] | None = None
         # Per message being tried again: the parts of its reply that already went out.
         self._progress: dict[str, Progress] = {}
+        self._outgoing = OutgoingSends()
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -321,6 +331,13 @@ class TelegramAdapter:
                 await bot.set_my_commands(everything, scope=BotCommandScopeChat(int(user_id)))
             except TelegramError as exc:  # e.g. the admin has not started a chat with the bot
                 log.info("telegram: admin menu for %s not set: %s", user_id, exc)
+
+    async def send_outgoing(self, item: Outgoing) -> SendResult:
+        """bot.messages.OutgoingSender: an alert, reminder or digest into its chat (see
+        adapters/telegram/outgoing.py); RETRY until the adapter has started."""
+        if self._sender is None:
+            return SendResult.RETRY
+        return await self._outgoing.send(self._sender, item)
 
     # -- updates -----------------------------------------------------------------------------
     async def _record(self, item: object) -> bool:

@@ -8,7 +8,9 @@ Behaviour copied from Discord where the bot depends on it: REST replies are
 deduplicated for `nonce_window` seconds ("the past few minutes", by the same author: the first
 message comes back), and after that posted again; a DM channel is opened with
 POST /users/@me/channels, and a user whose DMs are closed (`close_dms`) gets nothing: 403, code
-50007; GET /channels/{id}/messages pages a channel's messages newest first; 429 carries
+50007; a channel deleted (`delete_channel`: 404 Unknown Channel, code 10003) or one the bot was
+removed from (`remove_bot_from`: 403 Missing Access, code 50001) refuses every message POST;
+GET /channels/{id}/messages pages a channel's messages newest first; 429 carries
 `retry_after` in body and headers and a `Via` header (without it discord.py treats a 429 as a
 Cloudflare ban); an interaction is acknowledged once; RESUME replays the events the session missed.
 """
@@ -37,6 +39,8 @@ AUTOCOMPLETE_RESULT = 8  # interaction callback type
 MAX_CHOICES = 25
 NONCE_WINDOW = 300.0  # seconds; Discord checks nonces "in the past few minutes"
 CANNOT_MESSAGE = {"message": "Cannot send messages to this user", "code": 50007}
+UNKNOWN_CHANNEL = ({"message": "Unknown Channel", "code": 10003}, 404)
+MISSING_ACCESS = ({"message": "Missing Access", "code": 50001}, 403)
 # The parsed JSON body (any shape a client sends) and the uploaded files, read once per request.
 BODY: web.RequestKey[Any] = web.RequestKey("body", object)
 FILES: web.RequestKey[list[tuple[str, bytes]]] = web.RequestKey("files", list)
@@ -116,6 +120,7 @@ class DiscordEmulator:
         self.user_messages: dict[int, dict[str, Any]] = {}  # what users sent, by id
         self.dm_channels: dict[int, dict[str, Any]] = {}  # DM channel id -> its recipient
         self.closed_dms: set[int] = set()  # users who accept no DM from the bot
+        self.gone_channels: dict[int, tuple[dict[str, Any], int]] = {}  # id -> refusal
         self._sessions: dict[str, _Session] = {}
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -451,6 +456,14 @@ class DiscordEmulator:
         """The user's privacy settings refuse DMs from the bot (from then on)."""
         self.closed_dms.add(int(user_id))
 
+    def delete_channel(self, channel_id: int | str) -> None:
+        """The channel no longer exists: a message POST gets 404 Unknown Channel (10003)."""
+        self.gone_channels[int(channel_id)] = UNKNOWN_CHANNEL
+
+    def remove_bot_from(self, channel_id: int | str) -> None:
+        """The bot was removed from the channel's guild: 403 Missing Access (50001)."""
+        self.gone_channels[int(channel_id)] = MISSING_ACCESS
+
     @staticmethod
     def dm_channel_id(user_id: int | str) -> int:
         """The DM channel between the bot and a user (one per user, as on Discord)."""
@@ -729,6 +742,8 @@ class DiscordEmulator:
         recipient = self.dm_channels.get(int(channel_id))
         if recipient is not None and int(recipient["id"]) in self.closed_dms:
             return _json(CANNOT_MESSAGE, 403)
+        if int(channel_id) in self.gone_channels:
+            return _json(*self.gone_channels[int(channel_id)])
         earlier = self._earlier_by_nonce(body)
         if earlier is not None:
             return _json(earlier)

@@ -8,6 +8,10 @@ past it), answers the send methods with realistic `Message` objects, and can inj
 (`rate_limit_for`). Tests push updates with the helpers (`private_text`, `group_text`,
 `sticker`, `automatic_forward`, ...) and wait on `calls` with a timeout. A user who never started
 a private chat with the bot (`close_private_chat`) cannot be written to: 403, as Telegram says.
+A chat can also be gone for good (`chat_gone`): the user blocked the bot (403 "Forbidden: bot
+was blocked by the user"), the bot was removed from a group (403 "Forbidden: bot was kicked from
+the supergroup chat"), or the chat no longer exists (400 "Bad Request: chat not found"), with
+the Bot API's own wording.
 """
 
 from __future__ import annotations
@@ -132,6 +136,7 @@ class TelegramApiEmulator:
         self._message_ids = itertools.count(5_001)
         self._held: set[str] = set()
         self._closed_private: set[int] = set()
+        self._gone: dict[str, tuple[int, str]] = {}  # chat id -> (status, description)
         self.holding: list[Call] = []  # requests parked by `hold`, never answered successfully
         # Called with each request as it arrives, before it is answered: a test can kill the bot
         # at an exact point (the request reached Telegram; the bot never saw the answer).
@@ -260,6 +265,16 @@ class TelegramApiEmulator:
         """The user never pressed Start: the bot cannot write to them privately (403)."""
         self._closed_private.add(user_id)
 
+    def chat_gone(self, chat_id: int, why: str = "blocked") -> None:
+        """From now on every send to `chat_id` is refused for good: `blocked` (a user blocked
+        the bot), `kicked` (the bot was removed from the group) or `not_found` (deleted)."""
+        answers = {
+            "blocked": (403, "Forbidden: bot was blocked by the user"),
+            "kicked": (403, "Forbidden: bot was kicked from the supergroup chat"),
+            "not_found": (400, "Bad Request: chat not found"),
+        }
+        self._gone[str(chat_id)] = answers[why]
+
     def drop_held(self) -> None:
         self._held.clear()
         self._drop.set()
@@ -377,6 +392,9 @@ class TelegramApiEmulator:
             self.on_call(Call(method, params, files, status=0))
         if request.match_info["token"] != self.token:
             return self._record(method, params, files, self._error(401, "Unauthorized"))
+        gone = self._gone.get(str(params.get("chat_id")))
+        if gone is not None and method in SEND_METHODS:
+            return self._record(method, params, files, self._error(*gone))
         if method in self._held:
             self.holding.append(Call(method, params, files, status=0))
             await self._drop.wait()

@@ -17,11 +17,11 @@ from storage import Event, Session, Store
 from storage.postgres import PostgresStore
 from storage.postgres.codec import event_params
 from storage.sqlite import SqliteStore
-from storage.sqlite.codec import EVENT_COLUMNS, encode_event
+from storage.sqlite.codec import EVENT_COLUMNS, EVENT_PLACEHOLDERS, encode_event
 
 _SQLITE_INSERT = (
     f"INSERT INTO events (session_pk, {EVENT_COLUMNS})"
-    " SELECT pk, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM sessions"
+    f" SELECT pk, {EVENT_PLACEHOLDERS} FROM sessions"
     " WHERE app_name = ? AND user_id = ? AND session_id = ?"
 )
 _SQLITE_COUNT = (

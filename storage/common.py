@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
+import unicodedata
 from typing import Any
 
-from storage.types import Event
+from storage.types import Event, MemoryChange
 
 # What an erased user's id becomes in the audit details that named it.
 DELETED_USER = "<deleted user>"
@@ -59,3 +61,93 @@ def check_storable(event: Event) -> None:
         raise ValueError("partial (streaming) events are never stored")
     if not event.id:
         raise ValueError("an event needs an id")
+
+
+# -- memories (docs/architecture.md, "Data model": Memories) -------------------------------------
+MEMORY_TEXT_MAX = 300  # characters of one memory: the tools refuse longer text, the store cuts it
+DEFAULT_MEMORY_LIMIT = 200  # memories per user (MEMORY_LIMIT); beyond it the stalest goes
+_WORD = re.compile(r"[^\W_]+")
+_SPACES = re.compile(r"\s+")
+# Words too common to say what a memory is about: searching for them would rank everything.
+_STOPWORDS = frozenset(
+    _WORD.findall(
+        "a an and are as at be but by do does did for from has have had he her him his how i"
+        " in is it its me my of on or our she so that the their them they this to was we were"
+        " what when where which who why will with you your"
+    )
+)
+_MAX_QUERY_TERMS = 32
+
+
+def memory_text(text: str) -> str:
+    """What the store keeps of a memory's text: stripped, cut at MEMORY_TEXT_MAX characters."""
+    return text.strip()[:MEMORY_TEXT_MAX].rstrip()
+
+
+def normalise_memory(text: str) -> str:
+    """The form near-duplicates are compared in: casefolded, whitespace collapsed, no trailing
+    punctuation ("Has a cat." and "has a  cat" are the same memory)."""
+    folded = _SPACES.sub(" ", text.casefold()).strip()
+    end = len(folded)
+    while end and (folded[end - 1].isspace() or unicodedata.category(folded[end - 1])[0] == "P"):
+        end -= 1
+    return folded[:end]
+
+
+def near_duplicate(first: str, second: str) -> bool:
+    """Normalised texts that are equal, or one of which holds the other as whole words."""
+    if not first or not second:
+        return False
+    return first == second or f" {first} " in f" {second} " or f" {second} " in f" {first} "
+
+
+def memory_id(event_id: str, index: int, session_id: str = "") -> str:
+    """A memory's id (12 hex characters), fixed by the event that adds it and the change's index
+    in it (event ids are unique per session, hence the session): a replay cannot add twice."""
+    raw = "\x1f".join((session_id, event_id, str(index))).encode()
+    return hashlib.blake2b(raw, digest_size=6).hexdigest()
+
+
+def memory_terms(app_name: str, user_id: str, text: str, limit: int | None = None) -> list[str]:
+    """The full-text index's terms for a text: each word (casefolded, no stop words) hashed with
+    its owner, so an index lookup only ever meets that user's memories (cost independent of
+    other users') and the index holds no plain words (nothing of an erased user stays readable
+    in index pages not yet merged). Query words go through the same function."""
+    owner = f"{app_name}\x1f{user_id}\x1f".encode()
+    terms: list[str] = []
+    for word in _WORD.findall(text.casefold()):
+        if word in _STOPWORDS:
+            continue
+        term = hashlib.blake2b(owner + word.encode(), digest_size=6).hexdigest()
+        if term not in terms:
+            terms.append(term)
+            if limit is not None and len(terms) >= limit:
+                break
+    return terms
+
+
+def recall_terms(app_name: str, user_id: str, query: str) -> list[str]:
+    """A query's terms: user text, never syntax; bounded, so a long message costs no more."""
+    return memory_terms(app_name, user_id, query, _MAX_QUERY_TERMS)
+
+
+def memory_changes_to_json(changes: tuple[MemoryChange, ...]) -> list[dict[str, str]]:
+    """An event's memory changes as stored with it (both backends, and the export)."""
+    out = []
+    for change in changes:
+        item = {"op": change.op}
+        if change.text:
+            item["text"] = change.text
+        if change.memory_id:
+            item["memory_id"] = change.memory_id
+        out.append(item)
+    return out
+
+
+def memory_changes_from_json(value: Any) -> tuple[MemoryChange, ...]:
+    """The stored form back; rows written before memories existed hold nothing (None)."""
+    if not value:
+        return ()
+    return tuple(
+        MemoryChange(item["op"], item.get("text", ""), item.get("memory_id", "")) for item in value
+    )

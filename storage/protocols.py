@@ -17,6 +17,7 @@ from storage.types import (
     Identity,
     InboxItem,
     InboxStatus,
+    Memory,
     Notice,
     Session,
     SessionInfo,
@@ -46,9 +47,20 @@ class SessionStore(Protocol):
         first. Never reads the whole history: cost must not grow with it."""
         ...
 
+    async def get_context(
+        self, app_name: str, user_id: str, session_id: str, *, max_events: int
+    ) -> Session | None:
+        """What a turn loads: the merged state, the session's latest summary event (author
+        `SUMMARY_AUTHOR`) and the events after it, oldest first - at most `max_events` of
+        those, the newest (a hard cap: a summariser that keeps failing never makes the load
+        unbounded). Without a summary, the last `max_events` events. Index-backed: cost
+        independent of the history."""
+        ...
+
     async def append_event(self, session: Session, event: Event) -> bool:
-        """Store `event` and apply `event.actions.state_delta` in ONE transaction (`temp:` keys
-        dropped; a None value deletes the key). Partial events are refused (ValueError).
+        """Store `event` and apply `event.actions.state_delta` (`temp:` keys dropped; a None value
+        deletes the key) and `event.actions.memory_changes` (to the session's user's memories,
+        rules in storage.memory_plan) in ONE transaction. Partial events are refused (ValueError).
         Idempotent by `event.id`: appending an id already stored changes nothing and returns
         False; otherwise True. Raises StoreBusy when the database stays locked."""
         ...
@@ -94,11 +106,11 @@ class AdminViews(Protocol):
 class PrivacyStore(Protocol):
     async def export_user(self, app_name: str, user_id: str) -> dict[str, Any]:
         """Everything stored about the user, JSON-serialisable: identities, user state,
-        sessions with their state and full event history."""
+        memories, sessions with their state and full event history."""
         ...
 
     async def delete_user(self, app_name: str, user_id: str) -> None:
-        """Remove every row about the user: sessions, events, session and user state,
+        """Remove every row about the user: sessions, events, session and user state, memories,
         identities, link codes, inbox rows. Audit entries only ever hold a hashed id."""
         ...
 
@@ -132,7 +144,8 @@ class IdentityStore(Protocol):
     ) -> str | None:
         """Join this identity's whole user to the code's user, in one transaction: EVERY
         identity of the former user moves, its `user:` state fills the target's gaps, its
-        sessions, inbox rows and link codes move along. `notice` (when given) is left for every
+        sessions, inbox rows and link codes move along, its memories join the target's
+        (near-duplicates folded, the limit kept). `notice` (when given) is left for every
         other identity of the joined account. Returns the target user id, or None for an
         unknown, used or expired code (the code is used up either way)."""
         ...
@@ -200,6 +213,23 @@ class Inbox(Protocol):
         ...
 
 
+class MemoryStore(Protocol):
+    """A user's memories (docs/architecture.md, "Data model": Memories). They change only through
+    `EventActions.memory_changes`, applied by `append_event` in the event's transaction."""
+
+    async def memories(self, app_name: str, user_id: str) -> list[Memory]:
+        """All of the user's memories, oldest first (the order /memory numbers them in)."""
+        ...
+
+    async def recall(
+        self, app_name: str, user_id: str, query: str, *, relevant: int = 8, recent: int = 4
+    ) -> list[Memory]:
+        """Up to `relevant` memories matching words of `query` (any of them), best first, then
+        up to `recent` of the most recently updated ones not already in. `query` is user text,
+        never syntax. Cost independent of how many memories the database holds."""
+        ...
+
+
 class AuditLog(Protocol):
     async def audit(self, actor: str, command: str, detail: str = "") -> None:
         """Record an admin call. `actor` is stored hashed, never in the clear."""
@@ -210,7 +240,9 @@ class AuditLog(Protocol):
         ...
 
 
-class Store(SessionStore, AdminViews, PrivacyStore, IdentityStore, Inbox, AuditLog, Protocol):
+class Store(
+    SessionStore, AdminViews, PrivacyStore, IdentityStore, Inbox, MemoryStore, AuditLog, Protocol
+):
     """What a backend provides. Use as `async with await open_store(url) as store:`."""
 
     async def close(self) -> None: ...

@@ -59,6 +59,11 @@ def new_id() -> str:
 
 
 # -- events ----------------------------------------------------------------------------------
+# The author of a compaction summary (agents/compaction.py): what a turn loads starts at the
+# session's latest one (SessionStore.get_context); the backends index it.
+SUMMARY_AUTHOR = "summary"
+
+
 @dataclass(frozen=True, slots=True)
 class TokenUsage:
     prompt_tokens: int = 0
@@ -69,12 +74,123 @@ class TokenUsage:
         return self.prompt_tokens + self.completion_tokens
 
 
+# -- memories (docs/architecture.md, "Data model": Memories) -------------------------------------
+MEMORY_OPS = ("add", "update", "delete")
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryChange:
+    """One change to the event's user's memories: "add" (`text`), "update" (`memory_id` gets
+    `text`) or "delete" (`memory_id`). Applied by `append_event` with the event."""
+
+    op: str
+    text: str = ""
+    memory_id: str = ""
+
+    def __post_init__(self) -> None:
+        if self.op not in MEMORY_OPS:
+            raise ValueError(f"memory change op must be one of {MEMORY_OPS}, got {self.op!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """A short fact about one user. `id` is 12 hex characters derived from the event that added
+    it (storage.common.memory_id), `event_id` the event that last changed it."""
+
+    id: str
+    text: str
+    created_at: float
+    updated_at: float
+    event_id: str
+
+
+# -- proactive jobs (docs/architecture.md, "Data model": Jobs and the outbox) ------------------
+JOB_KINDS = ("alert", "reminder", "digest")
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """Something a user set the bot to do on its own: a price alert, a reminder, the daily
+    digest. The definition is the user's data (changed by `ScheduleChange`s on events); the
+    last four fields are the scheduler's bookkeeping (changed only by `ScheduleStore.claim`):
+    `armed` (an alert may fire), `fired_day` (the trading day a `move` alert last fired),
+    `version` (bumped by every claim: a claim holds only on the version it read)."""
+
+    id: str
+    kind: str  # "alert" | "reminder" | "digest"
+    platform: str
+    chat_id: str | None  # the chat it was set in; None: the user's private chat
+    platform_user_id: str
+    created_at: float
+    symbol: str | None = None  # alert
+    op: str | None = None  # alert: "above" | "below" | "move"
+    value: float | None = None  # alert: the price, or the percent of a move
+    text: str = ""  # reminder
+    due_at: float | None = None  # reminder: when; digest: its next time (UTC seconds)
+    at: str | None = None  # digest: "HH:MM" local
+    zone: str = "UTC"  # the user's time zone when it was set
+    user_id: str = ""  # filled in when read
+    armed: bool = True
+    fired_day: str | None = None
+    version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleChange:
+    """One change to the event's user's jobs: "add" (`job`) or "remove" (`job_id`)."""
+
+    op: str
+    job: Job | None = None
+    job_id: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.op, self.job is None) not in {("add", False), ("remove", True)}:
+            raise ValueError(f"schedule change must be add (with a job) or remove, not {self.op!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """A message the scheduler sends, recorded before it is sent; `id` is deterministic
+    ("reminder:<job id>:<due>") so a resend after a crash is the same message."""
+
+    id: str
+    user_id: str
+    platform: str
+    chat_id: str | None
+    platform_user_id: str
+    text: str
+    created_at: float
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The scheduler firing one job it read at `version`, in one transaction with the others
+    of a batch: the job ends (`done`), or moves to `next_due` and/or its alert bookkeeping
+    (`armed`, `fired_day`); `outbox` is written (or, `as_notice`, its text left as a notice
+    for its identity's next message). A job changed or removed since it was read (another
+    worker claimed it) is skipped whole."""
+
+    job_id: str
+    version: int
+    done: bool = False
+    next_due: float | None = None
+    armed: bool = True
+    fired_day: str | None = None
+    outbox: OutboxItem | None = None
+    as_notice: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class EventActions:
-    """Side effects an event carries. `state_delta` is applied atomically with the event."""
+    """Side effects an event carries, applied atomically with the event: `state_delta` to the
+    state scopes, `memory_changes` to the session's user's memories, `schedule_changes` to the
+    user's jobs (alerts, reminders, digest)."""
 
     state_delta: Mapping[str, Any] = field(default_factory=dict)
     transfer_to_agent: str | None = None
+    memory_changes: tuple[MemoryChange, ...] = ()
+    schedule_changes: tuple[ScheduleChange, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,15 +78,14 @@ def persisted_delta(delta: Mapping[str, Any]) -> dict[str, Any]:
 # Columns of the events table read back into Event values, in this order.
 EVENT_COLUMNS = (
     "e.id, e.invocation_id, e.author, e.ts, e.content, e.state_delta, e.transfer_to_agent,"
-    " e.prompt_tokens, e.completion_tokens, e.final, e.error"
+    " e.prompt_tokens, e.completion_tokens, e.final, e.error, e.memory_changes"
 )
 
 
 def event_from_row(row: Sequence[Any]) -> Event:
     """An Event from EVENT_COLUMNS, positionally (a Record, or a ROW(...) decoded as a tuple)."""
-    (id_, invocation_id, author, ts, content, delta, transfer, prompt, completion, final, error) = (
-        row[:11]
-    )
+    (id_, invocation_id, author, ts, content, delta, transfer) = row[:7]
+    (prompt, completion, final, error, changes) = row[7:12]
     usage = None
     if prompt is not None or completion is not None:
         usage = TokenUsage(prompt or 0, completion or 0)
@@ -96,11 +95,22 @@ def event_from_row(row: Sequence[Any]) -> Event:
         author=author,
         timestamp=ts,
         content=loads(content),
-        actions=EventActions(state_delta=loads_state(delta), transfer_to_agent=transfer),
+        actions=EventActions(
+            state_delta=loads_state(delta),
+            transfer_to_agent=transfer,
+            memory_changes=common.memory_changes_from_json(loads(changes)),
+        ),
         usage=usage,
         final=final,
         error=error,
     )
+
+
+def memory_changes_param(event: Event) -> str | None:
+    """The events.memory_changes column (JSONB, NULL when the event changes no memory); kept
+    out of event_params so that the INSERTs listing those eleven columns stay as they are."""
+    changes = event.actions.memory_changes
+    return dumps(common.memory_changes_to_json(changes)) if changes else None
 
 
 def event_params(event: Event) -> tuple[Any, ...]:

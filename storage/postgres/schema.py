@@ -124,7 +124,79 @@ CREATE INDEX notices_by_identity ON notices (platform, platform_user_id);
 CREATE INDEX audit_by_actor ON audit (actor, command, at);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+# Compaction: what a turn loads starts at the session's latest summary event (author 'summary');
+# this partial index finds it without reading the history in between.
+_SUMMARIES = """
+CREATE INDEX events_summaries ON events (sid, seq) WHERE author = 'summary';
+"""
+
+# Memories: short facts about a user, changed by events (`events.memory_changes` keeps what each
+# event did). `terms` holds owner-keyed hashed terms (storage.common.memory_terms), so a GIN
+# lookup only meets the user's own rows and the index never holds plain words; fastupdate off
+# keeps a search from scanning a pending list.
+_MEMORIES = """
+ALTER TABLE events ADD COLUMN memory_changes jsonb;
+CREATE TABLE memories (
+    app_name text NOT NULL,
+    user_id text NOT NULL,
+    id text NOT NULL,
+    text text NOT NULL,
+    created_at double precision NOT NULL,
+    updated_at double precision NOT NULL,
+    event_id text NOT NULL,
+    terms tsvector NOT NULL,
+    PRIMARY KEY (app_name, user_id, id)
+);
+CREATE INDEX memories_recent ON memories (app_name, user_id, updated_at DESC);
+CREATE INDEX memories_terms ON memories USING gin (terms) WITH (fastupdate = off);
+"""
+
+# Proactive messages (issue 15): `jobs` holds what users set (alerts, reminders, the digest;
+# changed by events' schedule_changes) beside the scheduler's bookkeeping (armed, fired_day,
+# version: changed only by claims); `outbox` holds each message the scheduler sends, written
+# before the send and deleted once the platform took it.
+_PROACTIVE = """
+CREATE TABLE jobs (
+    app_name text NOT NULL,
+    id text NOT NULL,
+    user_id text NOT NULL,
+    kind text NOT NULL,
+    platform text NOT NULL,
+    chat_id text,
+    platform_user_id text NOT NULL,
+    created_at double precision NOT NULL,
+    symbol text,
+    op text,
+    value double precision,
+    text text NOT NULL DEFAULT '',
+    due_at double precision,
+    at text,
+    zone text NOT NULL DEFAULT 'UTC',
+    armed boolean NOT NULL DEFAULT true,
+    fired_day text,
+    version integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (app_name, id)
+);
+CREATE INDEX jobs_user ON jobs (app_name, user_id, created_at);
+CREATE INDEX jobs_due ON jobs (app_name, due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX jobs_symbol ON jobs (app_name, symbol) WHERE kind = 'alert';
+CREATE TABLE outbox (
+    app_name text NOT NULL,
+    id text NOT NULL,
+    user_id text NOT NULL,
+    platform text NOT NULL,
+    chat_id text,
+    platform_user_id text NOT NULL,
+    text text NOT NULL,
+    created_at double precision NOT NULL,
+    attempts integer NOT NULL DEFAULT 0,
+    next_try double precision NOT NULL DEFAULT 0,
+    PRIMARY KEY (app_name, id)
+);
+CREATE INDEX outbox_user ON outbox (app_name, user_id);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _SUMMARIES, _MEMORIES, _PROACTIVE)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Any constant works as long as no other code uses it for pg_advisory_xact_lock.

@@ -22,12 +22,15 @@ import asyncpg
 
 from storage.common import check_storable
 from storage.locks import KeyedLocks
+from storage.memory_plan import ChangeContext
+from storage.postgres import memories
 from storage.postgres.codec import (
     EVENT_COLUMNS,
     dumps_state,
     event_from_row,
     event_params,
     loads_state,
+    memory_changes_param,
     split_for_sql,
 )
 from storage.postgres.pool import PoolSettings, TurnConnections, db_errors
@@ -44,15 +47,36 @@ FROM sessions s
 WHERE s.app_name = $1 AND s.user_id = $2 AND s.session_id = $3
 """
 
+# The latest summary event (through the partial index events_summaries) and at most $4 of the
+# events after it: what a turn loads once compaction has summarised the older history.
+_GET_CONTEXT = f"""
+SELECT s.sid, s.state, s.created_at, s.updated_at,
+       (SELECT a.state FROM app_state a WHERE a.app_name = $1) AS app_state,
+       (SELECT u.state FROM user_state u WHERE u.app_name = $1 AND u.user_id = $2) AS user_state,
+       (SELECT ROW({EVENT_COLUMNS}) FROM events e
+            WHERE e.sid = s.sid AND e.author = 'summary' ORDER BY e.seq DESC LIMIT 1) AS summary,
+       ARRAY(SELECT ROW({EVENT_COLUMNS}) FROM (
+                SELECT * FROM events WHERE events.sid = s.sid AND events.seq > coalesce(
+                    (SELECT max(m.seq) FROM events m WHERE m.sid = s.sid AND m.author = 'summary'),
+                    0)
+                ORDER BY seq DESC LIMIT $4
+            ) e ORDER BY e.seq) AS recent
+FROM sessions s
+WHERE s.app_name = $1 AND s.user_id = $2 AND s.session_id = $3
+"""
+
 # $1-$3 session key; $4-$14 the event (event_params order); $15-$20 (set, delete) for the app,
-# user and session scopes; $21/$22 whether the app/user scopes change at all.
+# user and session scopes; $21/$22 whether the app/user scopes change at all; $23 the event's
+# memory changes (JSONB or NULL).
 _APPEND = """
 WITH s AS (
     SELECT sid FROM sessions WHERE app_name = $1 AND user_id = $2 AND session_id = $3
 ), ins AS (
     INSERT INTO events (id, sid, invocation_id, author, ts, content, state_delta,
-                        transfer_to_agent, prompt_tokens, completion_tokens, final, error)
-    SELECT $4, s.sid, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12, $13, $14 FROM s
+                        transfer_to_agent, prompt_tokens, completion_tokens, final, error,
+                        memory_changes)
+    SELECT $4, s.sid, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12, $13, $14, $23::jsonb
+    FROM s
     ON CONFLICT (sid, id) DO NOTHING
     RETURNING sid
 ), upd AS (
@@ -101,6 +125,24 @@ def _not_found(session: Session) -> SessionNotFound:
     )
 
 
+def _session(key: tuple[str, str, str], row: asyncpg.Record, first: tuple[Event, ...]) -> Session:
+    """A Session from a _GET_SESSION/_GET_CONTEXT row; `first` goes before its recent events."""
+    state = {
+        **loads_state(row["app_state"]),
+        **loads_state(row["user_state"]),
+        **loads_state(row["state"]),
+    }
+    return Session(
+        app_name=key[0],
+        user_id=key[1],
+        session_id=key[2],
+        state=state,
+        events=(*first, *(event_from_row(item) for item in row["recent"])),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
 def lock_key(app_name: str, user_id: str, session_id: str) -> int:
     """A signed 64-bit key for pg_advisory_lock, stable across processes and Python runs
     (unlike hash()). A collision only makes two sessions share a lock: slower, never wrong."""
@@ -117,6 +159,7 @@ class PostgresSessions:
     _settings: PoolSettings
     _local_locks: KeyedLocks
     _turns: TurnConnections
+    memory_limit: int
 
     async def create_session(
         self,
@@ -149,28 +192,36 @@ class PostgresSessions:
         key = (app_name, user_id, session_id)
         async with db_errors(), self._turns.connection(key) as conn:
             row = await conn.fetchrow(_GET_SESSION, *key, max(recent_events, 0))
+        return None if row is None else _session(key, row, ())
+
+    async def get_context(
+        self, app_name: str, user_id: str, session_id: str, *, max_events: int
+    ) -> Session | None:
+        key = (app_name, user_id, session_id)
+        async with db_errors(), self._turns.connection(key) as conn:
+            row = await conn.fetchrow(_GET_CONTEXT, *key, max(max_events, 0))
         if row is None:
             return None
-        state = {
-            **loads_state(row["app_state"]),
-            **loads_state(row["user_state"]),
-            **loads_state(row["state"]),
-        }
-        return Session(
-            app_name=app_name,
-            user_id=user_id,
-            session_id=session_id,
-            state=state,
-            events=tuple(event_from_row(item) for item in row["recent"]),
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-        )
+        summary = () if row["summary"] is None else (event_from_row(row["summary"]),)
+        return _session(key, row, summary)
 
     async def append_event(self, session: Session, event: Event) -> bool:
         args = self._append_args(session, event)  # fails early: partial event, bad JSON
         key = (session.app_name, session.user_id, session.session_id)
+        changes = event.actions.memory_changes
         async with db_errors(), self._turns.connection(key) as conn:
-            row = await conn.fetchrow(_APPEND, *args)
+            if not changes:
+                row = await conn.fetchrow(_APPEND, *args)
+            else:
+                async with conn.transaction():
+                    row = await conn.fetchrow(_APPEND, *args)
+                    if row["inserted"]:  # a replayed event id changes nothing
+                        ctx = ChangeContext(
+                            event.id, session.session_id, event.timestamp, self.memory_limit
+                        )
+                        await memories.apply_changes(
+                            conn, session.app_name, session.user_id, changes, ctx
+                        )
         if not row["found"]:
             raise _not_found(session)
         return bool(row["inserted"])
@@ -188,6 +239,7 @@ class PostgresSessions:
             *delta,
             app_set != "{}" or bool(app_del),
             user_set != "{}" or bool(user_del),
+            memory_changes_param(event),
         )
 
     @asynccontextmanager

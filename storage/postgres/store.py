@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncpg
 
+from storage.common import DEFAULT_MEMORY_LIMIT
 from storage.locks import KeyedLocks
 from storage.postgres.admin_views import PostgresAdminViews
 from storage.postgres.audit import PostgresAudit
 from storage.postgres.identities import PostgresIdentities
 from storage.postgres.inbox import PostgresInbox
 from storage.postgres.links import PostgresLinks
+from storage.postgres.memories import PostgresMemories
 from storage.postgres.pool import PoolSettings, TurnConnections, create_pools, db_errors, split_url
 from storage.postgres.privacy import PostgresPrivacy
 from storage.postgres.schema import migrate
@@ -27,14 +29,21 @@ class PostgresStore(
     PostgresIdentities,
     PostgresLinks,
     PostgresInbox,
+    PostgresMemories,
     PostgresAudit,
 ):
     """Implements storage.protocols.Store on PostgreSQL. Open with
     `await PostgresStore.open(url)`."""
 
     def __init__(
-        self, pool: asyncpg.Pool, lock_pool: asyncpg.Pool, settings: PoolSettings, salt: str
+        self,
+        pool: asyncpg.Pool,
+        lock_pool: asyncpg.Pool,
+        settings: PoolSettings,
+        salt: str,
+        memory_limit: int = DEFAULT_MEMORY_LIMIT,
     ) -> None:
+        self.memory_limit = memory_limit
         self._pool = pool
         self._lock_pool = lock_pool
         self._settings = settings
@@ -43,7 +52,13 @@ class PostgresStore(
         self._turns = TurnConnections(pool)
 
     @classmethod
-    async def open(cls, url: str, settings: PoolSettings | None = None) -> PostgresStore:
+    async def open(
+        cls,
+        url: str,
+        settings: PoolSettings | None = None,
+        *,
+        memory_limit: int = DEFAULT_MEMORY_LIMIT,
+    ) -> PostgresStore:
         """Connect, create or upgrade the schema. Pool sizes come from `settings`, overridden
         by the URL's `pool_size`, `lock_connections` and `lock_wait` query parameters."""
         url, settings = split_url(url, settings)
@@ -56,7 +71,7 @@ class PostgresStore(
             await pool.close()
             await lock_pool.close()
             raise
-        return cls(pool, lock_pool, settings, salt)
+        return cls(pool, lock_pool, settings, salt, memory_limit)
 
     @property
     def pool(self) -> asyncpg.Pool:

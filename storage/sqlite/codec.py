@@ -12,14 +12,28 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from storage.common import check_storable, dumps
-from storage.types import Event, EventActions, TokenUsage, split_delta
+from storage.common import (
+    check_storable,
+    dumps,
+    memory_changes_from_json,
+    memory_changes_to_json,
+)
+from storage.types import (
+    Event,
+    EventActions,
+    MemoryChange,
+    ScheduleChange,
+    TokenUsage,
+    split_delta,
+)
 
 # Column order shared by every SELECT of events and by row_to_event.
 EVENT_COLUMNS = (
     "id, invocation_id, author, timestamp, content, state_delta, transfer_to_agent,"
-    " prompt_tokens, completion_tokens, final, error"
+    " prompt_tokens, completion_tokens, final, error, memory_changes"
 )
+# One placeholder per column of EVENT_COLUMNS, for the INSERTs that list them.
+EVENT_PLACEHOLDERS = ", ".join("?" * len(EVENT_COLUMNS.split(",")))
 
 StateItems = tuple[tuple[str, str | None], ...]  # (key, JSON text or None = delete)
 
@@ -52,6 +66,8 @@ class EncodedEvent:
     prompt_tokens: int
     completion_tokens: int
     transfer_to_agent: str | None
+    memory_changes: tuple[MemoryChange, ...] = ()
+    schedule_changes: tuple[ScheduleChange, ...] = ()  # applied, not kept on the event row
 
     @property
     def id(self) -> str:
@@ -79,6 +95,7 @@ def encode_event(event: Event) -> EncodedEvent:
         None if usage is None else usage.completion_tokens,
         int(event.final),
         event.error,
+        _changes_text(event),
     )
     return EncodedEvent(
         row=row,
@@ -87,11 +104,19 @@ def encode_event(event: Event) -> EncodedEvent:
         prompt_tokens=0 if usage is None else usage.prompt_tokens,
         completion_tokens=0 if usage is None else usage.completion_tokens,
         transfer_to_agent=event.actions.transfer_to_agent,
+        memory_changes=event.actions.memory_changes,
+        schedule_changes=event.actions.schedule_changes,
     )
 
 
+def _changes_text(event: Event) -> str | None:
+    changes = event.actions.memory_changes
+    return dumps(memory_changes_to_json(changes)) if changes else None
+
+
 def row_to_event(row: Sequence[Any]) -> Event:
-    (eid, invocation_id, author, ts, content, delta, transfer, prompt, completion, final, err) = row
+    (eid, invocation_id, author, ts, content, delta, transfer) = row[:7]
+    (prompt, completion, final, err, changes) = row[7:12]
     return Event(
         author=author,
         content=json.loads(content),
@@ -99,7 +124,9 @@ def row_to_event(row: Sequence[Any]) -> Event:
         id=eid,
         timestamp=ts,
         actions=EventActions(
-            state_delta=json.loads(delta) if delta else {}, transfer_to_agent=transfer
+            state_delta=json.loads(delta) if delta else {},
+            transfer_to_agent=transfer,
+            memory_changes=memory_changes_from_json(json.loads(changes) if changes else None),
         ),
         usage=None if prompt is None else TokenUsage(prompt, completion or 0),
         final=bool(final),

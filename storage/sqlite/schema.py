@@ -122,7 +122,79 @@ _V3 = [
     "CREATE INDEX audit_actor ON audit (actor, command, at)",
 ]
 
-MIGRATIONS: tuple[list[str], ...] = (_V1, _V2, _V3)
+# Compaction: what a turn loads starts at the session's latest summary event (author 'summary');
+# this partial index finds it without reading the history in between.
+_SUMMARIES = [
+    "CREATE INDEX events_summaries ON events (session_pk, pk) WHERE author = 'summary'",
+]
+
+# Memories: short facts about a user, changed by events (`events.memory_changes` keeps what each
+# event did). `memory_terms` is their full-text index, one row per memory (rowid = memories.pk),
+# holding owner-keyed hashed terms (storage.common.memory_terms): a search only meets the user's
+# own rows, and the index never holds plain words.
+_MEMORIES = [
+    "ALTER TABLE events ADD COLUMN memory_changes TEXT",
+    """CREATE TABLE memories (
+        pk INTEGER PRIMARY KEY,
+        app_name TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        text TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        event_id TEXT NOT NULL,
+        UNIQUE (app_name, user_id, id)
+    )""",
+    "CREATE INDEX memories_recent ON memories (app_name, user_id, updated_at)",
+    "CREATE VIRTUAL TABLE memory_terms USING fts5(terms, detail=none)",
+]
+
+# Proactive messages (issue 15): `jobs` holds what users set (alerts, reminders, the digest;
+# changed by events' schedule_changes) beside the scheduler's bookkeeping (armed, fired_day,
+# version: changed only by claims); `outbox` holds each message the scheduler sends, written
+# before the send and deleted once the platform took it.
+_PROACTIVE = [
+    """CREATE TABLE jobs (
+        app_name TEXT NOT NULL,
+        id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        chat_id TEXT,
+        platform_user_id TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        symbol TEXT,
+        op TEXT,
+        value REAL,
+        text TEXT NOT NULL DEFAULT '',
+        due_at REAL,
+        at TEXT,
+        zone TEXT NOT NULL DEFAULT 'UTC',
+        armed INTEGER NOT NULL DEFAULT 1,
+        fired_day TEXT,
+        version INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (app_name, id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX jobs_user ON jobs (app_name, user_id, created_at)",
+    "CREATE INDEX jobs_due ON jobs (app_name, due_at) WHERE due_at IS NOT NULL",
+    "CREATE INDEX jobs_symbol ON jobs (app_name, symbol) WHERE kind = 'alert'",
+    """CREATE TABLE outbox (
+        app_name TEXT NOT NULL,
+        id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        chat_id TEXT,
+        platform_user_id TEXT NOT NULL,
+        text TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_try REAL NOT NULL DEFAULT 0,
+        PRIMARY KEY (app_name, id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX outbox_user ON outbox (app_name, user_id)",
+]
+
+MIGRATIONS: tuple[list[str], ...] = (_V1, _V2, _V3, _SUMMARIES, _MEMORIES, _PROACTIVE)
 LATEST = len(MIGRATIONS)
 
 

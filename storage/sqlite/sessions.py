@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
+from storage.common import DEFAULT_MEMORY_LIMIT
+from storage.memory_plan import ChangeContext
+from storage.sqlite import memories
 from storage.sqlite.codec import (
     EVENT_COLUMNS,
+    EVENT_PLACEHOLDERS,
     EncodedDelta,
     EncodedEvent,
     EventCache,
@@ -36,7 +41,7 @@ _UPSERT_SESSION = (
 # sqlite3 module per append); no row back means a duplicate id or a missing session.
 _INSERT_EVENT_BY_NAME = (
     f"INSERT INTO events (session_pk, {EVENT_COLUMNS})"
-    " SELECT pk, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM sessions"
+    f" SELECT pk, {EVENT_PLACEHOLDERS} FROM sessions"
     " WHERE app_name = ? AND user_id = ? AND session_id = ?"
     " ON CONFLICT (session_pk, id) DO NOTHING RETURNING session_pk"
 )
@@ -89,16 +94,23 @@ def user_state(db: sqlite3.Connection, app: str, user: str) -> dict[str, Any]:
 
 
 def events_before(
-    db: sqlite3.Connection, pk: int, before_pk: int, limit: int, cache: EventCache | None = None
+    db: sqlite3.Connection,
+    pk: int,
+    before_pk: int,
+    limit: int,
+    cache: EventCache | None = None,
+    *,
+    after_pk: int = 0,
 ) -> list[Event]:
-    """Up to `limit` events of one session older than `before_pk`, oldest first. Only the
-    per-turn load passes a cache: a long export or history page would just flush it."""
+    """Up to `limit` events of one session older than `before_pk` (and newer than `after_pk`),
+    the newest of them, oldest first. Only the per-turn load passes a cache: a long export or
+    history page would just flush it."""
     if limit <= 0:
         return []
     rows = db.execute(
-        f"SELECT pk, {EVENT_COLUMNS} FROM events WHERE session_pk = ? AND pk < ?"
+        f"SELECT pk, {EVENT_COLUMNS} FROM events WHERE session_pk = ? AND pk < ? AND pk > ?"
         " ORDER BY pk DESC LIMIT ?",
-        (pk, before_pk, limit),
+        (pk, before_pk, after_pk, limit),
     ).fetchall()
     if cache is None:
         return [row_to_event(row[1:]) for row in reversed(rows)]
@@ -107,6 +119,23 @@ def events_before(
 
 def load_session(
     db: sqlite3.Connection, app: str, user: str, sid: str, recent: int
+) -> Session | None:
+    return _load(db, app, user, sid, partial(_recent, cap=recent))
+
+
+def load_context(db: sqlite3.Connection, app: str, user: str, sid: str, cap: int) -> Session | None:
+    """The session as a turn loads it: its latest summary event (found through the partial
+    index events_summaries) and at most `cap` of the events after it (the newest), oldest
+    first; without a summary, the last `cap` events."""
+    return _load(db, app, user, sid, partial(_since_summary, cap=cap))
+
+
+def _load(
+    db: sqlite3.Connection,
+    app: str,
+    user: str,
+    sid: str,
+    events: Callable[[sqlite3.Connection, int], list[Event]],
 ) -> Session | None:
     row = db.execute(
         "SELECT pk, created_at, updated_at FROM sessions"
@@ -121,10 +150,27 @@ def load_session(
         user_id=user,
         session_id=sid,
         state=load_state(db, app, user, pk),
-        events=tuple(events_before(db, pk, NO_LIMIT_PK, recent, getattr(db, "event_cache", None))),
+        events=tuple(events(db, pk)),
         created_at=created_at,
         updated_at=updated_at,
     )
+
+
+def _recent(db: sqlite3.Connection, pk: int, cap: int) -> list[Event]:
+    return events_before(db, pk, NO_LIMIT_PK, cap, getattr(db, "event_cache", None))
+
+
+def _since_summary(db: sqlite3.Connection, pk: int, cap: int) -> list[Event]:
+    summary = db.execute(
+        f"SELECT pk, {EVENT_COLUMNS} FROM events WHERE session_pk = ? AND author = 'summary'"
+        " ORDER BY pk DESC LIMIT 1",
+        (pk,),
+    ).fetchone()
+    if summary is None:
+        return _recent(db, pk, cap)
+    cache = getattr(db, "event_cache", None)
+    after = events_before(db, pk, NO_LIMIT_PK, cap, cache, after_pk=summary[0])
+    return [row_to_event(summary[1:]), *after]
 
 
 def apply_delta(db: sqlite3.Connection, app: str, user: str, pk: int, delta: EncodedDelta) -> None:
@@ -165,7 +211,12 @@ def create_session(
 
 
 def append_event(
-    db: sqlite3.Connection, app: str, user: str, sid: str, event: EncodedEvent
+    db: sqlite3.Connection,
+    app: str,
+    user: str,
+    sid: str,
+    event: EncodedEvent,
+    memory_limit: int = DEFAULT_MEMORY_LIMIT,
 ) -> bool:
     row = db.execute(_INSERT_EVENT_BY_NAME, (*event.row, app, user, sid)).fetchone()
     if row is None:
@@ -181,6 +232,9 @@ def append_event(
     )
     if event.transfer_to_agent:
         db.execute(_COUNT_DELEGATION, (pk, event.transfer_to_agent, 1))
+    if event.memory_changes:
+        ctx = ChangeContext(event.id, sid, event.timestamp, memory_limit)
+        memories.apply_changes(db, app, user, event.memory_changes, ctx)
     return True
 
 

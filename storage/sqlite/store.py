@@ -19,9 +19,19 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from storage.common import dumps, hash_actor
+from storage.common import DEFAULT_MEMORY_LIMIT, dumps, hash_actor
 from storage.locks import KeyedLocks
-from storage.sqlite import admin_views, audit, identities, inbox, links, privacy, schema, sessions
+from storage.sqlite import (
+    admin_views,
+    audit,
+    identities,
+    inbox,
+    links,
+    memories,
+    privacy,
+    schema,
+    sessions,
+)
 from storage.sqlite.codec import encode_delta, encode_event
 from storage.sqlite.connection import GroupCommitWriter, Readers, close_quietly, run_on
 from storage.sqlite.opening import open_connections
@@ -30,6 +40,7 @@ from storage.types import (
     Identity,
     InboxItem,
     InboxStatus,
+    Memory,
     Notice,
     Session,
     SessionInfo,
@@ -51,7 +62,9 @@ class SqliteStore:
         writer_conn: aiosqlite.Connection,
         reader_conns: Sequence[aiosqlite.Connection],
         salt: str,
+        memory_limit: int = DEFAULT_MEMORY_LIMIT,
     ) -> None:
+        self.memory_limit = memory_limit
         self._writer_conn = writer_conn
         self._reader_conns = tuple(c for c in reader_conns if c is not writer_conn)
         self.writer = GroupCommitWriter(writer_conn)
@@ -67,13 +80,14 @@ class SqliteStore:
         *,
         busy_timeout: float = 5.0,
         synchronous: str = "FULL",
+        memory_limit: int = DEFAULT_MEMORY_LIMIT,
     ) -> SqliteStore:
         """Open (creating, 0600, and migrating as needed) the database a URL names."""
         path = sqlite_path(url)
         writer, reader_conns, found, salt = await open_connections(
             path, busy_timeout=busy_timeout, synchronous=synchronous
         )
-        store = cls(writer, reader_conns, salt)
+        store = cls(writer, reader_conns, salt, memory_limit)
         store.writer.start()
         upgraded = f", upgraded from v{found}" if 0 < found < schema.LATEST else ""
         log.info("SQLite store %s open (schema v%d%s)", path, schema.LATEST, upgraded)
@@ -143,6 +157,21 @@ class SqliteStore:
             snapshot=False,
         )
 
+    async def get_context(
+        self, app_name: str, user_id: str, session_id: str, *, max_events: int
+    ) -> Session | None:
+        # No read transaction, as in get_session: the caller holds the session lock.
+        return await self._read(
+            partial(
+                sessions.load_context,
+                app=app_name,
+                user=user_id,
+                sid=session_id,
+                cap=max(max_events, 0),
+            ),
+            snapshot=False,
+        )
+
     async def append_event(self, session: Session, event: Event) -> bool:
         encoded = encode_event(event)  # fails here, early, for partial events or bad JSON
         return await self._write(
@@ -152,6 +181,7 @@ class SqliteStore:
                 user=session.user_id,
                 sid=session.session_id,
                 event=encoded,
+                memory_limit=self.memory_limit,
             )
         )
 
@@ -160,6 +190,24 @@ class SqliteStore:
     ) -> AbstractAsyncContextManager[None]:
         # In-process: the SQLite store is single-process (one writer connection).
         return self.locks.hold((app_name, user_id, session_id))
+
+    # -- memories ---------------------------------------------------------------------------
+    async def memories(self, app_name: str, user_id: str) -> list[Memory]:
+        return await self._read(partial(memories.user_memories, app=app_name, user=user_id))
+
+    async def recall(
+        self, app_name: str, user_id: str, query: str, *, relevant: int = 8, recent: int = 4
+    ) -> list[Memory]:
+        return await self._read(
+            partial(
+                memories.recall,
+                app=app_name,
+                user=user_id,
+                query=query,
+                relevant=relevant,
+                recent=recent,
+            )
+        )
 
     # -- admin views ------------------------------------------------------------------------
     async def history(

@@ -247,3 +247,55 @@ def reminder_message(text: str, due: float, sent_at: float, zone: ZoneInfo) -> s
 def missed_notice(text: str, due: float, zone: ZoneInfo) -> str:
     """For a reminder missed by more than a day: told once in the next conversation."""
     return f'While I was offline I missed your reminder for {local_stamp(due, zone)}: "{text}"'
+
+
+# -- as people say it (the agents' tools: "in 10 minutes", "tomorrow at 9") ---------------------
+_UNIT = r"(?:seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d)(?![a-z])"
+_SPAN = rf"(?:\d{{1,5}}\s*{_UNIT}|an?\s+{_UNIT})"
+# The forms `parse_when` takes, as a pattern (the offline model finds them in a message).
+WHEN_PATTERN = (
+    rf"in\s+{_SPAN}(?:\s*(?:and\s+)?{_SPAN})*"
+    r"|(?:(?:today|tomorrow)\s+(?:at\s+)?|at\s+|\d{4}-\d{2}-\d{2}\s+(?:at\s+)?)"
+    r"\d{1,2}(?::[0-5]\d)?(?:\s*[ap]m)?(?![\w:])"
+)
+_SPOKEN_SPAN = re.compile(rf"(\d{{1,5}}|\ban?\b)\s*({_UNIT})")
+_SPOKEN_CLOCK = re.compile(r"^(\d{1,2})(?::([0-5]\d))?\s*([ap]m)?$")
+
+
+def parse_when(text: str, now: float, zone: ZoneInfo) -> float:
+    """When a reminder is due, in UTC seconds, as people say it: `in 10 minutes`, `in 1h30m`,
+    `at 9`, `at 18:30`, `at 9pm` (the next one), `today at 17:00`, `tomorrow at 9`,
+    `tomorrow 09:00`, `2026-12-24 18:00` (local times in `zone`; they must be ahead)."""
+    words = " ".join(text.lower().split())
+    head, _, rest = words.partition(" ")
+    if head == "in":
+        return now + parse_duration(_compact_span(rest)).total_seconds()
+    clock = spoken_clock(rest.removeprefix("at "))
+    if head == "at":
+        return next_at(now, clock, zone)
+    today = datetime.fromtimestamp(now, zone).date()
+    days = {"today": 0, "tomorrow": 1}
+    day = today + timedelta(days=days[head]) if head in days else parse_date(head)
+    due = local_to_utc(day, clock, zone)
+    if due <= now:
+        raise ScheduleError(f"{local_stamp(due, zone)} has passed already.")
+    return due
+
+
+def spoken_clock(text: str) -> time:
+    """`9`, `09:30`, `9am`, `9:30 pm` -> a time of day (24-hour without am/pm)."""
+    found = _SPOKEN_CLOCK.match(text.strip())
+    hour = int(found.group(1)) if found else 99
+    if found and found.group(3):
+        hour = hour % 12 + (12 if found.group(3) == "pm" else 0) if 1 <= hour <= 12 else 99
+    if found is None or hour > 23:
+        raise ScheduleError(f"{text[:20]!r} is not a time of day (e.g. 9, 09:30, 9pm).")
+    return time(hour, int(found.group(2) or 0))
+
+
+def _compact_span(text: str) -> str:
+    """`1 hour and 30 minutes` / `an hour` -> `1h30m` (parse_duration's form)."""
+    totals = dict.fromkeys("dhms", 0)
+    for count, unit in _SPOKEN_SPAN.findall(text):
+        totals[unit[0]] += 1 if count in ("a", "an") else int(count)
+    return "".join(f"{n}{unit}" for unit, n in totals.items() if n) or text

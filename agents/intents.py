@@ -74,12 +74,22 @@ _ACTION_SPAN = re.compile(
 )
 
 
+_CHART = re.compile(
+    r"\b(?:charts?|graphs?|plot)\b|\bover (?:the )?(?:last |past )?"
+    r"(?:\d+|a|an|one|two|three|five|six|twelve) ?(?:days?|weeks?|months?|years?)\b"
+)
+_SPAN = re.compile(r"\b(\d+|a|an|one|two|three|five|six|twelve) ?(day|week|month|year)s?\b")
+_SPAN_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "five": 5, "six": 6, "twelve": 12}
+_THIS = {"today": "1d", "this week": "5d", "this month": "1mo", "this year": "1y"}
+
+
 @dataclass(frozen=True, slots=True)
 class Intent:
-    kind: str  # joke | fact | quote | watch_add | watch_remove | watch_show | watch_quotes | chat
+    kind: str  # joke | fact | quote | chart | watch_add | watch_remove | watch_show | ... | chat
     topic: str | None = None
     symbols: tuple[str, ...] = ()
     name: str | None = None
+    range: str | None = None  # a chart's range ("6mo"), when the message names a period
 
 
 def read_intent(text: str) -> Intent:
@@ -94,6 +104,8 @@ def read_intent(text: str) -> Intent:
     if _FACT.search(lowered):
         return Intent("fact", topic=find_topic(lowered), name=name)
     symbols = find_symbols(text)
+    if symbols and _CHART.search(lowered):
+        return Intent("chart", symbols=symbols[:1], name=name, range=find_range(lowered))
     if _STOCK_WORDS.search(lowered) or (symbols and "?" in text):
         return Intent("quote", symbols=symbols, name=name)
     return Intent("chat", name=name)
@@ -107,6 +119,23 @@ def _watchlist_kind(lowered: str) -> str:
     if re.search(r"\b(doing|prices?|quotes?|performance|perform\w*|moving|update)\b", lowered):
         return "watch_quotes"
     return "watch_show"
+
+
+def find_range(lowered: str) -> str | None:
+    """A chart range from "over 6 months", "the last 5 days", "this year", "1y"."""
+    explicit = re.search(r"\b(1d|5d|1mo|6mo|1y)\b", lowered)
+    if explicit:
+        return explicit.group(1)
+    match = _SPAN.search(lowered)
+    if match:
+        count = _SPAN_WORDS.get(match.group(1)) or int(match.group(1))
+        days = count * {"day": 1, "week": 7, "month": 30, "year": 365}[match.group(2)]
+        return next(r for limit, r in _RANGE_DAYS if days <= limit)
+    return next((r for words, r in _THIS.items() if words in lowered), None)
+
+
+# The smallest range that covers a span of days (anything longer: a year).
+_RANGE_DAYS = ((1, "1d"), (7, "5d"), (31, "1mo"), (186, "6mo"), (10**9, "1y"))
 
 
 def find_name(text: str) -> str | None:

@@ -28,6 +28,7 @@ ROUTES = {
     "joke": "funny_nerd",
     "fact": "funny_nerd",
     "quote": "stock_analyst",
+    "chart": "stock_analyst",
     "watch_add": "stock_analyst",
     "watch_remove": "stock_analyst",
     "watch_show": "stock_analyst",
@@ -103,6 +104,8 @@ def _specialist_calls(intent: Intent, tools: set[str]) -> list[tuple[str, dict[s
         return [("watchlist_show", {})]
     if intent.kind == "watch_quotes" and "watchlist_quotes" in tools:
         return [("watchlist_quotes", {})]
+    if intent.kind == "chart" and "show_chart" in tools:
+        return [("show_chart", {"symbol": intent.symbols[0], "range": intent.range or "1mo"})]
     if intent.kind == "quote" and "get_quote" in tools:
         return [("get_quote", {"symbol": s}) for s in intent.symbols[:5]]
     return []

@@ -144,6 +144,7 @@ _WRITERS: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], str]] = {
     "set_user_name": _name,
     "tell_joke": _joke,
     "nerd_fact": _fact,
+    "show_chart": lambda result, state: f"Here is the chart: {result.get('chart')}.",
     "get_quote": _quote,
     "watchlist_add": _edit,
     "watchlist_remove": _edit,

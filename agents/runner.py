@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.agent import Agent, Tool, ToolContext
+from agents.chart_tools import attachments_of
 from agents.history import to_messages, tool_call_content
 from agents.model import (
     ERROR_MESSAGES,
@@ -230,9 +231,13 @@ class Runner:
         text = response.text.strip()
         if not text:
             log.warning("agent %s gave an empty answer", agent.name)
+        content: dict[str, Any] = {"text": text or EMPTY_ANSWER}
+        attachments = attachments_of(_tool_results(turn))
+        if attachments:
+            content["attachments"] = attachments  # e.g. a chart the core sends as a picture
         return Event(
             author=agent.name,
-            content={"text": text or EMPTY_ANSWER},
+            content=content,
             invocation_id=turn.invocation_id,
             id=f"{turn.invocation_id}:final",
             usage=response.usage,
@@ -370,6 +375,17 @@ class Runner:
         except ValueError:
             log.error("tool %s returned a value JSON cannot hold", call.name)
             return {"error": "the tool returned an unusable result"}
+
+
+def _tool_results(turn: _Turn) -> list[Mapping[str, Any]]:
+    """The results of this turn's tool calls (a resumed turn's stored ones included)."""
+    results = (e.content.get("tool_result") for e in turn.events)
+    mine = (
+        r
+        for e, r in zip(turn.events, results, strict=True)
+        if r and e.invocation_id == turn.invocation_id
+    )
+    return [r["result"] for r in mine if isinstance(r.get("result"), Mapping)]
 
 
 def _jsonable(value: Any) -> Any:

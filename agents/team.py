@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from agents.agent import Agent
+from agents.chart_tools import chart_tools
+from agents.charts import Charts
 from agents.jokes import JokeBook
 from agents.model import ModelClient
 from agents.profile import JOKE_TOPICS_KEY, NAME_KEY, NERD_TOPICS_KEY, WATCHLIST_KEY
@@ -39,12 +41,20 @@ true nerdy facts. {_KNOWN}
 STOCK_ANALYST_INSTRUCTION = f"""You are stock_analyst: a concise market assistant. {_KNOWN}
 - For a price or day change call get_quote; for the whole watchlist call watchlist_quotes.
 - Manage the watchlist with watchlist_add, watchlist_remove and watchlist_show.
+- When the user wants to see a chart or how a stock moved over a period ("show me NVDA over 6
+  months"), call show_chart; the picture is attached to your answer.
 - Only state prices that a tool returned, with currency and day change. If quotes are
   unavailable, say so plainly; never guess a number. No investment advice."""
 
 
-def build_team(model: ModelClient, quotes: QuoteProvider, jokes: JokeBook | None = None) -> Agent:
-    """The manager with its two sub-agents, all run by `model`."""
+def build_team(
+    model: ModelClient,
+    quotes: QuoteProvider,
+    jokes: JokeBook | None = None,
+    charts: Charts | None = None,
+) -> Agent:
+    """The manager with its two sub-agents, all run by `model`; with `charts` the analyst can
+    attach price charts."""
     funny_nerd = Agent(
         name=FUNNY_NERD,
         description="Tells programming jokes and nerdy facts; remembers favourite topics.",
@@ -56,7 +66,7 @@ def build_team(model: ModelClient, quotes: QuoteProvider, jokes: JokeBook | None
         name=STOCK_ANALYST,
         description="Stock quotes, day changes and the user's watchlist (add, remove, show).",
         instruction=STOCK_ANALYST_INSTRUCTION,
-        tools=stock_tools(quotes),
+        tools=stock_tools(quotes) + (chart_tools(charts) if charts else ()),
         model=model,
     )
     return Agent(

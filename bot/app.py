@@ -85,10 +85,11 @@ async def _open_app(settings: Settings, tracer: Tracer) -> AsyncIterator[App]:
             settings.llm_max_retries,
             max_tokens=settings.llm_max_tokens,
         )
+        charts = Charts(quotes)  # one cache for /chart and the analyst's show_chart
         try:
             runner = Runner(
                 store,
-                agents.build_team(model, quotes),
+                agents.build_team(model, quotes, charts=charts),
                 app_name=settings.app_name,
                 history_window=settings.history_window,
                 observer=metrics,
@@ -103,7 +104,7 @@ async def _open_app(settings: Settings, tracer: Tracer) -> AsyncIterator[App]:
                 queue_limit=settings.user_queue_limit,
                 observer=metrics,
                 tracer=tracer,
-                charts=Charts(quotes),
+                charts=charts,
             )
             yield App(settings, store, core, runner, model.description, metrics)
         finally:

@@ -32,14 +32,16 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from agents.chart_tools import CHART_ATTACHMENT
 from agents.charts import Charts
 from agents.observer import Observer, Unobserved
+from agents.quotes import QuoteError
 from agents.tracing import Tracer, Untraced
 from bot.admin_commands import ADMIN_COMMANDS, AdminCommands
 from bot.chat_sessions import ChatSession, ChatSessions
 from bot.commands import USER_COMMANDS, CommandContext, UserCommands, parse_command
 from bot.fairness import FREE, FairnessGate, Ticket, Verdict
-from bot.messages import ChatKind, CommandSpec, Incoming, Reply
+from bot.messages import ChatKind, CommandSpec, Incoming, Reply, ReplyFile
 from bot.settings import RateLimit
 from storage import Event, InboxStatus, Session, Store, StoreBusy
 from storage.locks import KeyedLocks
@@ -178,6 +180,7 @@ class Conversation:
         self._receipts: dict[tuple[str, str], _Receipt] = {}
         self._sessions = ChatSessions(store, app_name)
         self.commands: tuple[CommandSpec, ...] = USER_COMMANDS + ADMIN_COMMANDS
+        self._charts = charts
         self._user_commands = UserCommands(store, app_name, self._sessions, self.commands, charts)
         self._admin_commands = AdminCommands(store, app_name)
         self._order = KeyedLocks()
@@ -514,7 +517,21 @@ class Conversation:
             return
         if final.error:
             log.warning("turn %s failed: %s", invocation_id, final.error)
-        yield Reply(final.text or NO_ANSWER)
+        yield Reply(final.text or NO_ANSWER, file=await self._attached(final))
+
+    async def _attached(self, final: Event) -> ReplyFile | None:
+        """The picture an answer carries (the analyst's chart), drawn again through the chart
+        cache: also for a replayed turn. A chart that cannot be drawn now leaves the text."""
+        for item in final.content.get("attachments") or ():
+            if item.get("kind") != CHART_ATTACHMENT or self._charts is None:
+                continue
+            try:
+                chart = await self._charts.chart(str(item["symbol"]), str(item["range"]))
+            except (QuoteError, KeyError, ValueError) as exc:
+                log.info("chart for %s not attached: %s", final.invocation_id, type(exc).__name__)
+                return None
+            return ReplyFile(chart.filename, chart.png, mime_type="image/png")
+        return None
 
     async def suggest_tickers(self, platform: str, platform_user_id: str, typed: str) -> list[str]:
         user_id = await self._store.find_user(platform, platform_user_id)

@@ -244,10 +244,16 @@ class ChannelReplies:
         message = self._sent.get(part) or await self._already_there(part, text)
         if message is None:
             message = await self._post(part, text, file)
-        if text and message.content != text:
-            # An earlier attempt's message for this part: bring it up to date.
+        stale = bool(text) and message.content != text
+        missing = file is not None and not message.attachments  # e.g. a streamed preview
+        if stale or missing:
+            # An earlier attempt's or the preview's message for this part: bring it up to date.
             with refusals_are_final():
-                message = await message.edit(content=text, allowed_mentions=NO_MENTIONS)
+                message = await message.edit(
+                    content=text or message.content,
+                    attachments=_files(file) if missing else discord.utils.MISSING,
+                    allowed_mentions=NO_MENTIONS,
+                )
         self._sent[part] = message
         return message
 

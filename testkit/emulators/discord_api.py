@@ -775,6 +775,14 @@ class DiscordEmulator:
         body = request[BODY] or {}
         if "content" in body:
             message["content"] = body["content"] or ""
+        if "attachments" in body or request[FILES]:
+            # Edit Message: `attachments` lists the existing ones to keep (all, when absent);
+            # uploaded files are appended.
+            keep = {str(a.get("id")) for a in body.get("attachments") or ()}
+            kept = [
+                a for a in message["attachments"] if "attachments" not in body or a["id"] in keep
+            ]
+            message["attachments"] = kept + self._attachments(request[FILES])
         message["edited_timestamp"] = _now()
         return _json(message)
 

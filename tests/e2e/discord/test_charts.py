@@ -54,3 +54,13 @@ async def test_no_prices_no_attachment(bot: RunningBot, quotes: QuotesEmulator) 
     (reply,) = await bot.command(USER, "chart", {"ticker": "TSLA"})
     assert reply["content"] == "No chart: there are no prices for TSLA over 1mo."
     assert not reply["attachments"]
+
+
+async def test_the_analyst_attaches_a_chart_when_asked(bot: RunningBot) -> None:
+    replies = await bot.say(USER, "show me TSLA over 6 months")
+    (reply,) = replies
+    (attachment,) = reply["attachments"]
+    assert attachment["filename"] == "TSLA-6mo.png"
+    size = png_size(bot.emu.attachment_data(attachment))
+    assert size is not None and size[0] >= 800 and size[1] >= 450
+    assert reply["content"].startswith("Here is the chart: TSLA 6mo: 251.03 USD")

@@ -122,6 +122,16 @@ async def test_the_watchlist_compares_as_percent_change(
     assert sorted(s for s, q in quotes.requests if q["range"] == "6mo") == ["AAPL", "MSFT", "TSLA"]
 
 
+async def test_the_analyst_attaches_a_chart_when_asked(
+    bot: RunningBot, quotes: QuotesEmulator
+) -> None:
+    params, png = await photo_after(bot, "show me TSLA over 6 months")
+    height, width = imread(io.BytesIO(png), format="png").shape[:2]
+    assert (width, height) >= (800, 450)
+    assert params["caption"].startswith("Here is the chart: TSLA 6mo: 251.03 USD")
+    assert quotes.requests == [("TSLA", {"range": "6mo", "interval": "1d"})]  # drawn once
+
+
 async def test_a_private_image_reply_never_reaches_the_group(tg: TelegramApiEmulator) -> None:
     png = (Path(__file__).parents[3] / "docs" / "chart.png").read_bytes()
     target = Target(chat_id=GROUP, user_id=USER, group=True, reply_to=1)

@@ -17,8 +17,17 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents.memory import UserMemories
 from agents.model import ModelClient
-from storage.types import APP_PREFIX, TEMP_PREFIX, USER_PREFIX
+from agents.user_schedules import UserSchedules
+from storage.types import (
+    APP_PREFIX,
+    TEMP_PREFIX,
+    USER_PREFIX,
+    Memory,
+    MemoryChange,
+    ScheduleChange,
+)
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +35,8 @@ TRANSFER_TOOL = "transfer_to_agent"
 
 
 class ToolContext:
-    """What a tool may touch: the state of the calling user's session, nothing else.
+    """What a tool may touch: the state of the calling user's session and that user's
+    memories, nothing else.
 
     Bound by the runner to (app, user, session); a tool never gets a user id from the model's
     arguments. Reads see the session's merged state plus this call's own writes; writes are
@@ -44,6 +54,8 @@ class ToolContext:
         agent_name: str,
         invocation_id: str,
         state: Mapping[str, Any],
+        memories: UserMemories | None = None,
+        schedules: UserSchedules | None = None,
     ) -> None:
         self._app_name = app_name
         self._user_id = user_id
@@ -53,6 +65,10 @@ class ToolContext:
         self._state = dict(state)
         self._delta: dict[str, Any] = {}
         self._transfer: str | None = None
+        self._memories = memories
+        self._memory_changes: list[MemoryChange] = []
+        self._schedules = schedules
+        self._schedule_changes: list[ScheduleChange] = []
 
     @property
     def user_id(self) -> str:
@@ -97,6 +113,42 @@ class ToolContext:
     @property
     def transferred_to(self) -> str | None:
         return self._transfer
+
+    # The user's memories: changes are collected like state writes (the runner stores them on
+    # the tool-result event, applied with it); reads go through the reader bound to this user.
+    def remember(self, text: str) -> None:
+        self._memory_changes.append(MemoryChange("add", text=text))
+
+    def update_memory(self, memory_id: str, text: str) -> None:
+        self._memory_changes.append(MemoryChange("update", text=text, memory_id=memory_id))
+
+    def forget_memory(self, memory_id: str) -> None:
+        self._memory_changes.append(MemoryChange("delete", memory_id=memory_id))
+
+    @property
+    def memory_changes(self) -> tuple[MemoryChange, ...]:
+        return tuple(self._memory_changes)
+
+    async def search_memories(self, query: str) -> list[Memory]:
+        """The user's memories matching `query` best first, then the most recent ones."""
+        return await self._memories.search(query) if self._memories else []
+
+    async def all_memories(self) -> list[Memory]:
+        return await self._memories.all() if self._memories else []
+
+    # The user's alerts and reminders (agents/user_schedules.py): changes are collected like
+    # state writes and stored on the tool-result event (applied with it); None where the turn
+    # has no chat to fire into.
+    @property
+    def schedules(self) -> UserSchedules | None:
+        return self._schedules
+
+    def change_schedule(self, change: ScheduleChange) -> None:
+        self._schedule_changes.append(change)
+
+    @property
+    def schedule_changes(self) -> tuple[ScheduleChange, ...]:
+        return tuple(self._schedule_changes)
 
 
 ToolFunc = Callable[..., Awaitable[Any]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import re
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pyjokes
@@ -102,12 +103,15 @@ class JokeBook:
         self._lowered = tuple(j.lower() for j in self._jokes)
         self._matches: OrderedDict[str, tuple[str, ...]] = OrderedDict()
 
-    def joke(self, topic: str | None) -> Pick:
+    def joke(self, topic: str | None, avoid: Sequence[str] = ()) -> Pick:
+        """A joke about `topic` when there is one, else any; never one about an `avoid` topic
+        (the user's dislikes)."""
+        unwanted = _avoided(avoid)
         if topic:
-            matches = self._jokes_about(topic)
+            matches = _kept(self._jokes_about(topic), unwanted)
             if matches:
                 return Pick(self._rng.choice(matches), topic, True)
-        return Pick(self._rng.choice(self._jokes), None, False)
+        return Pick(self._rng.choice(_kept(self._jokes, unwanted) or self._jokes), None, False)
 
     def _jokes_about(self, topic: str) -> tuple[str, ...]:
         matches = self._matches.get(topic)
@@ -125,14 +129,32 @@ class JokeBook:
             self._matches.move_to_end(topic)
         return matches
 
-    def fact(self, topic: str | None) -> Pick:
+    def fact(self, topic: str | None, avoid: Sequence[str] = ()) -> Pick:
+        unwanted = _avoided(avoid)
+        facts = [(tag, text) for tag, text in FACTS if not _about(tag, text, unwanted)] or FACTS
         if topic:
             wanted, pattern = _terms(topic), _pattern(topic)
-            matches = [text for tag, text in FACTS if tag in wanted or pattern.search(text.lower())]
+            matches = [text for tag, text in facts if tag in wanted or pattern.search(text.lower())]
             if matches:
                 return Pick(self._rng.choice(matches), topic, True)
-        _tag, text = self._rng.choice(FACTS)
+        _tag, text = self._rng.choice(facts)
         return Pick(text, None, False)
+
+
+def _avoided(topics: Sequence[str]) -> re.Pattern[str] | None:
+    terms = [t for t in topics if t]
+    return re.compile("|".join(_pattern(t).pattern for t in terms)) if terms else None
+
+
+def _kept(texts: Sequence[str], unwanted: re.Pattern[str] | None) -> Sequence[str]:
+    """The texts that do not mention an unwanted topic (all of them when none is)."""
+    if unwanted is None:
+        return texts
+    return [t for t in texts if not unwanted.search(t.lower())]
+
+
+def _about(tag: str, text: str, unwanted: re.Pattern[str] | None) -> bool:
+    return unwanted is not None and bool(unwanted.search(f"{tag} {text.lower()}"))
 
 
 def _terms(topic: str) -> set[str]:

@@ -8,17 +8,20 @@ storage.export. Every method is safe to call concurrently from many tasks.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from storage.types import (
+    Claim,
     Event,
     Identity,
     InboxItem,
     InboxStatus,
+    Job,
     Memory,
     Notice,
+    OutboxItem,
     Session,
     SessionInfo,
     Stats,
@@ -230,6 +233,54 @@ class MemoryStore(Protocol):
         ...
 
 
+class ScheduleStore(Protocol):
+    """Users' jobs (alerts, reminders, the digest) and the scheduler's outbox (docs/
+    architecture.md, "Proactive messages"). Jobs change only through
+    `EventActions.schedule_changes` (applied by `append_event`) and the scheduler's claims."""
+
+    async def jobs(self, app_name: str, user_id: str) -> list[Job]:
+        """The user's jobs, oldest first (the order /alerts and /reminders number them in)."""
+        ...
+
+    async def due_jobs(self, app_name: str, now: float, limit: int = 500) -> list[Job]:
+        """Reminders and digests due at `now`, earliest first (index-backed)."""
+        ...
+
+    async def alert_symbols(self, app_name: str) -> list[str]:
+        """Every symbol some alert watches, once each."""
+        ...
+
+    async def alerts_for(self, app_name: str, symbols: Sequence[str]) -> list[Job]:
+        """The alerts on these symbols, with their bookkeeping."""
+        ...
+
+    async def claim(self, app_name: str, claims: Sequence[Claim]) -> list[OutboxItem]:
+        """Fire jobs, in one transaction: each claim holds only if its job is still at the
+        version read (so across workers a job is claimed exactly once), and then its outbox
+        row is written in the same transaction. Returns the outbox rows written."""
+        ...
+
+    async def pending_outbox(self, app_name: str, now: float, limit: int = 500) -> list[OutboxItem]:
+        """Outbox rows not sent yet whose next try is due, oldest first."""
+        ...
+
+    async def outbox_sent(self, app_name: str, outbox_id: str) -> None:
+        """The platform took it: the row goes."""
+        ...
+
+    async def outbox_later(self, app_name: str, outbox_id: str, next_try: float) -> None:
+        """A transient failure: try again at `next_try` (attempts counted)."""
+        ...
+
+    async def outbox_redirect(self, app_name: str, item: OutboxItem) -> None:
+        """The chat is gone: send it to `item`'s platform, chat and identity instead."""
+        ...
+
+    async def user_state(self, app_name: str, user_id: str) -> dict[str, Any]:
+        """The user's `user:` state (what the digest reads)."""
+        ...
+
+
 class AuditLog(Protocol):
     async def audit(self, actor: str, command: str, detail: str = "") -> None:
         """Record an admin call. `actor` is stored hashed, never in the clear."""
@@ -241,7 +292,15 @@ class AuditLog(Protocol):
 
 
 class Store(
-    SessionStore, AdminViews, PrivacyStore, IdentityStore, Inbox, MemoryStore, AuditLog, Protocol
+    SessionStore,
+    AdminViews,
+    PrivacyStore,
+    IdentityStore,
+    Inbox,
+    MemoryStore,
+    AuditLog,
+    ScheduleStore,
+    Protocol,
 ):
     """What a backend provides. Use as `async with await open_store(url) as store:`."""
 

@@ -4,11 +4,13 @@ A data copy between backends (`python -m bot migrate`), not a schema migration: 
 schema upgrades itself at open (storage.sqlite.schema, storage.postgres.schema).
 
 Every row goes over - sessions, events (in their order), state of all scopes, identities, link
-codes, the inbox, the audit log (with the salt its hashes were made with), notices. The copy runs
-in ONE PostgreSQL transaction, so an interrupted copy leaves the destination as it was, and it is
-idempotent: rows already there are matched by their natural keys (event id per session,
-platform + message id, ...), so a second run adds nothing. State is merged key by key, the
-source's value winning; session counters are recomputed from the events actually stored.
+codes, the inbox, the audit log (with the salt its hashes were made with), notices, jobs
+(alerts, reminders, digests, with their bookkeeping), unsent outbox messages and memories
+(their search terms made again from the text). The copy runs in ONE PostgreSQL transaction,
+so an interrupted copy leaves the destination as it was, and it is idempotent: rows already
+there are matched by their natural keys (event id per session, platform + message id, ...),
+so a second run adds nothing. State is merged key by key, the source's value winning; session
+counters are recomputed from the events actually stored.
 The source is read in one snapshot, read-only, after its own migrations brought it up to date.
 """
 
@@ -23,6 +25,7 @@ from typing import Any
 
 import aiosqlite
 
+from storage.jobs import JOB_COLUMNS, OUTBOX_COLUMNS
 from storage.postgres import PostgresStore
 from storage.postgres import transfer as pg
 from storage.sqlite import SqliteStore
@@ -145,6 +148,13 @@ async def _copy_all(src: aiosqlite.Connection, conn: pg.Conn, ticker: _Ticker) -
             "SELECT platform, platform_user_id, text, created_at FROM notices ORDER BY pk",
             pg.insert_notices,
         ),
+        (f"SELECT app_name, {JOB_COLUMNS} FROM jobs", pg.insert_jobs),
+        (f"SELECT app_name, {OUTBOX_COLUMNS} FROM outbox", pg.insert_outbox),
+        (
+            "SELECT app_name, user_id, id, text, created_at, updated_at, event_id FROM memories"
+            " ORDER BY pk",
+            pg.upsert_memories,
+        ),
     ]
     for query, write in simple:
         async for chunk in _batches(src, query):
@@ -213,7 +223,7 @@ async def _copy_events(
     """Events in their global order (SQLite pk), so `seq` keeps every session's order."""
     query = (
         "SELECT pk, session_pk, id, invocation_id, author, timestamp, content, state_delta,"
-        " transfer_to_agent, prompt_tokens, completion_tokens, final, error"
+        " transfer_to_agent, prompt_tokens, completion_tokens, final, error, memory_changes"
         " FROM events WHERE pk > ? ORDER BY pk LIMIT ?"
     )
     last, skipped = -1, 0

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from storage.common import new_link_code, new_user_id, normalize_code
+from storage.postgres import memories, schedules
 from storage.postgres.codec import dumps_state
 from storage.postgres.pool import db_errors
 from storage.types import Identity, Notice, split_delta
@@ -35,6 +36,7 @@ class PostgresLinks:
     """/link and /unlink of PostgresStore, which sets the attributes declared here."""
 
     _pool: asyncpg.Pool
+    memory_limit: int
 
     async def identities(self, user_id: str) -> list[Identity]:
         async with db_errors():
@@ -97,7 +99,7 @@ class PostgresLinks:
             )
             if former != target:
                 if former is not None:
-                    await _merge_user(conn, former, target)
+                    await _merge_user(conn, former, target, self.memory_limit)
                 if notice:
                     await conn.execute(
                         _NOTIFY_OTHERS, notice, now, target, platform, platform_user_id
@@ -165,11 +167,11 @@ class PostgresLinks:
             )
 
 
-async def _merge_user(conn: asyncpg.Connection, old: str, target: str) -> None:
+async def _merge_user(conn: asyncpg.Connection, old: str, target: str, memory_limit: int) -> None:
     """Fold `old` into `target`: every identity of `old` moves (none is left on an emptied
     user, out of reach of its /forgetme), its `user:` values fill the target's gaps, its
     sessions move (renamed `<id>~<old>` when the target has a session of the same id), its
-    inbox rows and link codes follow."""
+    inbox rows and link codes follow, its memories join the target's (plan_merge)."""
     await conn.execute("UPDATE identities SET user_id = $2 WHERE user_id = $1", old, target)
     await conn.execute(
         """INSERT INTO user_state AS t (app_name, user_id, state)
@@ -193,3 +195,5 @@ async def _merge_user(conn: asyncpg.Connection, old: str, target: str) -> None:
     )
     for table in ("inbox", "link_codes"):
         await conn.execute(f"UPDATE {table} SET user_id = $2 WHERE user_id = $1", old, target)
+    await schedules.merge_user(conn, old, target)
+    await memories.merge_user(conn, old, target, memory_limit)

@@ -10,7 +10,10 @@ import asyncpg
 
 from storage.common import DELETED_USER
 from storage.export import ExportedSession, UserRows, export_document
+from storage.jobs import add_to_export
+from storage.postgres import schedules
 from storage.postgres.codec import EVENT_COLUMNS, event_from_row, loads, loads_state
+from storage.postgres.memories import user_memories
 from storage.postgres.pool import db_errors
 from storage.types import Event
 
@@ -57,6 +60,9 @@ class PostgresPrivacy:
             events = await conn.fetch(_EXPORT_EVENTS, [row["sid"] for row in sessions])
             inbox = await conn.fetch(_EXPORT_INBOX, user_id)
             notices = await conn.fetch(_EXPORT_NOTICES, user_id)
+            memories = await user_memories(conn, app_name, user_id)
+            jobs = await schedules.user_jobs(conn, app_name, user_id)
+            outbox = await schedules.user_outbox(conn, app_name, user_id)
         by_session: dict[int, list[Event]] = {}
         for row in events:
             by_session.setdefault(row["sid"], []).append(event_from_row(row[1:]))
@@ -84,8 +90,9 @@ class PostgresPrivacy:
                 for r in inbox
             ],
             notices=[tuple(row) for row in notices],
+            memories=memories,
         )
-        return export_document(app_name, user_id, rows)
+        return add_to_export(export_document(app_name, user_id, rows), jobs, outbox)
 
     async def delete_user(self, app_name: str, user_id: str) -> None:
         """Every row about the user goes; audit details naming the user are scrubbed."""
@@ -93,6 +100,9 @@ class PostgresPrivacy:
             # Events go with their sessions (ON DELETE CASCADE).
             await conn.execute(
                 "DELETE FROM sessions WHERE app_name = $1 AND user_id = $2", app_name, user_id
+            )
+            await conn.execute(
+                "DELETE FROM memories WHERE app_name = $1 AND user_id = $2", app_name, user_id
             )
             await conn.execute(
                 "DELETE FROM user_state WHERE app_name = $1 AND user_id = $2", app_name, user_id
@@ -104,6 +114,7 @@ class PostgresPrivacy:
             )
             for table in ("identities", "link_codes", "inbox"):
                 await conn.execute(f"DELETE FROM {table} WHERE user_id = $1", user_id)
+            await schedules.delete_user(conn, app_name, user_id)
             await conn.execute(
                 """UPDATE audit SET detail = replace(detail, $1, $2)
                    WHERE strpos(detail, $1) > 0""",

@@ -23,7 +23,7 @@ import asyncpg
 from storage.common import check_storable
 from storage.locks import KeyedLocks
 from storage.memory_plan import ChangeContext
-from storage.postgres import memories
+from storage.postgres import memories, schedules
 from storage.postgres.codec import (
     EVENT_COLUMNS,
     dumps_state,
@@ -209,19 +209,22 @@ class PostgresSessions:
         args = self._append_args(session, event)  # fails early: partial event, bad JSON
         key = (session.app_name, session.user_id, session.session_id)
         changes = event.actions.memory_changes
+        jobs = event.actions.schedule_changes
         async with db_errors(), self._turns.connection(key) as conn:
-            if not changes:
+            if not (changes or jobs):
                 row = await conn.fetchrow(_APPEND, *args)
             else:
                 async with conn.transaction():
                     row = await conn.fetchrow(_APPEND, *args)
-                    if row["inserted"]:  # a replayed event id changes nothing
+                    if row["inserted"] and changes:  # a replayed event id changes nothing
                         ctx = ChangeContext(
                             event.id, session.session_id, event.timestamp, self.memory_limit
                         )
                         await memories.apply_changes(
                             conn, session.app_name, session.user_id, changes, ctx
                         )
+                    if row["inserted"] and jobs:
+                        await schedules.apply_changes(conn, session.app_name, session.user_id, jobs)
         if not row["found"]:
             raise _not_found(session)
         return bool(row["inserted"])

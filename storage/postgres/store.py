@@ -18,6 +18,7 @@ from storage.postgres.links import PostgresLinks
 from storage.postgres.memories import PostgresMemories
 from storage.postgres.pool import PoolSettings, TurnConnections, create_pools, db_errors, split_url
 from storage.postgres.privacy import PostgresPrivacy
+from storage.postgres.schedules import PostgresSchedules
 from storage.postgres.schema import migrate
 from storage.postgres.sessions import PostgresSessions
 
@@ -30,6 +31,7 @@ class PostgresStore(
     PostgresLinks,
     PostgresInbox,
     PostgresMemories,
+    PostgresSchedules,
     PostgresAudit,
 ):
     """Implements storage.protocols.Store on PostgreSQL. Open with

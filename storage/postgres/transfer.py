@@ -12,6 +12,8 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
+from storage.common import memory_terms
+from storage.jobs import JOB_COLUMNS, OUTBOX_COLUMNS
 from storage.postgres.codec import dumps, dumps_state
 
 Conn: TypeAlias = asyncpg.Connection
@@ -27,6 +29,9 @@ TABLES = (
     "inbox",
     "audit",
     "notices",
+    "jobs",
+    "outbox",
+    "memories",
 )
 
 _COUNTS = """
@@ -38,7 +43,10 @@ SELECT (SELECT count(*) FROM app_state, jsonb_object_keys(state)) AS app_state,
        (SELECT count(*) FROM link_codes) AS link_codes,
        (SELECT count(*) FROM inbox) AS inbox,
        (SELECT count(*) FROM audit) AS audit,
-       (SELECT count(*) FROM notices) AS notices
+       (SELECT count(*) FROM notices) AS notices,
+       (SELECT count(*) FROM jobs) AS jobs,
+       (SELECT count(*) FROM outbox) AS outbox,
+       (SELECT count(*) FROM memories) AS memories
 """
 
 
@@ -100,7 +108,8 @@ def _content(text: str) -> str:
 
 async def insert_events(conn: Conn, rows: Sequence[Row]) -> None:
     """rows: (sid, id, invocation_id, author, timestamp, content JSON, state_delta JSON or None,
-    transfer_to_agent, prompt_tokens, completion_tokens, final, error), in event order."""
+    transfer_to_agent, prompt_tokens, completion_tokens, final, error, memory_changes JSON or
+    None), in event order."""
     if not rows:
         return
     fixed = [
@@ -113,17 +122,19 @@ async def insert_events(conn: Conn, rows: Sequence[Row]) -> None:
             row[9],
             bool(row[10]),
             row[11],
+            None if row[12] is None else _content(row[12]),
         )
         for row in rows
     ]
     await conn.execute(
         """INSERT INTO events (sid, id, invocation_id, author, ts, content, state_delta,
-                               transfer_to_agent, prompt_tokens, completion_tokens, final, error)
+                               transfer_to_agent, prompt_tokens, completion_tokens, final, error,
+                               memory_changes)
            SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::float8[],
                                 $6::jsonb[], $7::jsonb[], $8::text[], $9::bigint[],
-                                $10::bigint[], $11::bool[], $12::text[])
+                                $10::bigint[], $11::bool[], $12::text[], $13::jsonb[])
            ON CONFLICT (sid, id) DO NOTHING""",
-        *_columns(fixed, 12),
+        *_columns(fixed, 13),
     )
 
 
@@ -204,6 +215,43 @@ async def insert_notices(conn: Conn, rows: Sequence[Row]) -> None:
     )
 
 
+async def insert_jobs(conn: Conn, rows: Sequence[Row]) -> None:
+    """rows: (app_name, *JOB_COLUMNS); a job already there (same app and id) stays as it is."""
+    marks = ", ".join(f"${n}" for n in range(1, 19))
+    await conn.executemany(
+        f"INSERT INTO jobs (app_name, {JOB_COLUMNS}) VALUES ({marks})"
+        " ON CONFLICT (app_name, id) DO NOTHING",
+        [(*row[:15], bool(row[15]), *row[16:]) for row in rows],  # armed: 0/1 -> boolean
+    )
+
+
+async def insert_outbox(conn: Conn, rows: Sequence[Row]) -> None:
+    """rows: (app_name, *OUTBOX_COLUMNS); an unsent message already there stays as it is."""
+    await conn.executemany(
+        f"INSERT INTO outbox (app_name, {OUTBOX_COLUMNS})"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (app_name, id) DO NOTHING",
+        rows,
+    )
+
+
 def _columns(rows: Sequence[Row], width: int) -> list[list[Any]]:
     """Row tuples -> one list per column (the arrays `unnest` takes)."""
     return [[row[i] for row in rows] for i in range(width)]
+
+
+async def upsert_memories(conn: Conn, rows: Sequence[Row]) -> None:
+    """rows: (app_name, user_id, id, text, created_at, updated_at, event_id), oldest first. The
+    search terms are made here from the text (storage.common.memory_terms, as on every write);
+    a memory already there takes the source's text, like state."""
+    await conn.execute(
+        """INSERT INTO memories AS m (app_name, user_id, id, text, created_at, updated_at,
+                                      event_id, terms)
+           SELECT a, u, i, t, c, up, e, array_to_tsvector(string_to_array(k, ' '))
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[],
+                       $6::float8[], $7::text[], $8::text[]) AS r(a, u, i, t, c, up, e, k)
+           ON CONFLICT (app_name, user_id, id) DO UPDATE SET text = EXCLUDED.text,
+               updated_at = EXCLUDED.updated_at, event_id = EXCLUDED.event_id,
+               terms = EXCLUDED.terms""",
+        *_columns(rows, 7),
+        [" ".join(memory_terms(row[0], row[1], row[3])) for row in rows],
+    )

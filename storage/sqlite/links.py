@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from storage.common import new_link_code, new_user_id, normalize_code
+from storage.common import DEFAULT_MEMORY_LIMIT, new_link_code, new_user_id, normalize_code
+from storage.sqlite import memories, schedules
 from storage.sqlite.identities import find_user
 from storage.types import Identity, Notice
 
@@ -42,7 +43,13 @@ def peek_link_code(db: sqlite3.Connection, code: str, now: float) -> str | None:
 
 
 def redeem_link_code(
-    db: sqlite3.Connection, code: str, platform: str, puid: str, notice: str, now: float
+    db: sqlite3.Connection,
+    code: str,
+    platform: str,
+    puid: str,
+    notice: str,
+    now: float,
+    memory_limit: int = DEFAULT_MEMORY_LIMIT,
 ) -> str | None:
     row = db.execute(
         "DELETE FROM link_codes WHERE code = ? RETURNING user_id, expires_at",
@@ -59,7 +66,7 @@ def redeem_link_code(
         (platform, puid, target, now),
     )
     if found is not None and found[0] != target:
-        merge_user(db, found[0], target)
+        merge_user(db, found[0], target, memory_limit)
     if notice and (found is None or found[0] != target):
         db.execute(
             "INSERT INTO notices (platform, platform_user_id, text, created_at)"
@@ -70,11 +77,13 @@ def redeem_link_code(
     return target
 
 
-def merge_user(db: sqlite3.Connection, old: str, target: str) -> None:
+def merge_user(
+    db: sqlite3.Connection, old: str, target: str, memory_limit: int = DEFAULT_MEMORY_LIMIT
+) -> None:
     """Fold `old` into `target`: every identity of `old` moves (none is left on an emptied
     user, out of reach of its /forgetme), its `user:` values fill the target's gaps, its
     sessions move (renamed when the target has a session of the same id), its inbox rows and
-    link codes follow."""
+    link codes follow, its memories join the target's (storage.memory_plan.plan_merge)."""
     db.execute("UPDATE identities SET user_id = ? WHERE user_id = ?", (target, old))
     db.execute(
         "INSERT INTO user_state (app_name, user_id, key, value)"
@@ -95,6 +104,8 @@ def merge_user(db: sqlite3.Connection, old: str, target: str) -> None:
     )
     db.execute("UPDATE inbox SET user_id = ? WHERE user_id = ?", (target, old))
     db.execute("UPDATE link_codes SET user_id = ? WHERE user_id = ?", (target, old))
+    memories.merge_user(db, old, target, memory_limit)
+    schedules.merge_user(db, old, target)
 
 
 def detach_identity(

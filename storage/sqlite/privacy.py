@@ -10,6 +10,9 @@ from typing import Any
 
 from storage.common import DELETED_USER
 from storage.export import ExportedSession, UserRows, export_document
+from storage.jobs import add_to_export
+from storage.sqlite import schedules
+from storage.sqlite.memories import delete_user_memories, user_memories
 from storage.sqlite.sessions import (
     NO_LIMIT_PK,
     delete_sessions,
@@ -57,14 +60,18 @@ def export_user(db: sqlite3.Connection, app: str, user: str) -> dict[str, Any]:
         ],
         messages=[(p, m, json.loads(payload), at, done) for p, m, payload, at, done in inbox],
         notices=notices,
+        memories=user_memories(db, app, user),
     )
-    return export_document(app, user, rows)
+    document = export_document(app, user, rows)
+    jobs, outbox = schedules.user_jobs(db, app, user), schedules.user_outbox(db, app, user)
+    return add_to_export(document, jobs, outbox)
 
 
 def delete_user(db: sqlite3.Connection, app: str, user: str) -> None:
     """Every row about the user goes; audit details naming the user are scrubbed."""
     delete_sessions(db, user_session_pks(db, app, user))
     db.execute("DELETE FROM user_state WHERE app_name = ? AND user_id = ?", (app, user))
+    delete_user_memories(db, app, user)
     db.execute(
         "DELETE FROM notices WHERE (platform, platform_user_id) IN"
         " (SELECT platform, platform_user_id FROM identities WHERE user_id = ?)",
@@ -73,6 +80,7 @@ def delete_user(db: sqlite3.Connection, app: str, user: str) -> None:
     db.execute("DELETE FROM identities WHERE user_id = ?", (user,))
     db.execute("DELETE FROM link_codes WHERE user_id = ?", (user,))
     db.execute("DELETE FROM inbox WHERE user_id = ?", (user,))
+    schedules.delete_user(db, app, user)
     db.execute(
         "UPDATE audit SET detail = replace(detail, ?, ?) WHERE instr(detail, ?) > 0",
         (user, DELETED_USER, user),

@@ -14,7 +14,7 @@ from typing import Any
 
 from storage.common import DEFAULT_MEMORY_LIMIT
 from storage.memory_plan import ChangeContext
-from storage.sqlite import memories
+from storage.sqlite import memories, schedules
 from storage.sqlite.codec import (
     EVENT_COLUMNS,
     EVENT_PLACEHOLDERS,
@@ -235,6 +235,8 @@ def append_event(
     if event.memory_changes:
         ctx = ChangeContext(event.id, sid, event.timestamp, memory_limit)
         memories.apply_changes(db, app, user, event.memory_changes, ctx)
+    if event.schedule_changes:
+        schedules.apply_changes(db, app, user, event.schedule_changes)
     return True
 
 

@@ -35,6 +35,7 @@ from storage.sqlite import (
 from storage.sqlite.codec import encode_delta, encode_event
 from storage.sqlite.connection import GroupCommitWriter, Readers, close_quietly, run_on
 from storage.sqlite.opening import open_connections
+from storage.sqlite.schedules import SqliteSchedules
 from storage.types import (
     Event,
     Identity,
@@ -54,7 +55,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class SqliteStore:
+class SqliteStore(SqliteSchedules):
     """Implements storage.protocols.Store on one SQLite file."""
 
     def __init__(
@@ -313,6 +314,7 @@ class SqliteStore:
                 puid=platform_user_id,
                 notice=notice,
                 now=time.time(),
+                memory_limit=self.memory_limit,
             )
         )
 

@@ -1,0 +1,228 @@
+"""Jobs and the outbox of the PostgreSQL backend (docs/architecture.md, "Proactive messages").
+
+A claim locks the jobs it fires with `FOR UPDATE SKIP LOCKED` and holds only on the `version`
+it read, in one transaction with the outbox rows: of two workers reading the same due job, one
+claims it and the other skips it (locked, or changed by the time it gets there).
+`PostgresSchedules` is the `ScheduleStore` part of PostgresStore.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from storage.jobs import (
+    JOB_COLUMNS,
+    JOB_DEFINITION,
+    OUTBOX_COLUMNS,
+    job_from_row,
+    job_values,
+    outbox_from_row,
+    outbox_values,
+)
+from storage.postgres.codec import loads_state
+from storage.postgres.pool import db_errors
+from storage.types import Claim, Job, OutboxItem, ScheduleChange
+
+_ADD = (
+    f"INSERT INTO jobs (app_name, {JOB_DEFINITION})"
+    f" VALUES ({', '.join(f'${n}' for n in range(1, 16))})"
+    " ON CONFLICT (app_name, id) DO NOTHING"
+)
+_OUTBOX = (
+    f"INSERT INTO outbox (app_name, {OUTBOX_COLUMNS})"
+    f" VALUES ({', '.join(f'${n}' for n in range(1, 10))})"
+    " ON CONFLICT (app_name, id) DO NOTHING"
+)
+_LOCK = """SELECT id, version FROM jobs WHERE app_name = $1 AND id = ANY($2::text[])
+           FOR UPDATE SKIP LOCKED"""
+
+
+async def apply_changes(
+    conn: asyncpg.Connection, app: str, user: str, changes: Sequence[ScheduleChange]
+) -> None:
+    """An event's schedule changes, inside its append's transaction."""
+    for change in changes:
+        if change.job is not None:
+            await conn.execute(_ADD, app, *job_values(change.job, user))
+        else:
+            await conn.execute(
+                "DELETE FROM jobs WHERE app_name = $1 AND user_id = $2 AND id = $3",
+                app,
+                user,
+                change.job_id,
+            )
+
+
+async def user_jobs(conn: asyncpg.Connection, app: str, user: str) -> list[Job]:
+    rows = await conn.fetch(
+        f"SELECT {JOB_COLUMNS} FROM jobs WHERE app_name = $1 AND user_id = $2"
+        " ORDER BY created_at, id",
+        app,
+        user,
+    )
+    return [job_from_row(tuple(row)) for row in rows]
+
+
+async def user_outbox(conn: asyncpg.Connection, app: str, user: str) -> list[OutboxItem]:
+    rows = await conn.fetch(
+        f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE app_name = $1 AND user_id = $2"
+        " ORDER BY created_at, id",
+        app,
+        user,
+    )
+    return [outbox_from_row(tuple(row)) for row in rows]
+
+
+async def delete_user(conn: asyncpg.Connection, app: str, user: str) -> None:
+    """Part of the erase (storage/postgres/privacy.py): jobs and unsent messages."""
+    for table in ("jobs", "outbox"):
+        await conn.execute(f"DELETE FROM {table} WHERE app_name = $1 AND user_id = $2", app, user)
+
+
+async def merge_user(conn: asyncpg.Connection, old: str, target: str) -> None:
+    """Part of a /link merge (storage/postgres/links.py): jobs and unsent messages move."""
+    for table in ("jobs", "outbox"):
+        await conn.execute(f"UPDATE {table} SET user_id = $2 WHERE user_id = $1", old, target)
+
+
+async def _claim(
+    conn: asyncpg.Connection, app: str, claims: Sequence[Claim], now: float
+) -> list[OutboxItem]:
+    locked = await conn.fetch(_LOCK, app, [c.job_id for c in claims])
+    versions = {row["id"]: row["version"] for row in locked}
+    written: list[OutboxItem] = []
+    for item in claims:
+        if versions.get(item.job_id) != item.version:
+            continue  # another worker holds it or has fired it
+        versions.pop(item.job_id)  # one claim per job and batch
+        await _take(conn, app, item)
+        if item.outbox is not None and item.as_notice:
+            await conn.execute(
+                """INSERT INTO notices (platform, platform_user_id, text, created_at)
+                   VALUES ($1, $2, $3, $4)""",
+                item.outbox.platform,
+                item.outbox.platform_user_id,
+                item.outbox.text,
+                now,
+            )
+        elif item.outbox is not None and await _write_outbox(conn, app, item.outbox):
+            written.append(item.outbox)
+    return written
+
+
+async def _write_outbox(conn: asyncpg.Connection, app: str, item: OutboxItem) -> bool:
+    return bool(await conn.fetchval(_OUTBOX + " RETURNING 1", app, *outbox_values(item)))
+
+
+async def _take(conn: asyncpg.Connection, app: str, item: Claim) -> None:
+    if item.done:
+        await conn.execute("DELETE FROM jobs WHERE app_name = $1 AND id = $2", app, item.job_id)
+        return
+    await conn.execute(
+        """UPDATE jobs SET version = version + 1, due_at = $3, armed = $4, fired_day = $5
+           WHERE app_name = $1 AND id = $2""",
+        app,
+        item.job_id,
+        item.next_due,
+        item.armed,
+        item.fired_day,
+    )
+
+
+class PostgresSchedules:
+    """The ScheduleStore methods of PostgresStore, which sets the attributes declared here."""
+
+    _pool: asyncpg.Pool
+
+    async def jobs(self, app_name: str, user_id: str) -> list[Job]:
+        async with db_errors(), self._pool.acquire() as conn:
+            return await user_jobs(conn, app_name, user_id)
+
+    async def due_jobs(self, app_name: str, now: float, limit: int = 500) -> list[Job]:
+        async with db_errors(), self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE app_name = $1 AND due_at IS NOT NULL"
+                " AND due_at <= $2 ORDER BY due_at LIMIT $3",
+                app_name,
+                now,
+                limit,
+            )
+        return [job_from_row(tuple(row)) for row in rows]
+
+    async def alert_symbols(self, app_name: str) -> list[str]:
+        async with db_errors(), self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT DISTINCT symbol FROM jobs WHERE app_name = $1 AND kind = 'alert'"
+                " ORDER BY symbol",
+                app_name,
+            )
+        return [row[0] for row in rows]
+
+    async def alerts_for(self, app_name: str, symbols: Sequence[str]) -> list[Job]:
+        async with db_errors(), self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE app_name = $1 AND kind = 'alert'"
+                " AND symbol = ANY($2::text[])",
+                app_name,
+                list(symbols),
+            )
+        return [job_from_row(tuple(row)) for row in rows]
+
+    async def claim(self, app_name: str, claims: Sequence[Claim]) -> list[OutboxItem]:
+        if not claims:
+            return []
+        async with db_errors(), self._pool.acquire() as conn, conn.transaction():
+            return await _claim(conn, app_name, claims, time.time())
+
+    async def pending_outbox(self, app_name: str, now: float, limit: int = 500) -> list[OutboxItem]:
+        async with db_errors(), self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE app_name = $1 AND next_try <= $2"
+                " ORDER BY created_at, id LIMIT $3",
+                app_name,
+                now,
+                limit,
+            )
+        return [outbox_from_row(tuple(row)) for row in rows]
+
+    async def outbox_sent(self, app_name: str, outbox_id: str) -> None:
+        await self._execute(
+            "DELETE FROM outbox WHERE app_name = $1 AND id = $2", app_name, outbox_id
+        )
+
+    async def outbox_later(self, app_name: str, outbox_id: str, next_try: float) -> None:
+        await self._execute(
+            "UPDATE outbox SET attempts = attempts + 1, next_try = $3"
+            " WHERE app_name = $1 AND id = $2",
+            app_name,
+            outbox_id,
+            next_try,
+        )
+
+    async def outbox_redirect(self, app_name: str, item: OutboxItem) -> None:
+        await self._execute(
+            "UPDATE outbox SET platform = $3, chat_id = $4, platform_user_id = $5, next_try = 0"
+            " WHERE app_name = $1 AND id = $2",
+            app_name,
+            item.id,
+            item.platform,
+            item.chat_id,
+            item.platform_user_id,
+        )
+
+    async def user_state(self, app_name: str, user_id: str) -> dict[str, Any]:
+        async with db_errors(), self._pool.acquire() as conn:
+            state = await conn.fetchval(
+                "SELECT state FROM user_state WHERE app_name = $1 AND user_id = $2",
+                app_name,
+                user_id,
+            )
+        return loads_state(state)
+
+    async def _execute(self, sql: str, *args: Any) -> None:
+        async with db_errors(), self._pool.acquire() as conn:
+            await conn.execute(sql, *args)

@@ -24,7 +24,9 @@ import aiohttp
 import discord
 from discord import app_commands
 
+from adapters.buttons import ButtonKey
 from adapters.delivery import Tasks, deliver_turn, pause
+from adapters.discord.buttons import NOT_FOR_YOU, Buttons, pressed
 from adapters.discord.client import (
     build_client,
     command_guild,
@@ -107,6 +109,7 @@ class DiscordAdapter:
         self._stopping = False
         self._ended = asyncio.Event()
         self._endpoints = contextlib.ExitStack()
+        self._button_key = ButtonKey(settings.discord_bot_token)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -151,6 +154,7 @@ class DiscordAdapter:
             self._guild_ready_timeout,
             on_message=self._on_message,
             on_ready=self._on_ready,
+            on_interaction=self._on_interaction,
         )
         tree = app_commands.CommandTree(client)
         tree.error(self._on_command_error)
@@ -273,12 +277,44 @@ class DiscordAdapter:
         except SEND_ERRORS as exc:
             log.warning("discord: could not acknowledge /%s: %s", spec.name, exc)
             return
-        replies = InteractionReplies(interaction, ephemeral=ephemeral)
+        replies = InteractionReplies(
+            interaction, ephemeral=ephemeral, buttons=self._buttons(interaction.user.id)
+        )
         if self._stopping:
             await self._send_safely(replies, Reply(RESTARTING))
             return
         incoming = interaction_incoming(interaction, command_line(spec, values), ephemeral)
         await self._inflight.spawn(self._handle(incoming, replies))
+
+    async def _on_interaction(self, interaction: discord.Interaction) -> None:
+        """A button press (a MESSAGE_COMPONENT interaction): acknowledged at once (within
+        Discord's 3 s), then its command runs like the slash command it stands for - its
+        answer private to the presser in a guild. Someone else's button runs nothing and
+        gets an ephemeral "not for you"."""
+        if interaction.type is not discord.InteractionType.component:
+            return
+        command = pressed(self._button_key, interaction)
+        try:
+            if command is None:
+                await interaction.response.send_message(NOT_FOR_YOU, ephemeral=True)
+                return
+            ephemeral = interaction.guild_id is not None
+            await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+        except SEND_ERRORS as exc:
+            log.warning("discord: could not acknowledge a button press: %s", exc)
+            return
+        replies = InteractionReplies(
+            interaction, ephemeral=ephemeral, buttons=self._buttons(interaction.user.id)
+        )
+        if self._stopping:
+            await self._send_safely(replies, Reply(RESTARTING))
+            return
+        incoming = interaction_incoming(interaction, command, ephemeral)
+        await self._inflight.spawn(self._handle(incoming, replies))
+
+    def _buttons(self, user_id: int | str) -> Buttons:
+        """The buttons of replies to this user: only they may press them."""
+        return Buttons(self._button_key, str(user_id))
 
     async def _suggest(self, interaction: discord.Interaction, typed: str) -> list[str]:
         return await self._core.suggest_tickers("discord", str(interaction.user.id), typed)
@@ -307,7 +343,12 @@ class DiscordAdapter:
         private = None
         if incoming.chat_kind is ChatKind.GROUP:
             author = discord.Object(id=int(incoming.platform_user_id))
-            private = DirectReplies(lambda: client.create_dm(author), incoming.message_id, me)
+            private = DirectReplies(
+                lambda: client.create_dm(author),
+                incoming.message_id,
+                me,
+                self._buttons(incoming.platform_user_id),
+            )
         return ChannelReplies(
             channel,
             incoming.message_id,
@@ -316,6 +357,7 @@ class DiscordAdapter:
             private=private,
             earlier=earlier_replies(channel, incoming.message_id, me),
             wall=self._wall,
+            buttons=self._buttons(incoming.platform_user_id),
         )
 
     async def _handle(self, incoming: Incoming, replies: Replies, attempt: int = 0) -> None:

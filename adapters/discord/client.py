@@ -39,7 +39,12 @@ def discord_endpoints(settings: Settings) -> Iterator[None]:
 
 
 def build_client(
-    settings: Settings, guild_ready_timeout: float, *, on_message: Handler, on_ready: Handler
+    settings: Settings,
+    guild_ready_timeout: float,
+    *,
+    on_message: Handler,
+    on_ready: Handler,
+    on_interaction: Handler | None = None,
 ) -> discord.Client:
     """A Client, or an AutoShardedClient when DISCORD_SHARD_COUNT is set (all shards, or the
     ones DISCORD_SHARD_IDS names, in this process)."""
@@ -64,6 +69,8 @@ def build_client(
         client = discord.Client(**options)
     client.event(_named("on_message", on_message))
     client.event(_named("on_ready", on_ready))
+    if on_interaction is not None:  # every interaction; button presses are the adapter's
+        client.event(_named("on_interaction", on_interaction))
     return client
 
 

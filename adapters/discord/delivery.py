@@ -21,6 +21,7 @@ from typing import Protocol
 
 import discord
 
+from adapters.discord.buttons import Buttons
 from adapters.text import DISCORD_LIMIT, split_message
 from bot.messages import Reply, ReplyFile
 
@@ -181,8 +182,11 @@ class ChannelReplies:
         private: PrivateRoute | None = None,
         earlier: Lookup | None = None,
         wall: Callable[[], float] = time.time,
+        buttons: Buttons | None = None,
     ) -> None:
+        """`buttons` makes a reply's actions buttons only the asking user may press."""
         self._channel = channel
+        self._buttons = buttons
         self._typing = typing
         self._message_id = message_id
         self._reference = reference
@@ -224,35 +228,47 @@ class ChannelReplies:
     async def final(self, reply: Reply) -> None:
         await self.stop_working()
         if reply.private and self._private is not None:
+            # The shared channel gets the note only: the buttons went with the answer.
             reply = Reply(await self._private.send(reply))
         chunks = [c for c in split_message(reply.text, DISCORD_LIMIT) if c.strip()]
         if reply.file is not None and not chunks:
             chunks = [""]
+        view = self._buttons.view(reply.actions) if self._buttons and reply.actions else None
         first = self._next  # a streamed message is this part: its final text replaces it
         for index, chunk in enumerate(chunks):
             last = index == len(chunks) - 1
-            await self._put(first + index, chunk, reply.file if last else None)
+            await self._put(
+                first + index, chunk, reply.file if last else None, view if last else None
+            )
         self._next = first + max(len(chunks), int(self._stream is not None))
         self._stream, self._shown = None, ""
 
     async def finish(self) -> None:
         return None  # the final reply already replaced the streamed message
 
-    async def _put(self, part: int, text: str, file: ReplyFile | None = None) -> discord.Message:
+    async def _put(
+        self,
+        part: int,
+        text: str,
+        file: ReplyFile | None = None,
+        view: discord.ui.View | None = None,
+    ) -> discord.Message:
         """Show `text` as this part: the message already showing it (edited if its text
         differs), or a new one."""
         message = self._sent.get(part) or await self._already_there(part, text)
         if message is None:
-            message = await self._post(part, text, file)
+            message = await self._post(part, text, file, view)
         stale = bool(text) and message.content != text
         missing = file is not None and not message.attachments  # e.g. a streamed preview
-        if stale or missing:
+        unbuttoned = view is not None and not message.components
+        if stale or missing or unbuttoned:
             # An earlier attempt's or the preview's message for this part: bring it up to date.
             with refusals_are_final():
                 message = await message.edit(
                     content=text or message.content,
                     attachments=_files(file) if missing else discord.utils.MISSING,
                     allowed_mentions=NO_MENTIONS,
+                    view=view if unbuttoned else discord.utils.MISSING,
                 )
         self._sent[part] = message
         return message
@@ -277,7 +293,9 @@ class ChannelReplies:
         made = discord.utils.snowflake_time(int(self._message_id)).timestamp()
         return self._wall() - made >= NONCE_TRUST
 
-    async def _post(self, part: int, text: str, file: ReplyFile | None) -> discord.Message:
+    async def _post(
+        self, part: int, text: str, file: ReplyFile | None, view: discord.ui.View | None = None
+    ) -> discord.Message:
         if part == 0 and self._typing is not None:
             await self._typing.wait_shown()
         nonce = f"{self._message_id}:{self._tag}{part}"[-NONCE_LIMIT:]
@@ -292,6 +310,7 @@ class ChannelReplies:
                 reference=reference,  # type: ignore[arg-type]
                 mention_author=False if reference else None,  # type: ignore[arg-type]
                 files=_files(file),
+                view=view or discord.utils.MISSING,
             )
 
 
@@ -305,9 +324,13 @@ class InteractionReplies:
     the first message (over 2000 characters) goes out as follow-ups; a later attempt skips the
     parts an earlier one sent."""
 
-    def __init__(self, interaction: discord.Interaction, *, ephemeral: bool) -> None:
+    def __init__(
+        self, interaction: discord.Interaction, *, ephemeral: bool, buttons: Buttons | None = None
+    ) -> None:
+        """`buttons`: a reply's actions become buttons only the asking user may press."""
         self._interaction = interaction
         self._ephemeral = ephemeral
+        self._buttons = buttons
         self._done: set[int] = set()  # parts sent
         self._next = 0
 
@@ -329,21 +352,29 @@ class InteractionReplies:
 
     async def final(self, reply: Reply) -> None:
         chunks = [c for c in split_message(reply.text, DISCORD_LIMIT) if c.strip()] or [""]
+        view = self._buttons.view(reply.actions) if self._buttons and reply.actions else None
         for index, chunk in enumerate(chunks):
-            file = reply.file if index == len(chunks) - 1 else None
+            last = index == len(chunks) - 1
+            file = reply.file if last else None
             if not chunk and file is None:
                 continue
             part, self._next = self._next, self._next + 1
             if part not in self._done:
-                await self._send(part, chunk, file)
+                await self._send(part, chunk, file, view if last else None)
                 self._done.add(part)
 
-    async def _send(self, part: int, chunk: str, file: ReplyFile | None) -> None:
+    async def _send(
+        self, part: int, chunk: str, file: ReplyFile | None, view: discord.ui.View | None
+    ) -> None:
         # NotFound here: the interaction token expired (15 min) or the defer never landed.
+        buttons = view or discord.utils.MISSING
         with refusals_are_final():
             if part == 0:
                 await self._interaction.edit_original_response(
-                    content=chunk or None, attachments=_files(file), allowed_mentions=NO_MENTIONS
+                    content=chunk or None,
+                    attachments=_files(file),
+                    allowed_mentions=NO_MENTIONS,
+                    view=buttons,
                 )
             else:
                 await self._interaction.followup.send(
@@ -351,6 +382,7 @@ class InteractionReplies:
                     ephemeral=self._ephemeral,
                     allowed_mentions=NO_MENTIONS,
                     files=_files(file),
+                    view=buttons,
                 )
 
     async def finish(self) -> None:

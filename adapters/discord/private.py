@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import discord
 
+from adapters.discord.buttons import Buttons
 from adapters.discord.delivery import (
     ChannelReplies,
     Undeliverable,
@@ -38,8 +39,11 @@ class DirectReplies:
     """adapters.discord.delivery.PrivateRoute by DM: the DM channel is opened on the first private
     reply, and its parts are remembered across attempts like the channel's."""
 
-    def __init__(self, open_dm: OpenDM, message_id: str, me: int) -> None:
+    def __init__(
+        self, open_dm: OpenDM, message_id: str, me: int, buttons: Buttons | None = None
+    ) -> None:
         self._open_dm = open_dm
+        self._buttons = buttons  # the answer's buttons go with it into the DM
         self._message_id = message_id
         self._me = me
         self._replies: ChannelReplies | None = None
@@ -63,5 +67,7 @@ class DirectReplies:
         # Snowflakes order by time across channels: the DM's messages after the user's
         # message are the ones a run before a restart may have sent.
         earlier = earlier_replies(channel, self._message_id, self._me)
-        self._replies = ChannelReplies(channel, self._message_id, tag=DM_TAG, earlier=earlier)
+        self._replies = ChannelReplies(
+            channel, self._message_id, tag=DM_TAG, earlier=earlier, buttons=self._buttons
+        )
         return self._replies

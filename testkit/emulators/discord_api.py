@@ -13,6 +13,15 @@ removed from (`remove_bot_from`: 403 Missing Access, code 50001) refuses every m
 GET /channels/{id}/messages pages a channel's messages newest first; 429 carries
 `retry_after` in body and headers and a `Via` header (without it discord.py treats a 429 as a
 Cloudflare ban); an interaction is acknowledged once; RESUME replays the events the session missed.
+
+Message components (buttons): a message keeps the `components` it was created or edited with
+(checked as Discord does: at most 5 action rows (type 1) of at most 5 buttons (type 2), a
+label of at most 80 characters, a `custom_id` of 1-100 characters on every non-link button, each
+unique in the message, else 400 Invalid Form Body). `press` plays a user clicking one: an
+INTERACTION_CREATE of type 3 (MESSAGE_COMPONENT) with `data.custom_id`, `data.component_type` 2
+and the message. It takes callback type 4 (a message), 5 (deferred message: "thinking…"), 6
+(deferred update: the original response is the clicked message) or 7 (update the clicked
+message); 6 and 7 only for a component interaction.
 """
 
 from __future__ import annotations
@@ -34,7 +43,10 @@ DISCORD_EPOCH_MS = 1_420_070_400_000
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
 USER_OPTION = 6  # application command option type USER
-APPLICATION_COMMAND, AUTOCOMPLETE = 2, 4  # interaction types
+APPLICATION_COMMAND, MESSAGE_COMPONENT, AUTOCOMPLETE = 2, 3, 4  # interaction types
+ACTION_ROW, BUTTON = 1, 2  # component types
+LINK_STYLE = 5
+DEFERRED_UPDATE, UPDATE_MESSAGE = 6, 7  # callback types for components only
 AUTOCOMPLETE_RESULT = 8  # interaction callback type
 MAX_CHOICES = 25
 NONCE_WINDOW = 300.0  # seconds; Discord checks nonces "in the past few minutes"
@@ -379,6 +391,8 @@ class DiscordEmulator:
         data: dict[str, Any],
         guild: bool,
         guild_permissions: str,
+        *,
+        message: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         token = f"itok-{self.snowflake()}"
         channel_id = self.guild_channel_id if guild else int(author["id"]) + 1
@@ -396,6 +410,9 @@ class DiscordEmulator:
             "authorizing_integration_owners": {"0": str(self.guild_id)} if guild else {},
             "attachment_size_limit": 8 * 1024 * 1024,
         }
+        if message is not None:  # a component's interaction carries the message it is under
+            payload["message"] = message
+            payload["channel_id"] = message["channel_id"]
         if guild:
             payload["guild_id"] = str(self.guild_id)
             payload["guild_locale"] = "en-US"
@@ -416,6 +433,32 @@ class DiscordEmulator:
             "INTERACTION_CREATE", payload, guild_id=self.guild_id if guild else None
         )
         return payload
+
+    async def press(
+        self,
+        author: dict[str, Any],
+        message: dict[str, Any],
+        custom_id: str,
+        *,
+        guild: bool = False,
+    ) -> dict[str, Any]:
+        """Dispatch a MESSAGE_COMPONENT interaction (type 3): `author` clicks the button with
+        `custom_id` under `message` (one of the bot's). Returns the interaction payload."""
+        offered = [
+            b.get("custom_id") for row in message.get("components") or [] for b in row["components"]
+        ]
+        if custom_id not in offered:
+            raise AssertionError(f"no button {custom_id!r} under message {message['id']}")
+        data = {"custom_id": custom_id, "component_type": BUTTON}
+        return await self._interact(MESSAGE_COMPONENT, author, data, guild, "0", message=message)
+
+    def buttons(self, message: dict[str, Any]) -> list[tuple[str, str]]:
+        """(label, custom_id) of each button under a message, row by row."""
+        return [
+            (b.get("label", ""), b.get("custom_id", ""))
+            for row in message.get("components") or []
+            for b in row["components"]
+        ]
 
     def _resolve_users(self, data: dict[str, Any], guild: bool) -> None:
         """A USER option (type 6) is given as the picked user object: Discord sends its id as
@@ -747,6 +790,9 @@ class DiscordEmulator:
         earlier = self._earlier_by_nonce(body)
         if earlier is not None:
             return _json(earlier)
+        components = _checked_components(body.get("components"))
+        if components is None:
+            return _json(INVALID_FORM, 400)
         nonce = body.get("nonce")
         attachments = self._attachments(request[FILES])
         extra = {"nonce": nonce} if nonce is not None else {}
@@ -756,6 +802,7 @@ class DiscordEmulator:
         message = self._message(int(channel_id), self.bot_user, content, **extra)
         message["attachments"] = attachments
         message["allowed_mentions"] = body.get("allowed_mentions")  # recorded for tests
+        message["components"] = components
         if body.get("message_reference"):
             ref = body["message_reference"]  # snowflakes come back as strings, like Discord's
             message["message_reference"] = {
@@ -773,6 +820,8 @@ class DiscordEmulator:
         if message is None:
             return _json({"message": "Unknown Message", "code": 10008}, 404)
         body = request[BODY] or {}
+        if not self._edit_components(message, body):
+            return _json(INVALID_FORM, 400)
         if "content" in body:
             message["content"] = body["content"] or ""
         if "attachments" in body or request[FILES]:
@@ -803,13 +852,20 @@ class DiscordEmulator:
         is_autocomplete = state["payload"]["type"] == AUTOCOMPLETE
         if is_autocomplete or body.get("type") == AUTOCOMPLETE_RESULT:
             return self._autocomplete_result(state, body, is_autocomplete)
+        if body.get("type") in (DEFERRED_UPDATE, UPDATE_MESSAGE):
+            return self._component_update(state, body)
+        components = _checked_components((body.get("data") or {}).get("components"))
+        if components is None:
+            return _json(INVALID_FORM, 400)
         state["acked"] = body
         flags = int((body.get("data") or {}).get("flags") or 0)
         channel_id = int(state["payload"]["channel_id"])
         content = (body.get("data") or {}).get("content") or ""
         if body.get("type") == 5:
             flags |= LOADING
-        original = self._message(channel_id, self.bot_user, content, flags=flags)
+        original = self._message(
+            channel_id, self.bot_user, content, flags=flags, components=components
+        )
         original["webhook_id"] = str(self.application_id)
         state["original"] = original
         if "with_response" not in request.query:
@@ -822,6 +878,34 @@ class DiscordEmulator:
             "response_message_ephemeral": bool(flags & EPHEMERAL),
         }
         return _json({"interaction": interaction, "resource": {"type": body.get("type")}})
+
+    def _component_update(self, state: dict[str, Any], body: dict[str, Any]) -> web.Response:
+        """Callback 6 or 7: for a component interaction only; the clicked message becomes the
+        original response (7 edits it now)."""
+        payload = state["payload"]
+        if payload["type"] != MESSAGE_COMPONENT:
+            return _json({"message": "Invalid interaction callback type", "code": 50035}, 400)
+        message = self.messages.get(int(payload["message"]["id"])) or payload["message"]
+        if body.get("type") == UPDATE_MESSAGE and not self._edit_components(
+            message, body.get("data") or {}
+        ):
+            return _json(INVALID_FORM, 400)
+        if body.get("type") == UPDATE_MESSAGE and "content" in (body.get("data") or {}):
+            message["content"] = body["data"]["content"] or ""
+        state["acked"] = body
+        state["original"] = message
+        return web.Response(status=204)
+
+    @staticmethod
+    def _edit_components(message: dict[str, Any], body: dict[str, Any]) -> bool:
+        """Apply an edit's `components` (absent: kept); False when Discord would refuse them."""
+        if "components" not in body:
+            return True
+        components = _checked_components(body["components"])
+        if components is None:
+            return False
+        message["components"] = components
+        return True
 
     @staticmethod
     def _autocomplete_result(
@@ -845,9 +929,13 @@ class DiscordEmulator:
         message = self._message(
             channel_id, self.bot_user, body.get("content") or "", flags=int(body.get("flags") or 0)
         )
+        components = _checked_components(body.get("components"))
+        if components is None:
+            return _json(INVALID_FORM, 400)
         message["webhook_id"] = app_id
         message["attachments"] = self._attachments(request[FILES])
         message["allowed_mentions"] = body.get("allowed_mentions")
+        message["components"] = components
         state["followups"].append(message)
         return _json(message)
 
@@ -858,6 +946,8 @@ class DiscordEmulator:
         if message is None:
             return _json({"message": "Unknown Message", "code": 10008}, 404)
         body = request[BODY] or {}
+        if not self._edit_components(message, body):
+            return _json(INVALID_FORM, 400)
         if "content" in body:
             message["content"] = body["content"] or ""
         message["flags"] = int(message.get("flags") or 0) & ~LOADING
@@ -891,6 +981,44 @@ class DiscordEmulator:
 
 
 # -- helpers -------------------------------------------------------------------------------
+INVALID_FORM = {"message": "Invalid Form Body", "code": 50035}
+
+
+def _checked_components(components: Any) -> list[dict[str, Any]] | None:
+    """Action rows of buttons as Discord accepts them, or None where it answers 400."""
+    if components is None:
+        return []
+    if not isinstance(components, list) or len(components) > 5:
+        return None
+    seen: set[str] = set()
+    for row in components:
+        buttons = row.get("components") if isinstance(row, dict) else None
+        if (
+            row.get("type") != ACTION_ROW
+            or not isinstance(buttons, list)
+            or not 1 <= len(buttons) <= 5
+        ):
+            return None
+        for button in buttons:
+            if not _valid_button(button, seen):
+                return None
+    return components
+
+
+def _valid_button(button: Any, seen: set[str]) -> bool:
+    if not isinstance(button, dict) or button.get("type") != BUTTON:
+        return False
+    if len(str(button.get("label") or "")) > 80:
+        return False
+    if button.get("style") == LINK_STYLE:
+        return bool(button.get("url"))
+    custom_id = button.get("custom_id")
+    if not isinstance(custom_id, str) or not 1 <= len(custom_id) <= 100 or custom_id in seen:
+        return False
+    seen.add(custom_id)
+    return True
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 

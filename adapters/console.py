@@ -168,6 +168,8 @@ class ConsoleAdapter:
             if shown:
                 self._write("\n")
             self._write(BOT_PREFIX + _indent(reply.text) + "\n")
+        if reply.actions:  # a terminal has no buttons: the commands they run, to type
+            self._write(_actions(reply))
         if reply.file is not None:
             self._save(reply)
 
@@ -188,6 +190,11 @@ class ConsoleAdapter:
             self._out.flush()
         except (OSError, ValueError):  # the terminal went away; nothing useful to do
             pass
+
+
+def _actions(reply: Reply) -> str:
+    pad = " " * len(BOT_PREFIX)
+    return "".join(f"{pad}• {a.label}: {a.command}\n" for a in reply.actions)
 
 
 def _indent(text: str) -> str:

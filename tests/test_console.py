@@ -198,3 +198,17 @@ async def test_console_answers_what_an_earlier_run_left_unanswered(tmp_path: Pat
         assert "(answering from last time: Tell me a joke about Lisp)" in out.getvalue()
         assert "Tell me a fact" not in out.getvalue()  # bob's is bob's, for his next run
         assert [m.platform_user_id for m in await app.core.pending("console")] == ["bob"]
+
+
+async def test_console_lists_a_replys_buttons_as_commands(tmp_path: Path) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path / 'c.db'}")
+    out = io.StringIO()
+    stdin = io.StringIO("/watchlist add AAPL\n/watchlist\n/watchlist remove AAPL\n")
+    async with open_app(settings) as app:
+        console = ConsoleAdapter(app.core, "ada", stdin, out, export_dir=tmp_path)
+        await console.start()
+        await asyncio.wait_for(console.wait(), 30)
+    lines = out.getvalue().splitlines()
+    shown = lines.index("bot> Your watchlist: AAPL")
+    assert lines[shown + 1] == "     • Remove AAPL: /watchlist remove AAPL"
+    assert "Removed AAPL" in "\n".join(lines[shown + 2 :])

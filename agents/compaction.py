@@ -1,0 +1,219 @@
+"""Context compaction (issue 14), after Google ADK's events compaction: an after-turn job that,
+once more than `after` events follow a session's latest summary, appends a new summary covering
+them. A turn then loads that summary and the events after it (SessionStore.get_context), so its
+prompt stays bounded, and between two compactions it only grows at the end: the prefix stays
+byte-identical and providers' prompt caches hit.
+
+A summary is an event (append-only; the raw events stay for /history and /export): author
+`SUMMARY_AUTHOR`, id f"{invocation_id}:summary" (a replayed turn cannot add a second one),
+content {"summary": text, "covers": {"first", "last", "count"}}. Each summary folds in the
+previous one, so the latest says everything.
+
+Guards: a summary is never empty and is shorter than what it replaces (the previous summary plus
+the transcript of the events it covers); a failing summariser appends nothing, the raw window
+stays and a later turn tries again (the load's cap bounds it meanwhile); summaries are never
+counted as events to compact.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from agents.model import ModelClient, ModelError, ModelRequest, ModelResponse
+from agents.profile import split_symbols
+from storage import SessionStore
+from storage.types import SUMMARY_AUTHOR, Event, Session
+
+log = logging.getLogger(__name__)
+
+COMPACT_AFTER = 40  # events after the latest summary that trigger the next one (COMPACT_AFTER)
+LINE_CHARS = 400  # one event's line in the transcript a summariser reads
+SUMMARISER_INSTRUCTION = (
+    "You compress a chat between a user and an assistant team into a summary the assistant will"
+    " read instead of the messages. Keep what matters later: the user's name and facts about"
+    " them, their preferences and dislikes, topics, stock tickers, open requests and what was"
+    " answered. Fold in the previous summary. Plain sentences, no preamble, at most 200 words."
+)
+
+
+class Summariser(Protocol):
+    async def summarise(self, previous: str, events: Sequence[Event]) -> str:
+        """A summary of `previous` (the latest summary's text, maybe empty) and `events`.
+        Raises ModelError when the model fails."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Compaction:
+    """The after-turn job (agents.runner.AfterTurnJob)."""
+
+    store: SessionStore
+    summariser: Summariser
+    after: int = COMPACT_AFTER
+
+    async def run(self, session: Session, invocation_id: str) -> None:
+        previous, events = split_summary(session.events)
+        if len(events) <= self.after:
+            return
+        try:
+            text = (await self.summariser.summarise(previous, events)).strip()
+        except ModelError as exc:
+            log.warning("compaction of %s failed (%s); retried later", invocation_id, exc.kind)
+            return
+        replaced = len(previous) + len(transcript(events))
+        if not text or len(text) >= replaced:
+            log.warning("compaction of %s gave an unusable summary; retried later", invocation_id)
+            return
+        await self.store.append_event(session, summary_event(invocation_id, text, events))
+
+
+def split_summary(events: Sequence[Event]) -> tuple[str, Sequence[Event]]:
+    """(the loaded summary's text, the events after it) of what a turn loads."""
+    if events and events[0].author == SUMMARY_AUTHOR:
+        return str(events[0].content.get("summary", "")), events[1:]
+    return "", events
+
+
+def summary_event(invocation_id: str, text: str, events: Sequence[Event]) -> Event:
+    covers = {"first": events[0].id, "last": events[-1].id, "count": len(events)}
+    return Event(
+        author=SUMMARY_AUTHOR,
+        content={"summary": text, "covers": covers},
+        invocation_id=invocation_id,
+        id=f"{invocation_id}:summary",
+    )
+
+
+def transcript(events: Iterable[Event]) -> str:
+    """The events as short lines (what a summariser reads, and what a summary replaces)."""
+    return "\n".join(line for line in map(_line, events) if line)
+
+
+def _line(event: Event) -> str:
+    if event.error or event.partial:
+        return ""  # honest failure notes are not conversation
+    content = event.content
+    if "tool_calls" in content:
+        calls = (
+            f"{c.get('name')}({json.dumps(c.get('arguments') or {})})"
+            for c in content["tool_calls"]
+        )
+        what = f"{event.author} calls {', '.join(calls)}"
+    elif "tool_result" in content:
+        result = content["tool_result"]
+        what = f"tool {result.get('name')}: {json.dumps(result.get('result'), default=str)}"
+    elif event.text:
+        what = f"{'User' if event.author == 'user' else event.author}: {event.text}"
+    else:
+        return ""
+    what = " ".join(what.split())
+    return what if len(what) <= LINE_CHARS else what[: LINE_CHARS - 1] + "…"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSummariser:
+    """One model call, no tools, outside any turn (nothing of it is stored but the summary)."""
+
+    model: ModelClient
+
+    async def summarise(self, previous: str, events: Sequence[Event]) -> str:
+        earlier = f"Previous summary:\n{previous}\n\n" if previous else ""
+        request = ModelRequest(
+            agent_name="summariser",
+            system=SUMMARISER_INSTRUCTION,
+            messages=(
+                {"role": "user", "content": f"{earlier}Conversation:\n{transcript(events)}"},
+            ),
+        )
+        response: ModelResponse | None = None
+        stream = self.model.stream(request)
+        try:
+            async for chunk in stream:
+                if isinstance(chunk, ModelResponse):
+                    response = chunk
+        finally:
+            await stream.aclose()
+        return response.text if response is not None else ""
+
+
+# The offline summary: one line per field, "Label: value<sep>value", kept most recent last.
+_FIELDS: tuple[tuple[str, str, int], ...] = (
+    ("Names", ", ", 3),
+    ("Topics", ", ", 12),
+    ("Dislikes", ", ", 12),
+    ("Tickers", ", ", 12),
+    ("Requests", " | ", 12),
+)
+_REQUEST_CHARS = 80
+_TOPIC_TOOLS = {"tell_joke": "Topics", "nerd_fact": "Topics", "add_dislike": "Dislikes"}
+
+
+class OfflineSummariser:
+    """Deterministic, no model: the names, topics, dislikes and tickers the tools were called
+    with, and the user's latest requests, merged with the previous summary's."""
+
+    async def summarise(self, previous: str, events: Sequence[Event]) -> str:
+        fields = _parse(previous)
+        for event in events:
+            for label, value in _facts(event):
+                values = fields.setdefault(label, [])
+                if value in values:
+                    values.remove(value)  # mentioned again: now among the most recent
+                values.append(value)
+        return _format(fields)
+
+
+def _facts(event: Event) -> Iterable[tuple[str, str]]:
+    if event.author == "user" and event.text.strip():
+        request = " ".join(event.text.replace("|", "/").split())
+        cut = request if len(request) <= _REQUEST_CHARS else request[: _REQUEST_CHARS - 1] + "…"
+        yield "Requests", cut
+    for call in event.content.get("tool_calls") or ():
+        yield from _call_facts(str(call.get("name")), call.get("arguments") or {})
+
+
+def _call_facts(name: str, args: dict[str, Any]) -> Iterable[tuple[str, str]]:
+    if name == "set_user_name" and isinstance(args.get("name"), str):
+        yield "Names", _clean(args["name"])
+    if name in _TOPIC_TOOLS and isinstance(args.get("topic"), str) and args["topic"].strip():
+        yield _TOPIC_TOOLS[name], _clean(args["topic"]).lower()
+    if name == "get_quote" and isinstance(args.get("symbol"), str):
+        yield from (("Tickers", _ticker(s)) for s in split_symbols(args["symbol"]))
+    if name in ("watchlist_add", "watchlist_remove") and args.get("symbols"):
+        yield from (("Tickers", _ticker(s)) for s in split_symbols(args["symbols"]))
+
+
+def _ticker(symbol: str) -> str:
+    return _clean(symbol).upper()[:12]
+
+
+def _clean(value: str) -> str:
+    return " ".join(value.replace("|", "/").replace(",", " ").split())[:40]
+
+
+def _parse(previous: str) -> dict[str, list[str]]:
+    fields: dict[str, list[str]] = {}
+    separators = {label: sep for label, sep, _ in _FIELDS}
+    for line in previous.splitlines():
+        label, _, values = line.partition(": ")
+        if label in separators and values:
+            fields[label] = [v for v in values.split(separators[label]) if v]
+    return fields
+
+
+def _format(fields: dict[str, list[str]]) -> str:
+    lines = (
+        f"{label}: {sep.join(fields[label][-keep:])}"
+        for label, sep, keep in _FIELDS
+        if fields.get(label)
+    )
+    return "\n".join(lines)
+
+
+def summariser_for(model: ModelClient, offline: bool) -> Summariser:
+    """The LLM summariser for a real model, the deterministic one for the offline model."""
+    return OfflineSummariser() if offline else ModelSummariser(model)

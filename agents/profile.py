@@ -23,7 +23,10 @@ NAME_KEY = f"{USER_PREFIX}name"
 JOKE_TOPICS_KEY = f"{USER_PREFIX}joke_topics"
 NERD_TOPICS_KEY = f"{USER_PREFIX}nerd_topics"
 WATCHLIST_KEY = f"{USER_PREFIX}stock_watchlist"
+DISLIKES_KEY = f"{USER_PREFIX}dislikes"  # topics the jokes and facts tools never pick
 FORGET_KEY = f"{USER_PREFIX}forgetme_requested_at"
+MEMORY_CLEAR_KEY = f"{USER_PREFIX}memory_clear_requested_at"  # /memory clear, until confirmed
+TIME_ZONE_KEY = f"{USER_PREFIX}time_zone"  # an IANA name (/tz); unset: UTC
 # Which session a chat is in after a /reset (bot.chat_sessions): one key per chat, all with
 # this prefix. Bookkeeping, not a preference: views of a user's preferences leave them out.
 SESSION_POINTER_PREFIX = f"{USER_PREFIX}session:"
@@ -187,11 +190,26 @@ def clean_name(raw: Any) -> str | None:
     return name if any(c.isupper() for c in name) else name.title()
 
 
+# A topic is a few words: a longer argument is a paste (or an instruction), not a topic.
+MAX_TOPIC_INPUT = 60
+# Words that ask for something rather than name a subject: "a nerd fact" is about nothing.
+_NOT_TOPIC_WORDS = frozenset(
+    re.findall(
+        r"\S+",
+        "nerd nerds nerdy geek geeky joke jokes pun puns fact facts trivia funny random fun any "
+        "some something anything another one more me you it a an the",
+    )
+)
+
+
 def normalize_topic(raw: Any) -> str | None:
-    """A short lower-case topic, or None: keeps state small and prompts free of injected text."""
-    if not raw:
+    """A short lower-case topic, or None: keeps state small and prompts free of injected text.
+    None too for a paste (longer than MAX_TOPIC_INPUT) and for command words only ("nerd")."""
+    if not raw or len(str(raw)) > MAX_TOPIC_INPUT:
         return None
     words = re.findall(r"[a-z0-9+#]+", str(raw).lower())[:3]
+    if all(word in _NOT_TOPIC_WORDS for word in words):
+        return None
     topic = " ".join(words)[:30].strip()
     return topic or None
 
@@ -201,6 +219,25 @@ def remember_topic(topics: Any, topic: str) -> list[str]:
     kept = [t for t in as_list(topics) if t != topic]
     kept.append(topic)
     return kept[-MAX_TOPICS:]
+
+
+def add_dislike(dislikes: Any, topic: str) -> list[str]:
+    """The dislikes with `topic` added (most recent last, at most MAX_TOPICS)."""
+    return remember_topic(dislikes, topic)
+
+
+def without(topics: Any, topic: str) -> list[str]:
+    """`topics` without `topic`: a disliked topic stops being a favourite, and a topic asked
+    for by name stops being disliked (the user's latest word wins)."""
+    return [t for t in as_list(topics) if t != topic]
+
+
+def is_disliked(topic: str | None, dislikes: Any) -> bool:
+    """Whether `topic` is one of the dislikes, or contains one ("python 3" when "python" is)."""
+    if not topic:
+        return False
+    words = f" {topic} "
+    return any(f" {d} " in words for d in as_list(dislikes))
 
 
 def as_list(value: Any) -> list[str]:

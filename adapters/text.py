@@ -34,19 +34,28 @@ def split_message(text: str, limit: int, measure: Callable[[str], int] = len) ->
     A boundary is only used if it keeps at least half a chunk, so a stray early newline does
     not produce tiny messages; with none, the text is cut hard. Whitespace at the cut goes.
     """
+    return [text[start:end] for start, end in split_ranges(text, limit, measure)]
+
+
+def split_ranges(
+    text: str, limit: int, measure: Callable[[str], int] = len
+) -> list[tuple[int, int]]:
+    """Where `split_message` cuts: each chunk as (start, end) in `text`, so formatting over the
+    text (Telegram's entities) can be cut at the same places."""
     if limit <= 0:
         raise ValueError("limit must be positive")
-    chunks: list[str] = []
-    rest = text
-    while measure(rest) > limit:
-        fit = _fitting_prefix(rest, limit, measure)
-        cut = _best_cut(rest[:fit])
-        chunk, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
-        if chunk:
-            chunks.append(chunk)
-    if rest.strip() or not chunks:
-        chunks.append(rest)
-    return chunks
+    ranges: list[tuple[int, int]] = []
+    at = 0  # where the rest begins
+    while measure(text[at:]) > limit:
+        rest = text[at:]
+        cut = _best_cut(rest[: _fitting_prefix(rest, limit, measure)])
+        end = at + len(rest[:cut].rstrip())
+        if end > at:
+            ranges.append((at, end))
+        at += cut + len(rest[cut:]) - len(rest[cut:].lstrip())
+    if text[at:].strip() or not ranges:
+        ranges.append((at, len(text)))
+    return ranges
 
 
 def _best_cut(window: str) -> int:

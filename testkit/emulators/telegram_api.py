@@ -8,10 +8,21 @@ past it), answers the send methods with realistic `Message` objects, and can inj
 (`rate_limit_for`). Tests push updates with the helpers (`private_text`, `group_text`,
 `sticker`, `automatic_forward`, ...) and wait on `calls` with a timeout. A user who never started
 a private chat with the bot (`close_private_chat`) cannot be written to: 403, as Telegram says.
+Formatting comes as `entities` (sendMessage, editMessageText) or `caption_entities`: checked as
+the Bot API's MessageEntity and "Formatting options" say (offsets and lengths in UTF-16 code
+units within the text, text_link with a url, nesting only by containment, nothing inside code)
+and kept on the message; anything else is 400 "Bad Request: can't parse entities: ...".
 A chat can also be gone for good (`chat_gone`): the user blocked the bot (403 "Forbidden: bot
 was blocked by the user"), the bot was removed from a group (403 "Forbidden: bot was kicked from
 the supergroup chat"), or the chat no longer exists (400 "Bad Request: chat not found"), with
 the Bot API's own wording.
+
+Inline keyboards (Bot API InlineKeyboardMarkup): a message keeps the `reply_markup` it was sent
+or edited with (editMessageText without one removes it); each button has a 1-64 byte
+`callback_data`, else 400 BUTTON_DATA_INVALID. `press` plays a user pressing a button: a
+`callback_query` update carrying the message and the button's data (only data some button of that
+message has: a client cannot send other data). answerCallbackQuery answers a query once (text at
+most 200 characters); again, or for an unknown id, 400 as Telegram says of a query too old.
 """
 
 from __future__ import annotations
@@ -43,7 +54,10 @@ SEND_METHODS = (
     "sendDocument",
     "sendPhoto",
     "sendChatAction",
+    "answerCallbackQuery",
 )
+CALLBACK_DATA_BYTES = 64
+QUERY_TOO_OLD = "query is too old and response timeout expired or query ID is invalid"
 _COMMAND = re.compile(r"(?<!\S)/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?")
 _MENTION = re.compile(r"(?<!\S)@[A-Za-z0-9_]{5,32}")
 # Telegram's fake senders (Bot API, Message.from): automatic forwards from a linked channel come
@@ -81,6 +95,102 @@ def _checked_text(text: Any) -> str:
     if _utf16(text) > 4096:
         raise LookupError("message is too long")
     return text
+
+
+# Bot API MessageEntity types a bot may send, and the nesting rules of "Formatting options".
+_STYLES = frozenset({"bold", "italic", "underline", "strikethrough", "spoiler"})
+_CODE = frozenset({"code", "pre"})
+_QUOTES = frozenset({"blockquote", "expandable_blockquote"})
+_ENTITY_TYPES = _STYLES | _CODE | _QUOTES | {
+    "mention", "hashtag", "cashtag", "bot_command", "url", "email", "phone_number",
+    "text_link", "text_mention", "custom_emoji",
+}  # fmt: skip
+
+
+def checked_entities(text: str, entities: Any) -> list[dict[str, Any]] | None:
+    """`entities` as Telegram checks them: each a known type at offset >= 0 with length >= 1
+    within the text, both in UTF-16 code units; text_link with a url, pre's language a string.
+    Nested only by containment, and then only as "Formatting options" allows."""
+    if entities is None:
+        return None
+    if isinstance(entities, str):
+        entities = json.loads(entities)
+    if not isinstance(entities, list):
+        raise LookupError("can't parse entities: entities must be an Array")
+    size = _utf16(text)
+    for entity in entities:
+        _check_entity(entity, size)
+    for n, first in enumerate(entities):
+        for second in entities[n + 1 :]:
+            _check_nesting(first, second)
+    return [dict(e) for e in entities] or None
+
+
+def _check_entity(entity: Any, size: int) -> None:
+    if not isinstance(entity, dict) or entity.get("type") not in _ENTITY_TYPES:
+        raise LookupError("can't parse entities: unsupported entity type")
+    offset, length = entity.get("offset"), entity.get("length")
+    if not isinstance(offset, int) or not isinstance(length, int):
+        raise LookupError("can't parse entities: offset and length must be Integers")
+    if offset < 0 or length < 1 or offset + length > size:
+        raise LookupError(f"can't parse entities: entity at offset {offset} is out of the text")
+    if entity["type"] == "text_link" and not str(entity.get("url") or ""):
+        raise LookupError("can't parse entities: text_link without url")
+    if not isinstance(entity.get("language", ""), str):
+        raise LookupError("can't parse entities: language must be a String")
+
+
+def _check_nesting(first: dict[str, Any], second: dict[str, Any]) -> None:
+    """Entities sharing characters: one holds the other (of two over the same text, the one
+    listed first), of kinds that may hold each other."""
+    a0, a1 = first["offset"], first["offset"] + first["length"]
+    b0, b1 = second["offset"], second["offset"] + second["length"]
+    if b0 >= a1 or a0 >= b1:
+        return  # apart
+    if a0 <= b0 and b1 <= a1:
+        outer, inner = first, second
+    elif b0 <= a0 and a1 <= b1:
+        outer, inner = second, first
+    else:
+        raise LookupError("can't parse entities: entities intersect")
+    if not _may_hold(outer["type"], inner["type"]):
+        raise LookupError(f"can't parse entities: {outer['type']} can't contain {inner['type']}")
+
+
+def _may_hold(outer: str, inner: str) -> bool:
+    if outer in _CODE or (inner in _CODE and outer not in _QUOTES):
+        return False  # nothing goes into code, and code only into a quote
+    if outer in _QUOTES:
+        return inner not in _QUOTES
+    return outer in _STYLES or inner in _STYLES
+
+
+def _caption(params: dict[str, Any]) -> dict[str, Any]:
+    """A file's caption and its checked caption_entities (the same rules as a text's)."""
+    caption = params.get("caption")
+    if not isinstance(caption, str):
+        return {}
+    entities = checked_entities(caption, params.get("caption_entities"))
+    return {"caption": caption, "caption_entities": entities}
+
+
+def _checked_markup(markup: Any) -> dict[str, Any] | None:
+    """An inline keyboard as Telegram checks it: rows of buttons with a text each and, for a
+    callback button, 1-64 bytes of callback_data."""
+    if markup is None:
+        return None
+    if isinstance(markup, str):
+        markup = json.loads(markup)
+    keyboard = markup.get("inline_keyboard")
+    if not isinstance(keyboard, list) or not all(isinstance(row, list) for row in keyboard):
+        raise LookupError('field "inline_keyboard" of the InlineKeyboardMarkup must be an Array')
+    for button in (b for row in keyboard for b in row):
+        if not str(button.get("text") or "").strip():
+            raise LookupError("BUTTON_TEXT_INVALID")
+        data = button.get("callback_data")
+        if data is not None and not 1 <= len(str(data).encode()) <= CALLBACK_DATA_BYTES:
+            raise LookupError("BUTTON_DATA_INVALID")
+    return dict(markup)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +246,8 @@ class TelegramApiEmulator:
         self._message_ids = itertools.count(5_001)
         self._held: set[str] = set()
         self._closed_private: set[int] = set()
+        self._queries: dict[str, dict[str, Any]] = {}  # callback query id -> the query
+        self.answers: dict[str, dict[str, Any]] = {}  # callback query id -> the answer
         self._gone: dict[str, tuple[int, str]] = {}  # chat id -> (status, description)
         self.holding: list[Call] = []  # requests parked by `hold`, never answered successfully
         # Called with each request as it arrives, before it is answered: a test can kill the bot
@@ -293,8 +405,10 @@ class TelegramApiEmulator:
         self._again.append(self._delivered[update_id])
         self._notify()
 
-    def private_text(self, user_id: int, text: str, *, first_name: str = "Ada") -> int:
-        user = self._user(user_id, first_name)
+    def private_text(
+        self, user_id: int, text: str, *, first_name: str = "Ada", username: str | None = None
+    ) -> int:
+        user = self._user(user_id, first_name) | ({"username": username} if username else {})
         chat = {"id": user_id, "type": "private", "first_name": first_name}
         return self.push({"message": self._message(chat, user, text=text)})
 
@@ -373,6 +487,42 @@ class TelegramApiEmulator:
             self.webhook["url"], data=json.dumps(update), headers=headers
         ) as response:
             return response.status
+
+    def press(
+        self, chat_id: int, message_id: int, data: str, from_user: int, *, first_name: str = "Ada"
+    ) -> int:
+        """A user presses the inline button with `data` under one of the bot's messages: a
+        `callback_query` update. Returns the update id."""
+        message = self._messages[(chat_id, message_id)]
+        keyboard = (message.get("reply_markup") or {}).get("inline_keyboard") or []
+        offered = [b.get("callback_data") for row in keyboard for b in row]
+        if data not in offered:
+            raise AssertionError(f"no button with {data!r} under message {message_id}")
+        update_id = next(self._update_ids)
+        query_id = str(update_id * 1000 + from_user % 1000)  # unique, like Telegram's
+        query: dict[str, Any] = {
+            "id": query_id,
+            "from": self._user(from_user, first_name),
+            "message": message,
+            "chat_instance": str(-chat_id if chat_id < 0 else chat_id * 7),
+            "data": data,
+        }
+        self._queries[query_id] = {**query, "update_id": update_id}
+        return self.push({"update_id": update_id, "callback_query": query})
+
+    def answer_to(self, update_id: int) -> dict[str, Any] | None:
+        """The bot's answerCallbackQuery for the press `update_id` carried (None: not yet)."""
+        query = next((q for q in self._queries.values() if q["update_id"] == update_id), None)
+        return None if query is None else self.answers.get(query["id"])
+
+    def buttons(self, chat_id: int, message_id: int) -> list[tuple[str, str]]:
+        """(label, callback data) of each button under a message, row by row."""
+        markup = self._messages[(chat_id, message_id)].get("reply_markup") or {}
+        return [
+            (b["text"], b.get("callback_data", ""))
+            for row in markup.get("inline_keyboard") or []
+            for b in row
+        ]
 
     def message_update(self, chat_id: int, user_id: int, text: str) -> dict[str, Any]:
         """A message update (private chat for a positive id) without queueing it."""
@@ -530,7 +680,20 @@ class TelegramApiEmulator:
         return True
 
     def _m_sendMessage(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> dict:
-        return self._bot_message(params, text=_checked_text(params.get("text")))
+        text = _checked_text(params.get("text"))
+        entities = checked_entities(text, params.get("entities"))
+        return self._bot_message(params, text=text, entities=entities)
+
+    def _m_answerCallbackQuery(
+        self, params: dict[str, Any], files: dict[str, UploadedFile]
+    ) -> bool:
+        query_id = str(params.get("callback_query_id") or "")
+        if query_id not in self._queries or query_id in self.answers:
+            raise LookupError(QUERY_TOO_OLD)
+        if len(str(params.get("text") or "")) > 200:
+            raise LookupError("MESSAGE_TOO_LONG")
+        self.answers[query_id] = params
+        return True
 
     def _m_sendDocument(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> dict:
         upload = files.get("document")
@@ -543,7 +706,7 @@ class TelegramApiEmulator:
             "mime_type": upload.content_type,
             "file_size": len(upload.data),
         }
-        return self._bot_message(params, document=document, caption=params.get("caption"))
+        return self._bot_message(params, document=document, **_caption(params))
 
     def _m_sendPhoto(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> dict:
         """Bot API sendPhoto: at most 10 MB, width + height at most 10000, a ratio of at most
@@ -564,17 +727,27 @@ class TelegramApiEmulator:
             "height": height,
             "file_size": len(upload.data),
         }
-        return self._bot_message(params, photo=[size], caption=params.get("caption"))
+        return self._bot_message(params, photo=[size], **_caption(params))
 
     def _m_editMessageText(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> dict:
         key = (int(params["chat_id"]), int(params["message_id"]))
         if key not in self._messages:
             raise LookupError("message to edit not found")
         message = self._messages[key]
-        _checked_text(params.get("text"))
-        if message.get("text") == params["text"]:
+        entities = checked_entities(_checked_text(params.get("text")), params.get("entities"))
+        markup = _checked_markup(params.get("reply_markup"))
+        shown = (message.get("text"), message.get("entities"), message.get("reply_markup"))
+        if shown == (params["text"], entities, markup):
             raise LookupError("message is not modified")
         message.update(text=params["text"], edit_date=int(time.time()))
+        if entities is None:
+            message.pop("entities", None)
+        else:
+            message["entities"] = entities
+        if markup is None:
+            message.pop("reply_markup", None)
+        else:
+            message["reply_markup"] = markup
         return message
 
     # -- building objects --------------------------------------------------------------------
@@ -587,6 +760,9 @@ class TelegramApiEmulator:
             if chat_id < 0
             else {"id": chat_id, "type": "private", "first_name": "Ada"}
         )
+        markup = _checked_markup(params.get("reply_markup"))
+        if markup is not None:
+            content["reply_markup"] = markup
         message = self._message(chat, self.bot, **{k: v for k, v in content.items() if v})
         self._messages[(chat_id, message["message_id"])] = message
         return message

@@ -15,7 +15,7 @@ from typing import Any
 from agents.profile import SESSION_POINTER_PREFIX, as_list
 from bot.commands import ParsedCommand
 from bot.messages import Action, CommandOption, CommandSpec, Reply
-from bot.user_refs import user_ref_candidates
+from bot.user_refs import USERNAME, user_ref_candidates
 from storage import Event, EventNotFound, Store
 from storage.types import USER_PREFIX
 
@@ -152,9 +152,19 @@ class AdminCommands:
             if named.platform is None:
                 if (await self._store.stats(self._app, named.user_id)).users:
                     return named.user_id
+            elif named.platform == USERNAME:
+                return await self._by_username(ref, named.user_id)
             elif found := await self._store.find_user(named.platform, named.user_id):
                 return found
         raise UsageError(f"No such user: {ref}")
+
+    async def _by_username(self, ref: str, username: str) -> str:
+        users = {i.user_id for i in await self._store.find_by_username(username)}
+        if len(users) > 1:  # e.g. one name on Telegram and another person's on Discord
+            raise UsageError(f"More than one user is {ref}: name them as platform:id")
+        if not users:
+            raise UsageError(f"No such user: {ref}")
+        return users.pop()
 
     async def _cmd_history(self, args: tuple[str, ...], own: str | None) -> Answer:
         ref, asked, before = _history_args(args)

@@ -541,7 +541,7 @@ class Conversation:
 
     async def _user_of(self, incoming: Incoming) -> str:
         return await self._store.resolve_user(
-            incoming.platform, incoming.platform_user_id, incoming.display_name
+            incoming.platform, incoming.platform_user_id, incoming.display_name, incoming.username
         )
 
     async def _record(self, incoming: Incoming, user_id: str | None) -> InboxStatus:

@@ -31,6 +31,7 @@ class Incoming:
     message_id: str
     text: str
     display_name: str | None = None
+    username: str | None = None  # the platform's @username, kept with the identity
     chat_kind: ChatKind = ChatKind.PRIVATE
     addressed: bool = True
     kind: str = "text"
@@ -50,6 +51,7 @@ class Incoming:
             "message_id": self.message_id,
             "text": self.text,
             "display_name": self.display_name,
+            "username": self.username,
             "chat_kind": self.chat_kind.value,
             "addressed": self.addressed,
             "kind": self.kind,
@@ -66,6 +68,7 @@ class Incoming:
             message_id=data["message_id"],
             text=data["text"],
             display_name=data.get("display_name"),
+            username=data.get("username"),
             chat_kind=ChatKind(data.get("chat_kind", "private")),
             addressed=data.get("addressed", True),
             kind=data.get("kind", "text"),

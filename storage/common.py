@@ -35,6 +35,18 @@ def normalize_code(code: str) -> str:
     return "".join(ch for ch in code.upper() if ch.isalnum())
 
 
+_USERNAME = re.compile(r"[a-z0-9_.]{2,32}")
+
+
+def normalize_username(name: str | None) -> str | None:
+    """A platform username as stored and looked up: no leading "@", lower case (Telegram's are
+    case-insensitive, Discord's lower case); None for anything that cannot be one."""
+    if not name:
+        return None
+    bare = name.strip().removeprefix("@").lower()
+    return bare if _USERNAME.fullmatch(bare) else None
+
+
 def new_user_id() -> str:
     """Our own user id (12 hex characters), made on an identity's first sight."""
     return secrets.token_hex(6)

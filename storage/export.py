@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from storage.types import Event
+from storage.common import memory_changes_to_json
+from storage.types import Event, Memory
 
 # (platform, platform_user_id, display_name, created_at)
 IdentityRow = tuple[str, str, str | None, float]
@@ -39,6 +40,7 @@ class UserRows:
     sessions: Sequence[ExportedSession]
     messages: Sequence[MessageRow]
     notices: Sequence[NoticeRow]
+    memories: Sequence[Memory] = ()  # oldest first
 
 
 def export_document(app_name: str, user_id: str, rows: UserRows) -> dict[str, Any]:
@@ -52,6 +54,16 @@ def export_document(app_name: str, user_id: str, rows: UserRows) -> dict[str, An
             for p, u, n, c in rows.identities
         ],
         "user_state": dict(rows.user_state),
+        "memories": [
+            {
+                "id": m.id,
+                "text": m.text,
+                "created_at": m.created_at,
+                "updated_at": m.updated_at,
+                "event_id": m.event_id,
+            }
+            for m in rows.memories
+        ],
         "sessions": [
             {
                 "session_id": s.session_id,
@@ -90,6 +102,7 @@ def event_to_dict(event: Event) -> dict[str, Any]:
         "content": dict(event.content),
         "state_delta": dict(event.actions.state_delta),
         "transfer_to_agent": event.actions.transfer_to_agent,
+        "memory_changes": memory_changes_to_json(event.actions.memory_changes),
         "usage": (
             {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
             if usage

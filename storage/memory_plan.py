@@ -89,8 +89,9 @@ def _update(rows: dict[str, Memory], change: MemoryChange, ctx: ChangeContext) -
 
 def _finish(existing: Sequence[Memory], rows: dict[str, Memory], limit: int) -> MemoryPlan:
     if len(rows) > limit:
-        keep = sorted(rows.values(), key=lambda m: (m.updated_at, m.created_at, m.id))
-        rows = {m.id: m for m in keep[len(keep) - max(limit, 0) :]}
+        stalest = sorted(rows.values(), key=lambda m: (m.updated_at, m.created_at))
+        dropped = {m.id for m in stalest[: len(rows) - max(limit, 0)]}
+        rows = {mid: m for mid, m in rows.items() if mid not in dropped}
     before = {memory.id: memory for memory in existing}
     write = tuple(m for m in rows.values() if before.get(m.id) != m)
     delete = tuple(mid for mid in before if mid not in rows)

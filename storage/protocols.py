@@ -122,12 +122,23 @@ class IdentityStore(Protocol):
     """(platform, platform_user_id) -> our user_id; /link joins two identities."""
 
     async def resolve_user(
-        self, platform: str, platform_user_id: str, display_name: str | None = None
+        self,
+        platform: str,
+        platform_user_id: str,
+        display_name: str | None = None,
+        username: str | None = None,
     ) -> str:
-        """The user id for this identity, created (12 hex chars) on first sight."""
+        """The user id for this identity, created (12 hex chars) on first sight. A given
+        `username` is kept up to date with the identity (normalised; another identity of the
+        platform that had it loses it: a username names one account at a time)."""
         ...
 
     async def find_user(self, platform: str, platform_user_id: str) -> str | None: ...
+
+    async def find_by_username(self, username: str) -> list[Identity]:
+        """The identities (any platform) whose username is `username` (with or without "@",
+        any case); none for something that cannot be a username."""
+        ...
 
     async def identities(self, user_id: str) -> list[Identity]:
         """Every identity of the user, oldest first."""

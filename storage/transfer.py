@@ -133,7 +133,7 @@ async def _copy_all(src: aiosqlite.Connection, conn: pg.Conn, ticker: _Ticker) -
     await pg.recount_sessions(conn, list(sids.values()))
     simple: list[tuple[str, Callable[[pg.Conn, list[Row]], Any]]] = [
         (
-            "SELECT platform, platform_user_id, user_id, display_name, created_at"
+            "SELECT platform, platform_user_id, user_id, display_name, created_at, username"
             " FROM identities ORDER BY created_at",
             pg.upsert_identities,
         ),

@@ -266,6 +266,7 @@ class Identity:
     platform_user_id: str
     user_id: str
     display_name: str | None = None
+    username: str | None = None  # normalised (storage.common.normalize_username)
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,6 +77,7 @@ def to_incoming(update: Update, bot_id: int, bot_username: str) -> Incoming | No
         message_id=str(update.update_id),
         text=text,
         display_name=message.from_user.full_name,
+        username=message.from_user.username,
         chat_kind=ChatKind.PRIVATE if private else ChatKind.GROUP,
         addressed=True,
         kind=kind,

@@ -21,7 +21,7 @@ from storage.types import Memory, MemoryChange
 
 _COLUMNS = "id, text, created_at, updated_at, event_id"
 _LIST = f"""
-SELECT {_COLUMNS} FROM memories WHERE app_name = $1 AND user_id = $2 ORDER BY created_at, id
+SELECT {_COLUMNS} FROM memories WHERE app_name = $1 AND user_id = $2 ORDER BY created_at, seq
 """
 _UPSERT = f"""
 INSERT INTO memories (app_name, user_id, {_COLUMNS}, terms)
@@ -33,17 +33,17 @@ _DELETE = "DELETE FROM memories WHERE app_name = $1 AND user_id = $2 AND id = AN
 # $3 the tsquery (NULL: nothing to match), $4 how many matches, $5 how many recent others.
 _RECALL = f"""
 WITH rel AS (
-    SELECT {_COLUMNS}, ts_rank(terms, $3::tsquery) AS score FROM memories
+    SELECT {_COLUMNS}, seq, ts_rank(terms, $3::tsquery) AS score FROM memories
     WHERE app_name = $1 AND user_id = $2 AND terms @@ $3::tsquery
-    ORDER BY score DESC, updated_at DESC LIMIT $4
+    ORDER BY score DESC, updated_at DESC, seq DESC LIMIT $4
 ), rec AS (
-    SELECT {_COLUMNS} FROM memories
+    SELECT {_COLUMNS}, seq FROM memories
     WHERE app_name = $1 AND user_id = $2 AND id NOT IN (SELECT id FROM rel)
-    ORDER BY updated_at DESC LIMIT $5
+    ORDER BY updated_at DESC, seq DESC LIMIT $5
 )
-SELECT {_COLUMNS}, 0 AS part, score AS ord FROM rel
-UNION ALL SELECT {_COLUMNS}, 1, updated_at FROM rec
-ORDER BY part, ord DESC, updated_at DESC
+SELECT {_COLUMNS}, 0 AS part, score, seq FROM rel
+UNION ALL SELECT {_COLUMNS}, 1, 0, seq FROM rec
+ORDER BY part, score DESC, updated_at DESC, seq DESC
 """
 
 

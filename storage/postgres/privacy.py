@@ -22,7 +22,7 @@ SELECT n.platform, n.platform_user_id, n.text, n.created_at FROM notices n
 JOIN identities i USING (platform, platform_user_id) WHERE i.user_id = $1 ORDER BY n.seq
 """
 _EXPORT_IDENTITIES = """
-SELECT platform, platform_user_id, display_name, created_at FROM identities
+SELECT platform, platform_user_id, display_name, created_at, username FROM identities
 WHERE user_id = $1 ORDER BY created_at
 """
 _EXPORT_SESSIONS = """

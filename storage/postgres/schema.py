@@ -137,6 +137,7 @@ CREATE INDEX events_summaries ON events (sid, seq) WHERE author = 'summary';
 _MEMORIES = """
 ALTER TABLE events ADD COLUMN memory_changes jsonb;
 CREATE TABLE memories (
+    seq bigserial NOT NULL,
     app_name text NOT NULL,
     user_id text NOT NULL,
     id text NOT NULL,

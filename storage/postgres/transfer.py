@@ -156,13 +156,14 @@ async def recount_sessions(conn: Conn, sids: Sequence[int]) -> None:
 
 
 async def upsert_identities(conn: Conn, rows: Sequence[Row]) -> None:
-    """rows: (platform, platform_user_id, user_id, display_name, created_at)."""
+    """rows: (platform, platform_user_id, user_id, display_name, created_at, username)."""
     await conn.executemany(
         """INSERT INTO identities AS i (platform, platform_user_id, user_id, display_name,
-                                        created_at)
-           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (platform, platform_user_id) DO UPDATE SET
+                                        created_at, username)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (platform, platform_user_id) DO UPDATE SET
                user_id = EXCLUDED.user_id,
                display_name = coalesce(EXCLUDED.display_name, i.display_name),
+               username = coalesce(EXCLUDED.username, i.username),
                created_at = least(i.created_at, EXCLUDED.created_at)""",
         rows,
     )

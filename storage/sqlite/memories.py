@@ -25,11 +25,11 @@ _RELEVANT = (
     "SELECT m.id, m.text, m.created_at, m.updated_at, m.event_id"
     " FROM memory_terms JOIN memories m ON m.pk = memory_terms.rowid"
     " WHERE memory_terms MATCH ? AND m.app_name = ? AND m.user_id = ?"
-    " ORDER BY bm25(memory_terms), m.updated_at DESC LIMIT ?"
+    " ORDER BY bm25(memory_terms), m.updated_at DESC, m.pk DESC LIMIT ?"
 )
 _RECENT = (
     f"SELECT {_COLUMNS} FROM memories WHERE app_name = ? AND user_id = ?"
-    " ORDER BY updated_at DESC LIMIT ?"
+    " ORDER BY updated_at DESC, pk DESC LIMIT ?"
 )
 
 
@@ -54,13 +54,15 @@ def apply_changes(
     write_plan(db, app, user, plan_changes(user_memories(db, app, user), changes, ctx))
 
 
-def merge_user(db: sqlite3.Connection, app: str, source: str, target: str, limit: int) -> None:
-    """/link: the source user's memories join the target's (then the source has none)."""
-    incoming = user_memories(db, app, source)
-    if not incoming:
-        return
-    delete_user_memories(db, app, source)
-    write_plan(db, app, target, plan_merge(user_memories(db, app, target), incoming, limit))
+def merge_user(db: sqlite3.Connection, source: str, target: str, limit: int) -> None:
+    """/link: the source user's memories (of every app) join the target's, near-duplicates
+    folded and the limit kept; then the source has none."""
+    apps = db.execute("SELECT DISTINCT app_name FROM memories WHERE user_id = ?", (source,))
+    for (app,) in apps.fetchall():
+        incoming = user_memories(db, app, source)
+        delete_user_memories(db, app, source)
+        existing = user_memories(db, app, target)
+        write_plan(db, app, target, plan_merge(existing, incoming, limit))
 
 
 def write_plan(db: sqlite3.Connection, app: str, user: str, plan: MemoryPlan) -> None:

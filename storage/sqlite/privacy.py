@@ -25,7 +25,7 @@ from storage.sqlite.sessions import (
 
 def export_user(db: sqlite3.Connection, app: str, user: str) -> dict[str, Any]:
     identities = db.execute(
-        "SELECT platform, platform_user_id, display_name, created_at FROM identities"
+        "SELECT platform, platform_user_id, display_name, created_at, username FROM identities"
         " WHERE user_id = ? ORDER BY created_at",
         (user,),
     ).fetchall()

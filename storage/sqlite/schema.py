@@ -194,7 +194,14 @@ _PROACTIVE = [
     "CREATE INDEX outbox_user ON outbox (app_name, user_id)",
 ]
 
-MIGRATIONS: tuple[list[str], ...] = (_V1, _V2, _V3, _SUMMARIES, _MEMORIES, _PROACTIVE)
+# Usernames (Telegram @name, Discord user name) kept with each identity, so admins can name
+# a user by them; one account holds a username at a time.
+_USERNAMES = [
+    "ALTER TABLE identities ADD COLUMN username TEXT",
+    "CREATE INDEX identities_username ON identities (username) WHERE username IS NOT NULL",
+]
+
+MIGRATIONS: tuple[list[str], ...] = (_V1, _V2, _V3, _SUMMARIES, _MEMORIES, _PROACTIVE, _USERNAMES)
 LATEST = len(MIGRATIONS)
 
 

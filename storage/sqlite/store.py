@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from storage.common import DEFAULT_MEMORY_LIMIT, dumps, hash_actor
+from storage.common import DEFAULT_MEMORY_LIMIT, dumps, hash_actor, normalize_username
 from storage.locks import KeyedLocks
 from storage.sqlite import (
     admin_views,
@@ -267,13 +267,18 @@ class SqliteStore(SqliteSchedules):
 
     # -- identities -------------------------------------------------------------------------
     async def resolve_user(
-        self, platform: str, platform_user_id: str, display_name: str | None = None
+        self,
+        platform: str,
+        platform_user_id: str,
+        display_name: str | None = None,
+        username: str | None = None,
     ) -> str:
         # Most messages come from known users: answer from a reader, write only when needed.
         found = await self._read(
             partial(identities.find_user, platform=platform, puid=platform_user_id)
         )
-        if found is not None and (display_name is None or display_name == found[1]):
+        name = normalize_username(username)
+        if found is not None and display_name in (None, found[1]) and name in (None, found[2]):
             return found[0]
         return await self._write(
             partial(
@@ -281,9 +286,16 @@ class SqliteStore(SqliteSchedules):
                 platform=platform,
                 puid=platform_user_id,
                 display_name=display_name,
+                username=name,
                 now=time.time(),
             )
         )
+
+    async def find_by_username(self, username: str) -> list[Identity]:
+        name = normalize_username(username)
+        if name is None:
+            return []
+        return await self._read(partial(identities.find_by_username, username=name))
 
     async def find_user(self, platform: str, platform_user_id: str) -> str | None:
         found = await self._read(

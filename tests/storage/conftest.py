@@ -24,8 +24,8 @@ class Backend:
     name: str
     url: str
 
-    async def open(self) -> Store:
-        return await open_store(self.url)
+    async def open(self, **options: int) -> Store:
+        return await open_store(self.url, **options)
 
     async def dump_rows(self) -> list[Row]:
         return await dump_rows(self.url)

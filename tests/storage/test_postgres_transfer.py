@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from storage import Event, EventActions, Store, TokenUsage, open_store
+from storage import Event, EventActions, MemoryChange, Store, TokenUsage, open_store
 from storage.transfer import TABLES, copy_store
 from testkit.databases import audit_log, dump_postgres
 
@@ -33,9 +33,12 @@ def ev(author: str, content: dict[str, Any], **kw: Any) -> Event:
     return Event(author=author, content=content, **kw)
 
 
+_bob_facts = (MemoryChange("add", "lives in Lisbon"), MemoryChange("add", "vegetarian"))
+
+
 async def fill(store: Store) -> dict[str, str]:
     """Some of everything a store holds, sessions interleaved as real chats are."""
-    ann = await store.resolve_user("telegram", "100", "Ann")
+    ann = await store.resolve_user("telegram", "100", "Ann", "Ann_TG")
     bob = await store.resolve_user("discord", "200", "Bob")
     await store.resolve_user("discord", "101", None)  # an identity with no sessions yet
     a1 = await store.create_session(
@@ -78,6 +81,18 @@ async def fill(store: Store) -> dict[str, str]:
         ),
         (b1, ev("stock_analyst", {"text": "no quote"}, invocation_id="i2", final=True, error="x")),
         (a2, ev("user", {"text": "hello"}, actions=EventActions(state_delta={"app:motd": None}))),
+        (
+            a1,
+            ev(
+                "manager",
+                {"tool_result": {"id": "c3", "name": "remember", "result": "ok"}},
+                invocation_id="i3",
+                actions=EventActions(
+                    memory_changes=(MemoryChange("add", "has a cat called Pixel\x00"),)
+                ),
+            ),
+        ),
+        (b1, ev("manager", {"text": "ok"}, actions=EventActions(memory_changes=_bob_facts))),
     ]
     for session, event in turn:
         assert await store.append_event(session, event)
@@ -117,6 +132,7 @@ async def views(store: Store, url: str, users: dict[str, str], app: str = APP) -
         export.pop("exported_at")
         out[name] = {
             "export": export,
+            "recall": await store.recall(app, user, "where does the cat live?"),
             "history": await store.history(app, user),
             "stats": await store.stats(app, user),
         }
@@ -131,14 +147,16 @@ async def test_a_copy_answers_every_view_like_the_source_and_a_second_run_adds_n
     async with await open_store(sqlite_url) as sqlite:
         users = await fill(sqlite)
         expected = await views(sqlite, sqlite_url, users)
-    assert expected["stats"].events == 7 and expected["session"] is not None
+    assert expected["stats"].events == 9 and expected["session"] is not None
+    assert len(expected["ann"]["export"]["memories"]) == 1 and expected["bob"]["recall"]
 
     calls: list[tuple[int, int]] = []
     report = await copy_store(
         sqlite_url, postgres_db_url, lambda done, total: calls.append((done, total))
     )
     assert set(report.source) == set(TABLES)
-    assert report.source["events"] == 7 and report.source["sessions"] == 3
+    assert report.source["events"] == 9 and report.source["sessions"] == 3
+    assert report.source["memories"] == 3
     assert report.added == report.source and report.skipped == 0
     assert calls[0] == (0, report.rows) and calls[-1] == (report.rows, report.rows)
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)

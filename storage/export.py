@@ -15,7 +15,7 @@ from storage.common import memory_changes_to_json
 from storage.types import Event, Memory
 
 # (platform, platform_user_id, display_name, created_at)
-IdentityRow = tuple[str, str, str | None, float]
+IdentityRow = tuple[str, str, str | None, float, str | None]  # ..., created_at, username
 # (platform, message_id, decoded payload, received_at, done_at or None)
 MessageRow = tuple[str, str, Any, float, float | None]
 # (platform, platform_user_id, text, created_at)
@@ -50,8 +50,14 @@ def export_document(app_name: str, user_id: str, rows: UserRows) -> dict[str, An
         "user_id": user_id,
         "exported_at": time.time(),
         "identities": [
-            {"platform": p, "platform_user_id": u, "display_name": n, "created_at": c}
-            for p, u, n, c in rows.identities
+            {
+                "platform": p,
+                "platform_user_id": u,
+                "display_name": n,
+                "username": name,
+                "created_at": c,
+            }
+            for p, u, n, c, name in rows.identities
         ],
         "user_state": dict(rows.user_state),
         "memories": [

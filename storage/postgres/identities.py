@@ -7,7 +7,7 @@ import time
 
 import asyncpg
 
-from storage.common import normalize_username, new_user_id
+from storage.common import new_user_id, normalize_username
 from storage.postgres.pool import db_errors
 from storage.types import Identity
 

@@ -197,7 +197,14 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_user ON outbox (app_name, user_id);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _SUMMARIES, _MEMORIES, _PROACTIVE)
+# Usernames (Telegram @name, Discord user name) kept with each identity, so admins can name
+# a user by them; one account holds a username at a time.
+_USERNAMES = """
+ALTER TABLE identities ADD COLUMN username TEXT;
+CREATE INDEX identities_by_username ON identities (username) WHERE username IS NOT NULL;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _SUMMARIES, _MEMORIES, _PROACTIVE, _USERNAMES)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Any constant works as long as no other code uses it for pg_advisory_xact_lock.

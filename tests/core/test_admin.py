@@ -82,3 +82,12 @@ async def test_admin_commands_refused_for_everyone_else_with_no_data(app) -> Non
         e for e in await audit_log(app.settings.database_url) if "denied" in str(e["command"])
     ]
     assert len(denied) == 9
+
+
+async def test_a_username_shared_across_platforms_asks_for_the_platform(app) -> None:
+    ada = await app.store.resolve_user("telegram", "42", "Ada", "ada")
+    await app.store.resolve_user("discord", "43", "Other Ada", "ada")
+    assert await admin_says(app, "/user @ada") == (
+        "More than one user is @ada: name them as platform:id"
+    )
+    assert (await admin_says(app, "/user telegram:42")).startswith(f"User {ada}")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from agents.memory_talk import read_facts, read_request
+from agents.profile import normalize_topic
+
 
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
@@ -41,18 +44,37 @@ _STOCK_WORDS = re.compile(
 )
 _WATCHLIST = re.compile(r"\b(watch ?list|portfolio)\b")
 _JOKE = re.compile(r"\b(jokes?|puns?|funny|laugh|humou?r|kidding)\b")
+# "stop telling me python jokes", "no more space facts", "I hate java jokes": a dislike
+_STOP_JOKES = re.compile(
+    r"\b(?:stop|quit|enough|no more|never again|don'?t (?:tell|send|give|want|like|need)|"
+    r"do not (?:tell|send|give|want|like)|hate|dislike|tired of|sick of|not a fan of|"
+    r"can'?t stand)\b"
+)
 _FACT = re.compile(r"\b(facts?|trivia|nerdy|did you know|something (interesting|cool|nerdy))\b")
 _NAME_PATTERNS = (
     # a second word only when capitalised: "my name is Ada Lovelace", not "... is bob and ..."
-    re.compile(r"(?i:\bmy name(?:\s+is|'s))\s+([^\W\d_][\w'\-]*(?:\s+[A-Z][\w'\-]*)?)"),
-    # "call me Maverick" / "just call me bob." but not "call me later, ok?"
-    re.compile(r"(?i:\bcall me)\s+([A-Z][\w'\-]*|[^\W\d_][\w'\-]*(?=\s*[.!]?\s*$))"),
-    re.compile(r"^(?i:hi|hello|hey)?[\s,!]*(?i:i am|i'm)\s+([A-Z][\w'\-]*)\b"),
+    re.compile(r"(?i:\bmy name(?:\s+is|'s))\s+([^\W\d_][\w'\-]*(?:\s+[A-Z][\w'\-]*){0,3})"),
+    # "call me Countess Lovelace" (the whole name) / "just call me bob." but not "call me
+    # later, ok?"
+    re.compile(
+        r"(?i:\bcall me)\s+([A-Z][\w'\-]*(?:\s+[A-Z][\w'\-]*){0,3}"
+        r"|[^\W\d_][\w'\-]*(?=\s*[.!]?\s*$))"
+    ),
+    re.compile(
+        r"^(?i:hi|hello|hey)?[\s,!]*(?i:i am|i'm)\s+([A-Z][\w'\-]*(?:\s+[A-Z][\w'\-]*){0,2})\b"
+    ),
 )
 _NOT_NAMES = _words(
-    "fine good ok okay bored back here tired great well sad happy sorry not just so very"
+    "fine good ok okay bored back here tired great well sad happy sorry not just so very allergic "
+    "from living"
 )
-_TOPIC_AFTER = re.compile(r"\b(?:about|on|regarding|involving)\s+([a-z0-9+#][a-z0-9+# \-]{0,30})")
+# A topic is one the user named for the joke or fact: "a joke about X", "X jokes" - not any
+# "about ..." elsewhere in the message.
+_TOPIC_AFTER = re.compile(
+    r"\b(?:jokes?|puns?|facts?|trivia|nerdy|funny|one|something|anything)\s+(?:[a-z]+\s+){0,2}?"
+    r"(?:about|on|regarding|involving)\s+([a-z0-9+#][a-z0-9+# \-]{0,30})"
+)
+TOPIC_MESSAGE_MAX = 200  # a longer message is a paste: no topic is read from it
 _TOPIC_BEFORE = re.compile(r"\b([a-z0-9+#]+)\s+(?:jokes?|puns?|facts?|trivia)\b")
 _NOT_TOPICS = _words(
     "a an me another the some good funny nerdy random one any tell dad bad new cool fun your my "
@@ -90,11 +112,21 @@ class Intent:
     symbols: tuple[str, ...] = ()
     name: str | None = None
     range: str | None = None  # a chart's range ("6mo"), when the message names a period
+    # memories: remember's texts ("Dog: Rex"); what forget/ask look for (agents.memory_talk)
+    facts: tuple[str, ...] = ()
+    about: str = ""
+    # an alert or reminder tool's call, as agents/schedule_intents.py read it
+    arguments: tuple[tuple[str, object], ...] = ()
 
 
 def read_intent(text: str) -> Intent:
     lowered = text.lower()
     name = find_name(text)
+    if _STOP_JOKES.search(lowered) and (_JOKE.search(lowered) or _FACT.search(lowered)):
+        return Intent("dislike", topic=find_topic(lowered), name=name)
+    memory = read_request(text)
+    if memory is not None:
+        return Intent(memory.kind, name=name, facts=memory.facts, about=memory.about)
     if _WATCHLIST.search(lowered):
         return Intent(
             _watchlist_kind(lowered), symbols=find_symbols(text, watchlist=True), name=name
@@ -108,7 +140,8 @@ def read_intent(text: str) -> Intent:
         return Intent("chart", symbols=symbols[:1], name=name, range=find_range(lowered))
     if _STOCK_WORDS.search(lowered) or (symbols and "?" in text):
         return Intent("quote", symbols=symbols, name=name)
-    return Intent("chat", name=name)
+    facts = read_facts(text)
+    return Intent("remember", name=name, facts=facts) if facts else Intent("chat", name=name)
 
 
 def _watchlist_kind(lowered: str) -> str:
@@ -147,14 +180,18 @@ def find_name(text: str) -> str | None:
 
 
 def find_topic(lowered: str) -> str | None:
+    """The topic the user named, when plausible (agents.profile.normalize_topic): never a
+    command word ("a nerd fact") nor anything out of a paste."""
+    if len(lowered) > TOPIC_MESSAGE_MAX:
+        return None
     match = _TOPIC_AFTER.search(lowered)
     if match:
         words = [w for w in re.split(r"[\s]+", match.group(1)) if w][:3]
         words = [w for w in words if w not in ("please", "pls", "now")]
         if words and words[0] not in _NOT_TOPICS:
-            return " ".join(words)
+            return normalize_topic(" ".join(words))
     for match in _TOPIC_BEFORE.finditer(lowered):
-        if match.group(1) not in _NOT_TOPICS:
+        if match.group(1) not in _NOT_TOPICS and normalize_topic(match.group(1)):
             return match.group(1)
     return None
 

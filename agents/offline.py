@@ -18,7 +18,9 @@ from typing import Any
 from agents.agent import TRANSFER_TOOL, transfer_targets
 from agents.intents import Intent, read_intent
 from agents.model import Message, ModelChunk, ModelRequest, ModelResponse, TextDelta, ToolCall
+from agents.offline_memory import memory_answer, memory_calls
 from agents.replies import compose_results, small_talk
+from agents.schedule_intents import SCHEDULE_TOOLS, read_schedule_intent
 
 # Streamed a few words per delta, like a real model's tokens, but not a partial event per word:
 # each one passes through the runner, the core and the adapter, and an instant answer is never
@@ -33,6 +35,9 @@ ROUTES = {
     "watch_remove": "stock_analyst",
     "watch_show": "stock_analyst",
     "watch_quotes": "stock_analyst",
+    "alert_set": "stock_analyst",
+    "alert_list": "stock_analyst",
+    "alert_remove": "stock_analyst",
 }
 
 
@@ -53,14 +58,19 @@ class OfflineModel:
 
 def respond(request: ModelRequest) -> ModelResponse:
     user_text, results = _this_turn(request.messages)
-    intent = _with_follow_up(read_intent(user_text), user_text, request.messages)
+    intent = read_schedule_intent(user_text) or _with_follow_up(
+        read_intent(user_text), user_text, request.messages
+    )
     tools = {_tool_name(t) for t in request.tools}
     asked = {name for name, _ in results}
     calls = _plan(intent, tools, asked, request)
     if calls:
         return ModelResponse(tool_calls=tuple(calls), model="offline")
     own = [(name, result) for name, result in results if name in tools or name == "set_user_name"]
-    if own:
+    recalled = memory_answer(intent, tools, request.messages, request.state, results)
+    if recalled is not None:
+        text = recalled
+    elif own:
         text = compose_results(own, request.state)
     elif intent.kind in ("watch_add", "watch_remove") and "watchlist_add" in tools:
         verb, where = ("add", "to") if intent.kind == "watch_add" else ("remove", "from")
@@ -84,6 +94,7 @@ def _plan(
     if can_transfer and target in transfer_targets(request.tools) and target != request.agent_name:
         calls.append((TRANSFER_TOOL, {"agent_name": target}))
     calls.extend(_specialist_calls(intent, tools))
+    calls.extend(memory_calls(intent, tools, request.messages, asked))
     return [
         ToolCall(id=f"call_{uuid.uuid4().hex[:16]}", name=name, arguments=args)
         for name, args in calls
@@ -92,6 +103,8 @@ def _plan(
 
 def _specialist_calls(intent: Intent, tools: set[str]) -> list[tuple[str, dict[str, Any]]]:
     topic = {"topic": intent.topic} if intent.topic else {}
+    if SCHEDULE_TOOLS.get(intent.kind) in tools:  # alerts (the analyst), reminders (manager)
+        return [(SCHEDULE_TOOLS[intent.kind], dict(intent.arguments))]
     if intent.kind == "joke" and "tell_joke" in tools:
         return [("tell_joke", topic)]
     if intent.kind == "fact" and "nerd_fact" in tools:

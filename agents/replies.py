@@ -6,7 +6,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from agents.profile import NAME_KEY, describe
+from agents.memory_talk import spoken
+from agents.profile import NAME_KEY, as_list, describe
 from agents.quotes import MAX_QUOTES_PER_CALL
 
 CAPABILITIES = (
@@ -61,6 +62,28 @@ def compose_results(results: list[tuple[str, Any]], state: Mapping[str, Any]) ->
 
 def _name(result: Mapping[str, Any], state: Mapping[str, Any]) -> str:
     return f"Nice to meet you, {result.get('name')}! I'll remember that."
+
+
+def _remembered(result: Mapping[str, Any], state: Mapping[str, Any]) -> str:
+    return f"Got it, I'll remember that {spoken(str(result.get('remembered', '')))}."
+
+
+def _updated(result: Mapping[str, Any], state: Mapping[str, Any]) -> str:
+    return f"Got it, I've updated that: {spoken(str(result.get('text', '')))}."
+
+
+def _forgotten(result: Mapping[str, Any], state: Mapping[str, Any]) -> str:
+    return "Done, I've forgotten that."
+
+
+def _name_forgotten(result: Mapping[str, Any], state: Mapping[str, Any]) -> str:
+    return 'Done, I\'ve forgotten your name. Tell me again any time with "call me ...".'
+
+
+def _disliked(result: Mapping[str, Any], state: Mapping[str, Any]) -> str:
+    topics = as_list(result.get("dislikes"))
+    topic = topics[-1] if topics else "that topic"
+    return f"Got it: no more {topic} jokes or facts."
 
 
 def _joke(result: Mapping[str, Any], state: Mapping[str, Any]) -> str:
@@ -142,6 +165,11 @@ def _money(value: float) -> str:
 
 _WRITERS: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], str]] = {
     "set_user_name": _name,
+    "remember": _remembered,
+    "update_memory": _updated,
+    "forget_memory": _forgotten,
+    "forget_name": _name_forgotten,
+    "add_dislike": _disliked,
     "tell_joke": _joke,
     "nerd_fact": _fact,
     "show_chart": lambda result, state: f"Here is the chart: {result.get('chart')}.",
@@ -150,4 +178,12 @@ _WRITERS: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], str]] = {
     "watchlist_remove": _edit,
     "watchlist_show": _show,
     "watchlist_quotes": _watch_quotes,
+    # alerts and reminders (agents/schedule_tools.py): their results carry the commands' words
+    **dict.fromkeys(
+        [
+            *("set_alert", "list_alerts", "remove_alert"),
+            *("set_reminder", "list_reminders", "remove_reminder"),
+        ],
+        lambda result, state: str(result.get("message") or ""),
+    ),
 }

@@ -71,9 +71,7 @@ class MemoryExtraction:
             return
         changes = parse_changes(reply, {m.id for m in shown})
         if changes is None:
-            log.warning(
-                "memory extraction for %s: the model's answer was not usable", invocation_id
-            )
+            log.warning("memory extraction for %s: unusable answer, ignored", invocation_id)
             return
         if changes:
             await self.store.append_event(session, extraction_event(invocation_id, changes))

@@ -1,15 +1,19 @@
 """The ADK-style runner: one user message in, a stream of events out.
 
-`run_async` loads the session with only the last `history_window` events (or takes the one its
-caller just loaded under the session lock), appends the user event, runs the root agent and
-whichever agent it transfers to, stores every event with its state delta, and yields: partial
-events (streamed text, never stored), every stored event, and last exactly one final event.
+`run_async` loads the session with its latest compaction summary and the events after it, at
+most `history_window` of them (or takes the one its caller just loaded under the session lock),
+appends the user event, runs the root agent and whichever agent it transfers to, stores every
+event with its state delta, and yields: partial events (streamed text, never stored), every
+stored event, and last exactly one final event.
 Failures end the turn with an honest final message (`error` set); the user's message stays
 stored. The caller holds the session lock.
 
 With an `invocation_id` a turn is idempotent and resumable: the user event's id is
 f"{invocation_id}:u" and the final event's f"{invocation_id}:final"; a turn whose final event is
 stored is replayed from the store, and one with only its user event continues from there.
+
+`after_turn` runs the post-turn jobs (`AfterTurnJob`: compaction, memory extraction) once a
+turn's answer has been delivered; the caller runs it off the turn's path, under the session lock.
 """
 
 from __future__ import annotations
@@ -17,15 +21,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from agents.agent import Agent, Tool, ToolContext
 from agents.chart_tools import attachments_of
 from agents.history import to_messages, tool_call_content
+from agents.memory import MEMORY_PROMPT_CHARS, UserMemories, memory_message
 from agents.model import (
     ERROR_MESSAGES,
+    Message,
     ModelClient,
     ModelError,
     ModelRequest,
@@ -35,7 +41,9 @@ from agents.model import (
 )
 from agents.observer import Observer, Unobserved
 from agents.tracing import Span, Tracer, Untraced
+from agents.user_schedules import ChatOrigin, JobSource, UserSchedules
 from storage import SessionStore
+from storage.protocols import MemoryStore
 from storage.types import APP_PREFIX, USER_PREFIX, Event, EventActions, Session, new_id
 
 log = logging.getLogger(__name__)
@@ -58,12 +66,27 @@ class _Turn:
     agent: Agent
     events: list[Event] = field(default_factory=list)
     messages: dict[str, Any] = field(default_factory=dict)  # event id -> its model message
+    text: str = ""  # the user's message: what the memory block is recalled with
+    memory: Message | None = None  # the memory block, recalled once per turn
+    origin: ChatOrigin | None = None  # the chat the message came from (where jobs set fire)
+
+
+class TurnStore(SessionStore, MemoryStore, JobSource, Protocol):
+    """What a turn reads and writes: sessions and events, the user's memories and jobs."""
+
+
+class AfterTurnJob(Protocol):
+    """Work done after a turn was answered (agents/compaction.py, memory extraction): given the
+    session as a turn would load it now. Idempotent by `invocation_id` (a replayed turn runs it
+    again); a failure is only logged."""
+
+    async def run(self, session: Session, invocation_id: str) -> None: ...
 
 
 class Runner:
     def __init__(
         self,
-        store: SessionStore,
+        store: TurnStore,
         root_agent: Agent,
         *,
         app_name: str,
@@ -72,9 +95,12 @@ class Runner:
         max_steps: int = 8,
         observer: Observer | None = None,
         tracer: Tracer | None = None,
+        memory_prompt_chars: int = MEMORY_PROMPT_CHARS,
+        after_turn: Sequence[AfterTurnJob] = (),
     ) -> None:
         """`observer` counts model calls, tokens, handovers and tool calls (bot.metrics);
-        `tracer` spans each of them (bot.tracing), inside the caller's turn span."""
+        `tracer` spans each of them (bot.tracing), inside the caller's turn span;
+        `memory_prompt_chars` bounds the memory block (agents/memory.py)."""
         if root_agent.model is None:
             raise ValueError(f"the root agent {root_agent.name!r} needs a model client")
         self._store = store
@@ -85,11 +111,33 @@ class Runner:
         self._max_steps = max_steps
         self._observer = observer or Unobserved()
         self._tracer = tracer or Untraced()
+        self._memory_chars = memory_prompt_chars
+        self._jobs = tuple(after_turn)
 
     @property
     def history_window(self) -> int:
-        """How many recent events a turn loads (a caller passing `session` loads as many)."""
+        """At most how many events after the latest summary a turn loads (a caller passing
+        `session` loads as many, with SessionStore.get_context)."""
         return self._window
+
+    @property
+    def has_after_turn(self) -> bool:
+        """Whether `after_turn` has anything to do (else the caller need not schedule it)."""
+        return bool(self._jobs)
+
+    async def after_turn(self, user_id: str, session_id: str, invocation_id: str) -> None:
+        """Run each post-turn job in order, each on the session as it is when the job starts
+        (an earlier job may have appended to it). The caller holds the session lock."""
+        for job in self._jobs:
+            session = await self._store.get_context(
+                self._app_name, user_id, session_id, max_events=self._window
+            )
+            if session is None:
+                return  # erased (/forgetme) or moved (/link) since the turn
+            try:
+                await job.run(session, invocation_id)
+            except Exception:
+                log.exception("after-turn job %s failed", type(job).__name__)
 
     async def run_async(
         self,
@@ -99,9 +147,12 @@ class Runner:
         *,
         invocation_id: str | None = None,
         session: Session | None = None,
+        origin: ChatOrigin | None = None,
     ) -> AsyncGenerator[Event, None]:
         """`session`: the session as the caller read it under the session lock, with
-        `history_window` events (so a turn reads it once); read here when None."""
+        `history_window` events (so a turn reads it once); read here when None. `origin`: the
+        chat the message came from, where alerts and reminders its tools set will fire (without
+        it, the tools cannot set any)."""
         inv = invocation_id or new_id()
         if session is None:
             session = await self._load(user_id, session_id)
@@ -115,6 +166,8 @@ class Runner:
         # A resumed turn continues with the agent that was answering when it stopped: the
         # manager would only see its handover done and close the turn without the real answer.
         turn = _Turn(session, inv, deadline, dict(session.state), self._answering(mine))
+        turn.text = new_message
+        turn.origin = origin
         turn.events.extend(session.events)
         if not any(e.id == f"{inv}:u" for e in mine):
             yield await self._append(
@@ -144,7 +197,7 @@ class Runner:
 
     async def _load(self, user_id: str, session_id: str) -> Session:
         app, window = self._app_name, self._window
-        session = await self._store.get_session(app, user_id, session_id, recent_events=window)
+        session = await self._store.get_context(app, user_id, session_id, max_events=window)
         # A new session has no events to cut to the window: the created one is the loaded one.
         return session or await self._store.create_session(app, user_id, session_id)
 
@@ -232,6 +285,8 @@ class Runner:
         if not text:
             log.warning("agent %s gave an empty answer", agent.name)
         content: dict[str, Any] = {"text": text or EMPTY_ANSWER}
+        if response.private:
+            content["private"] = True  # stored: a replayed turn is private too
         attachments = attachments_of(_tool_results(turn))
         if attachments:
             content["attachments"] = attachments  # e.g. a chart the core sends as a picture
@@ -249,7 +304,7 @@ class Runner:
         request = ModelRequest(
             agent_name=agent.name,
             system=agent.system_prompt(turn.state),
-            messages=to_messages(turn.events, turn.messages),
+            messages=await self._messages(turn),
             tools=tuple(tool.schema() for tool in agent.callable_tools),
             model=agent.model_name,
             state=dict(turn.state),
@@ -280,6 +335,24 @@ class Runner:
                     yield chunk
             finally:
                 await stream.aclose()
+
+    async def _messages(self, turn: _Turn) -> tuple[Message, ...]:
+        """The history as chat messages, the memory block immediately before the user's
+        message: everything before it stays byte-identical between turns (prompt caches)."""
+        if turn.memory is None:
+            memories = self._memories(turn.session.user_id)
+            turn.memory = await memory_message(memories, turn.text, self._memory_chars)
+        cut = _current_message(turn)
+        before = to_messages(turn.events[:cut], turn.messages)
+        return (*before, turn.memory, *to_messages(turn.events[cut:], turn.messages))
+
+    def _memories(self, user_id: str) -> UserMemories:
+        return UserMemories(self._store, self._app_name, user_id)
+
+    def _schedules(self, turn: _Turn) -> UserSchedules | None:
+        if turn.origin is None:
+            return None
+        return UserSchedules(self._store, self._app_name, turn.session.user_id, turn.origin)
 
     def _observe_call(
         self,
@@ -312,6 +385,8 @@ class Runner:
             agent_name=agent.name,
             invocation_id=turn.invocation_id,
             state=turn.state,
+            memories=self._memories(turn.session.user_id),
+            schedules=self._schedules(turn),
         )
         # The tool's own name: the model's call.name is arbitrary text (unbounded labels).
         name = tool.name if tool else "unknown"
@@ -323,7 +398,12 @@ class Runner:
         self._observer.tool_call(name, "error" if failed else "ok")
         actions = EventActions()
         if not failed:
-            actions = EventActions(ctx.state_delta, transfer_to_agent=ctx.transferred_to)
+            actions = EventActions(
+                ctx.state_delta,
+                transfer_to_agent=ctx.transferred_to,
+                memory_changes=ctx.memory_changes,
+                schedule_changes=ctx.schedule_changes,
+            )
         return Event(
             author=agent.name,
             content={"tool_result": {"id": call.id, "name": call.name, "result": result}},
@@ -386,6 +466,15 @@ def _tool_results(turn: _Turn) -> list[Mapping[str, Any]]:
         if r and e.invocation_id == turn.invocation_id
     )
     return [r["result"] for r in mine if isinstance(r.get("result"), Mapping)]
+
+
+def _current_message(turn: _Turn) -> int:
+    """Where this turn's user message is among the turn's events (its first own event when the
+    user event is out of view; the end when there is none)."""
+    own = (i for i, e in enumerate(turn.events) if e.invocation_id == turn.invocation_id)
+    user = f"{turn.invocation_id}:u"
+    index = next((i for i, e in enumerate(turn.events) if e.id == user), None)
+    return index if index is not None else next(own, len(turn.events))
 
 
 def _jsonable(value: Any) -> Any:

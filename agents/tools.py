@@ -13,6 +13,7 @@ from typing import Any
 from agents.agent import Tool, ToolContext
 from agents.jokes import JokeBook
 from agents.profile import (
+    DISLIKES_KEY,
     FULL_MESSAGE,
     JOKE_TOPICS_KEY,
     MAX_WATCHLIST,
@@ -24,12 +25,15 @@ from agents.profile import (
     add_to_watchlist,
     as_list,
     clean_name,
+    is_disliked,
     normalize_topic,
     remember_topic,
     remove_from_watchlist,
     split_symbols,
     watchlist_of,
+    without,
 )
+from agents.profile import add_dislike as add_dislike_to
 from agents.quotes import MAX_QUOTES_PER_CALL, Quote, QuoteError, QuoteProvider
 
 _TOPIC_SCHEMA = {
@@ -71,6 +75,20 @@ def name_tools() -> tuple[Tool, ...]:
         ctx.set(NAME_KEY, cleaned)
         return {"ok": True, "name": cleaned}
 
+    async def forget_name(ctx: ToolContext) -> Mapping[str, Any]:
+        ctx.set(NAME_KEY, None)
+        return {"ok": True, "name": None}
+
+    async def add_dislike(ctx: ToolContext, topic: str) -> Mapping[str, Any]:
+        cleaned = normalize_topic(topic)
+        if cleaned is None:
+            return {"error": "that doesn't look like a topic; ask the user what to avoid"}
+        ctx.set(DISLIKES_KEY, add_dislike_to(ctx.get(DISLIKES_KEY), cleaned))
+        for key in (JOKE_TOPICS_KEY, NERD_TOPICS_KEY):
+            if cleaned in as_list(ctx.get(key)):
+                ctx.set(key, without(ctx.get(key), cleaned))
+        return {"ok": True, "dislikes": as_list(ctx.get(DISLIKES_KEY))}
+
     return (
         Tool(
             "set_user_name",
@@ -82,6 +100,23 @@ def name_tools() -> tuple[Tool, ...]:
                 "required": ["name"],
             },
         ),
+        Tool(
+            "forget_name",
+            "Forget the user's name, when they ask you to.",
+            forget_name,
+            {"type": "object", "properties": {}},
+        ),
+        Tool(
+            "add_dislike",
+            "Remember a topic the user does not want jokes or facts about (e.g. they said "
+            '"stop telling me python jokes"): it is never picked again.',
+            add_dislike,
+            {
+                "type": "object",
+                "properties": {"topic": {"type": "string", "description": "e.g. python"}},
+                "required": ["topic"],
+            },
+        ),
     )
 
 
@@ -89,15 +124,21 @@ def name_tools() -> tuple[Tool, ...]:
 def humour_tools(book: JokeBook) -> tuple[Tool, ...]:
     def choose(ctx: ToolContext, key: str, topic: Any) -> tuple[str | None, bool]:
         wanted = normalize_topic(topic)
+        dislikes = as_list(ctx.get(DISLIKES_KEY))
         if wanted:
             ctx.set(key, remember_topic(ctx.get(key), wanted))
+            if is_disliked(wanted, dislikes):  # asked for by name: no longer disliked
+                ctx.set(DISLIKES_KEY, [d for d in dislikes if not is_disliked(wanted, [d])])
             return wanted, False
-        favourites = as_list(ctx.get(key))
+        favourites = [t for t in as_list(ctx.get(key)) if not is_disliked(t, dislikes)]
         return (favourites[-1], True) if favourites else (None, False)
+
+    def avoided(ctx: ToolContext) -> list[str]:
+        return as_list(ctx.get(DISLIKES_KEY))
 
     async def tell_joke(ctx: ToolContext, topic: str | None = None) -> Mapping[str, Any]:
         wanted, from_favourites = choose(ctx, JOKE_TOPICS_KEY, topic)
-        pick = book.joke(wanted)
+        pick = book.joke(wanted, avoided(ctx))
         return {
             "joke": pick.text,
             "topic": wanted,
@@ -107,7 +148,7 @@ def humour_tools(book: JokeBook) -> tuple[Tool, ...]:
 
     async def nerd_fact(ctx: ToolContext, topic: str | None = None) -> Mapping[str, Any]:
         wanted, from_favourites = choose(ctx, NERD_TOPICS_KEY, topic)
-        pick = book.fact(wanted)
+        pick = book.fact(wanted, avoided(ctx))
         return {
             "fact": pick.text,
             "topic": wanted,
@@ -119,7 +160,8 @@ def humour_tools(book: JokeBook) -> tuple[Tool, ...]:
         Tool(
             "tell_joke",
             "Get a programming joke, about the topic if given (the topic is remembered as one "
-            "the user likes). Without a topic it picks from the user's favourite topics.",
+            "the user likes). Without a topic it picks from the user's favourite topics, and "
+            "never one the user dislikes.",
             tell_joke,
             _TOPIC_SCHEMA,
         ),

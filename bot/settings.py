@@ -29,6 +29,7 @@ _TELEGRAM_TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{30,64}")
 # Discord's: three base64url parts joined by dots (user id, timestamp, signature).
 _DISCORD_TOKEN = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 PLATFORMS = ("telegram", "discord", "console")
+MEMORY_EXTRACTION_MODES = ("auto", "tools", "off")
 Getter = Callable[[str], "str | None"]
 
 
@@ -76,7 +77,10 @@ class Settings:
     quotes_base_url: str = DEFAULT_QUOTES_BASE_URL
     app_name: str = DEFAULT_APP_NAME
     log_level: str = "INFO"
-    history_window: int = 20  # events loaded per turn (never the whole history)
+    # A turn loads the latest compaction summary and at most `history_window` events after it;
+    # a summary is appended once more than `compact_after` follow it (0: never, a sliding window).
+    history_window: int = 100
+    compact_after: int = 40
     # Per-user fairness: messages per window (None = no limit; admins are exempt) and how many
     # of one user's messages may wait for their turn at once.
     user_rate_limit: RateLimit | None = None
@@ -85,6 +89,13 @@ class Settings:
     health_port: int | None = None  # /healthz /readyz /metrics (bot/health.py); None: off
     log_format: str = "text"  # "text" or "json" (one object per line)
     otel_endpoint: str | None = None  # OTLP/HTTP traces (bot/tracing.py); None: no tracing
+    # Long-term memory: "auto" (tools, plus extraction after each turn with a real LLM), "tools"
+    # (the memory tools only) or "off"; and the bound of each turn's memory block.
+    memory_extraction: str = "auto"
+    memory_prompt_chars: int = 1500
+    memory_limit: int = 200  # memories kept per user; beyond it the least recently updated goes
+    # Seconds between two quote polls of the price alerts (bot/scheduler.py); 1 is for tests.
+    alert_poll_seconds: int = 60
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -166,7 +177,8 @@ def _parse(env: Mapping[str, str]) -> Settings:
         quotes_base_url=_url(get, "QUOTES_BASE_URL") or DEFAULT_QUOTES_BASE_URL,
         app_name=get("APP_NAME") or DEFAULT_APP_NAME,
         log_level=level,
-        history_window=_int(get, "HISTORY_WINDOW", 20, low=1, high=1000),
+        history_window=_int(get, "HISTORY_WINDOW", 100, low=1, high=1000),
+        compact_after=_compact_after(get),
         user_rate_limit=_rate(get("USER_RATE_LIMIT")),
         user_queue_limit=_int(get, "USER_QUEUE_LIMIT", 5, low=1, high=1000),
         llm_max_tokens=_int(get, "LLM_MAX_TOKENS", 1024, low=16, high=200_000),
@@ -175,7 +187,31 @@ def _parse(env: Mapping[str, str]) -> Settings:
         ),
         log_format=log_format,
         otel_endpoint=_url(get, "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        memory_extraction=_choice(get, "MEMORY_EXTRACTION", MEMORY_EXTRACTION_MODES),
+        memory_prompt_chars=_int(get, "MEMORY_PROMPT_CHARS", 1500, low=200, high=20_000),
+        memory_limit=_int(get, "MEMORY_LIMIT", 200, low=1, high=100_000),
+        alert_poll_seconds=_int(get, "ALERT_POLL_SECONDS", 60, low=1, high=86_400),
     )
+
+
+def _compact_after(get: Getter) -> int:
+    """Below HISTORY_WINDOW (the load's cap), so a window is summarised before the cap cuts
+    it; unset: 40, or half a smaller HISTORY_WINDOW."""
+    window = _int(get, "HISTORY_WINDOW", 100, low=1, high=1000)
+    value = _int(get, "COMPACT_AFTER", min(40, window // 2), low=0, high=999)
+    if value >= window:
+        raise SettingsError(
+            f"COMPACT_AFTER must be below HISTORY_WINDOW ({window}), got {value} (0: off)"
+        )
+    return value
+
+
+def _choice(get: Getter, name: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (any case); the first when unset."""
+    value = (get(name) or choices[0]).lower()
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value[:40]!r}")
+    return value
 
 
 def _rate(value: str | None) -> RateLimit | None:

@@ -45,6 +45,19 @@ def test_values_are_read_and_normalised() -> None:
     assert s.log_level == "DEBUG"
 
 
+def test_memory_settings() -> None:
+    assert Settings.from_env({}, dotenv_path=None).memory_extraction == "auto"
+    assert Settings.from_env({}, dotenv_path=None).memory_prompt_chars == 1500
+    env = {"MEMORY_EXTRACTION": "Tools", "MEMORY_PROMPT_CHARS": "900"}
+    s = Settings.from_env(env, dotenv_path=None)
+    assert (s.memory_extraction, s.memory_prompt_chars) == ("tools", 900)
+
+
+def test_memory_limit() -> None:
+    assert Settings.from_env({}, dotenv_path=None).memory_limit == 200
+    assert Settings.from_env({"MEMORY_LIMIT": "50"}, dotenv_path=None).memory_limit == 50
+
+
 def test_dotenv_is_read_and_the_environment_wins(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text("APP_NAME=from-dotenv\nLOG_LEVEL=WARNING\n")
@@ -75,6 +88,13 @@ def test_secrets_are_listed_and_never_in_repr() -> None:
         ("TELEGRAM_API_BASE", "ftp://x"),
         ("DISCORD_GATEWAY_URL", "http://x"),
         ("HISTORY_WINDOW", "0"),
+        ("MEMORY_EXTRACTION", "sometimes"),
+        ("MEMORY_PROMPT_CHARS", "lots"),
+        ("MEMORY_PROMPT_CHARS", "50"),
+        ("MEMORY_LIMIT", "many"),
+        ("MEMORY_LIMIT", "0"),
+        ("COMPACT_AFTER", "often"),
+        ("COMPACT_AFTER", "100"),
     ],
 )
 def test_a_bad_value_names_its_variable(name: str, value: str) -> None:

@@ -238,8 +238,9 @@ async def test_only_the_history_window_is_sent(
         llm.script(Say(f"answer {i}"))
         await run(runner, f"question {i}")
     sent = [m["content"] for m in llm.requests[-1].body["messages"][1:]]
-    # the 4 stored events loaded (never the whole history), then the new message
-    assert sent == ["question 2", "answer 2", "question 3", "answer 3", "question 4"]
+    # the 4 stored events loaded (never the whole history), the memory block, the new message
+    memory = "Memories about the user: none."
+    assert sent == ["question 2", "answer 2", "question 3", "answer 3", memory, "question 4"]
 
 
 async def test_a_failure_after_the_handover_is_reported_by_the_sub_agent(

@@ -132,7 +132,7 @@ async def admin_main(settings: Settings, args: argparse.Namespace) -> int:
             print(f"Cannot write {args.out}: {exc}{hint}", file=sys.stderr)
             return 2
     actor = f"shell:{_login()}"
-    async with await open_database(settings.database_url) as store:
+    async with await open_database(settings.database_url, settings.memory_limit) as store:
         admin = AdminCommands(store, settings.app_name, invoke=f"{PROG} admin ")
         try:
             if name == "export":

@@ -30,6 +30,7 @@ from bot.metrics import Metrics
 from bot.settings import Settings, SettingsError
 from bot.tracing import open_tracing
 from storage import Store, StoreError, open_store
+from storage.common import DEFAULT_MEMORY_LIMIT
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +54,9 @@ class App:
         return self.settings.llm_api_key is None
 
 
-async def open_database(database_url: str) -> Store:
+async def open_database(database_url: str, memory_limit: int = DEFAULT_MEMORY_LIMIT) -> Store:
     try:
-        return await open_store(database_url)
+        return await open_store(database_url, memory_limit=memory_limit)
     except (StoreError, OSError) as exc:
         # Store errors redact the password from any URL they quote; OSError names a path.
         raise StartupError(f"Cannot open the database (DATABASE_URL): {exc}") from exc
@@ -74,7 +75,7 @@ async def open_app(settings: Settings, *, tracer: Tracer | None = None) -> Async
 
 @contextlib.asynccontextmanager
 async def _open_app(settings: Settings, tracer: Tracer) -> AsyncIterator[App]:
-    store = await open_database(settings.database_url)
+    store = await open_database(settings.database_url, settings.memory_limit)
     metrics = Metrics()  # this app's own registry: counted by the core, runner and quotes
     async with store, agents.QuoteProvider(settings.quotes_base_url, observer=metrics) as quotes:
         model = agents.make_model(

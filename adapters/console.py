@@ -12,11 +12,13 @@ import contextlib
 import logging
 import threading
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
 from adapters.delivery import deliver_turn
-from bot.messages import ConversationCore, Incoming, Reply
+from adapters.markdown import plain, read
+from bot.messages import ConversationCore, Incoming, Outgoing, Reply, SendResult
 from bot.private_files import write_private
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,8 @@ class ConsoleAdapter:
         self._erasable = _isatty(stdout)
         self._shown = ""  # the streamed text of the current reply already printed
         self._thinking = False  # the indicator is on screen
+        self._at_prompt = False  # "you> " is on screen, waiting for a line
+        self._turn_lock = asyncio.Lock()  # a proactive message waits for the turn in flight
 
     async def start(self) -> None:
         if self._task is not None:
@@ -97,7 +101,9 @@ class ConsoleAdapter:
         while not self._stopping:
             if self._interactive:
                 self._write(PROMPT)
+                self._at_prompt = True
             line = await self._lines.get()
+            self._at_prompt = False
             if line is None or self._stopping:
                 if self._interactive:
                     self._write("\n")  # the cursor still sits after the prompt (or a ^C)
@@ -126,19 +132,36 @@ class ConsoleAdapter:
         await self._send(incoming)
 
     async def _send(self, incoming: Incoming) -> None:
-        self._shown = ""
-        await deliver_turn(self._core.handle(incoming), self._show)
+        async with self._turn_lock:
+            self._shown = ""
+            await deliver_turn(self._core.handle(incoming), self._show)
+
+    async def send_outgoing(self, item: Outgoing) -> SendResult:
+        """bot.messages.OutgoingSender: an alert, reminder or digest, printed between prompts
+        (never into a reply being streamed). Another console user's waits for their run."""
+        if item.platform_user_id != self._user:
+            return SendResult.RETRY
+        async with self._turn_lock:
+            if self._at_prompt:
+                self._write(ERASE_LINE if self._erasable else "\n")
+            self._write(BOT_PREFIX + _indent(item.reply.text) + "\n")
+            if self._at_prompt:
+                self._write(PROMPT)
+        return SendResult.SENT
 
     async def _show(self, reply: Reply) -> bool:
         """Print one reply; a terminal takes every one."""
         if reply.typing:  # the core says the answer is taking a while (a slow model)
             self._show_thinking()
             return True
+        text = _readable(reply)
+        if reply.partial and not text:
+            return True  # no whole paragraph yet: "thinking…" stays
         self._end_thinking()
         if reply.partial:
-            self._stream(reply.text)
+            self._stream(text)
         else:
-            self._final(self._shown, reply)
+            self._final(self._shown, replace(reply, text=text))
             self._shown = ""
         return True
 
@@ -195,6 +218,18 @@ class ConsoleAdapter:
 def _actions(reply: Reply) -> str:
     pad = " " * len(BOT_PREFIX)
     return "".join(f"{pad}• {a.label}: {a.command}\n" for a in reply.actions)
+
+
+def _readable(reply: Reply) -> str:
+    """The model's Markdown as plain text (bullets, no asterisks); other text as it is. Of a
+    preview, only its whole paragraphs: the rest may still change how it reads (an opening
+    ** or ``` changes what follows), and a terminal cannot take back what it printed."""
+    if not reply.markdown:
+        return reply.text
+    text = reply.text
+    if reply.partial:
+        text = text[: max(text.rfind("\n\n"), 0)]
+    return plain(read(text))
 
 
 def _indent(text: str) -> str:

@@ -14,19 +14,24 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
 import agents
 from agents.charts import Charts
-from agents.runner import Runner
+from agents.compaction import Compaction, summariser_for
+from agents.memory_extraction import MemoryExtraction
+from agents.model import ModelClient
+from agents.runner import AfterTurnJob, Runner
 from agents.tracing import Tracer
 from bot.conversation import Conversation
 from bot.health import Health, serving
 from bot.logging_setup import setup_logging
-from bot.messages import Adapter, StartupError
+from bot.messages import Adapter, OutgoingSender, StartupError
 from bot.metrics import Metrics
+from bot.scheduler import Scheduler
 from bot.settings import Settings, SettingsError
 from bot.tracing import open_tracing
 from storage import Store, StoreError, open_store
@@ -48,6 +53,7 @@ class App:
     runner: Runner
     model_description: str
     metrics: Metrics = field(default_factory=Metrics)
+    quotes: agents.QuoteProvider | None = None  # what the scheduler polls alerts with
 
     @property
     def offline(self) -> bool:
@@ -90,11 +96,15 @@ async def _open_app(settings: Settings, tracer: Tracer) -> AsyncIterator[App]:
         try:
             runner = Runner(
                 store,
-                agents.build_team(model, quotes, charts=charts),
+                agents.build_team(
+                    model, quotes, charts=charts, memory=settings.memory_extraction != "off"
+                ),
                 app_name=settings.app_name,
                 history_window=settings.history_window,
                 observer=metrics,
                 tracer=tracer,
+                memory_prompt_chars=settings.memory_prompt_chars,
+                after_turn=after_turn_jobs(settings, store, model),
             )
             core = Conversation(
                 store,
@@ -107,9 +117,39 @@ async def _open_app(settings: Settings, tracer: Tracer) -> AsyncIterator[App]:
                 tracer=tracer,
                 charts=charts,
             )
-            yield App(settings, store, core, runner, model.description, metrics)
+            # Closed first: post-turn jobs in flight finish while the model and store are open.
+            async with contextlib.aclosing(core):
+                yield App(settings, store, core, runner, model.description, metrics, quotes)
         finally:
             await model.aclose()
+
+
+def after_turn_jobs(settings: Settings, store: Store, model: ModelClient) -> list[AfterTurnJob]:
+    """What runs after each answered turn, in order: memory extraction (MEMORY_EXTRACTION=auto
+    with a real LLM; it reads the turn's events, which a compaction would fold away), then
+    compaction (unless COMPACT_AFTER=0)."""
+    jobs: list[AfterTurnJob] = []
+    if settings.memory_extraction == "auto" and settings.llm_api_key is not None:
+        jobs.append(MemoryExtraction(store, model))
+    if settings.compact_after:
+        summariser = summariser_for(model, offline=settings.llm_api_key is None)
+        jobs.append(Compaction(store, summariser, settings.compact_after))
+    return jobs
+
+
+def scheduler_for(
+    app: App, senders: Sequence[OutgoingSender], *, clock: Callable[[], float] = time.time
+) -> Scheduler:
+    """The process's one scheduler, sending through the adapters (bot/scheduler.py)."""
+    assert app.quotes is not None  # open_app always sets it
+    return Scheduler(
+        app.store,
+        app.settings.app_name,
+        app.quotes,
+        senders,
+        poll_seconds=app.settings.alert_poll_seconds,
+        clock=clock,
+    )
 
 
 def platform_adapters(app: App) -> list[Adapter]:
@@ -161,8 +201,10 @@ async def run(
         adapters = platform_adapters(app) if platforms else []
         if not adapters:
             adapters = [console_adapter(app, user, stdin, stdout)]
+        # Every adapter sends proactive messages too (bot.messages.OutgoingSender).
+        senders = [a for a in adapters if isinstance(a, OutgoingSender)]
         async with health_endpoints(app, adapters):
-            return await _serve(adapters)
+            return await _serve(adapters, scheduler_for(app, senders))
 
 
 @contextlib.asynccontextmanager
@@ -197,7 +239,7 @@ def terminal_log_level(settings: Settings) -> str:
     )
 
 
-async def _serve(adapters: list[Adapter]) -> int:
+async def _serve(adapters: list[Adapter], scheduler: Scheduler | None = None) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)
@@ -211,6 +253,8 @@ async def _serve(adapters: list[Adapter]) -> int:
             await adapter.start()
             started.append(adapter)
             log.info("%s adapter running", adapter.name)
+        if scheduler is not None:  # once the adapters can send what it fires
+            await scheduler.start()
         waiters = [asyncio.create_task(a.wait()) for a in started]
         waiters.append(asyncio.create_task(stop.wait()))
         done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
@@ -229,6 +273,8 @@ async def _serve(adapters: list[Adapter]) -> int:
         for sig in signals:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
+        if scheduler is not None:
+            await scheduler.stop()
         await _stop_all(started)
         for task in waiters:
             task.cancel()

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from agents.charts import DEFAULT_RANGE, Charts
 from agents.charts import RANGES as CHART_RANGES
 from agents.profile import (
+    DISLIKES_KEY,
     FORGET_KEY,
     JOKE_TOPICS_KEY,
     NAME_KEY,
@@ -32,8 +33,11 @@ from agents.profile import (
 from agents.quotes import InvalidTicker, QuoteError
 from bot.chat_sessions import SYSTEM_AUTHOR, ChatSession, ChatSessions
 from bot.link_commands import LINK_USAGE, UNLINK_USAGE, LinkCommands
+from bot.memory_commands import MEMORY_USAGE, MemoryCommands
 from bot.messages import Action, CommandOption, CommandSpec, Incoming, Reply, ReplyFile
+from bot.schedule_commands import SCHEDULE_COMMANDS, ScheduleCommands
 from storage import Event, EventActions, Session, Store
+from storage.types import MemoryChange, ScheduleChange
 
 FORGET_CONFIRM_SECONDS = 300
 PLATFORM_CHOICES = ("telegram", "discord")
@@ -66,6 +70,15 @@ USER_COMMANDS: tuple[CommandSpec, ...] = (
             ),
         ),
     ),
+    CommandSpec(
+        "memory",
+        "What I remember about you: list, forget one, or clear",
+        options=(
+            CommandOption("action", "list, forget or clear", choices=("list", "forget", "clear")),
+            CommandOption("which", "forget: the number in the list; clear: 'confirm' or 'cancel'"),
+        ),
+    ),
+    *SCHEDULE_COMMANDS,
     CommandSpec("reset", "Start a fresh conversation (preferences are kept)"),
     CommandSpec("export", "Download everything I store about you (JSON)"),
     CommandSpec(
@@ -102,6 +115,7 @@ USAGE = {
     ),
     "link": LINK_USAGE,
     "unlink": UNLINK_USAGE,
+    "memory": MEMORY_USAGE,
 }
 
 
@@ -175,18 +189,26 @@ class UserCommands:
         sessions: ChatSessions,
         all_commands: tuple[CommandSpec, ...],
         charts: Charts | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """`clock`: wall time, what reminders and digests are timed from (tests step it)."""
         self._store = store
         self._charts = charts
         self._app = app_name
         self._sessions = sessions
         self._all = all_commands
         self._links = LinkCommands(store, app_name)
+        self._memory = MemoryCommands(store, app_name)
+        self._schedules = ScheduleCommands(
+            store, app_name, self._record_schedule, self._state, clock
+        )
 
     def handles(self, name: str) -> bool:
         return any(c.name == name for c in USER_COMMANDS)
 
     async def run(self, ctx: CommandContext, cmd: ParsedCommand) -> list[Reply]:
+        if self._schedules.handles(cmd.name):
+            return await self._schedules.run(ctx, cmd.name, cmd.args)
         handler = getattr(self, f"_cmd_{cmd.name}")
         return await handler(ctx, cmd.args)
 
@@ -209,17 +231,40 @@ class UserCommands:
     async def _state(self, ctx: CommandContext) -> dict[str, Any]:
         return dict((await self._session(ctx)).state)
 
-    async def _record(self, ctx: CommandContext, suffix: str, text: str, delta: dict) -> bool:
-        """A command's reply as an event; its state change rides on it (the only way to write)."""
+    async def _record(
+        self,
+        ctx: CommandContext,
+        suffix: str,
+        text: str,
+        delta: dict,
+        memory_changes: tuple[MemoryChange, ...] = (),
+        schedule_changes: tuple[ScheduleChange, ...] = (),
+    ) -> bool:
+        """A command's reply as an event; its state, memory and schedule changes ride on it (the
+        only way to write)."""
         session = await self._session(ctx)
         event = Event(
             id=ctx.event_id(suffix),
             invocation_id=ctx.invocation_id,
             author=SYSTEM_AUTHOR,
             content={"text": text, "command": ctx.incoming.text.strip()[:200]},
-            actions=EventActions(state_delta=delta),
+            actions=EventActions(
+                state_delta=delta,
+                memory_changes=memory_changes,
+                schedule_changes=schedule_changes,
+            ),
         )
         return await self._store.append_event(session, event)
+
+    async def _record_schedule(
+        self,
+        ctx: CommandContext,
+        suffix: str,
+        text: str,
+        delta: dict[str, Any],
+        changes: tuple[ScheduleChange, ...],
+    ) -> bool:
+        return await self._record(ctx, suffix, text, delta, schedule_changes=changes)
 
     async def _cmd_start(self, ctx: CommandContext, args: tuple[str, ...]) -> list[Reply]:
         name = (await self._state(ctx)).get(NAME_KEY)
@@ -246,11 +291,24 @@ class UserCommands:
             f"Name: {state.get(NAME_KEY) or none}",
             f"Joke topics: {', '.join(as_list(state.get(JOKE_TOPICS_KEY))) or none}",
             f"Nerd topics: {', '.join(as_list(state.get(NERD_TOPICS_KEY))) or none}",
+            f"Dislikes: {', '.join(as_list(state.get(DISLIKES_KEY))) or none}",
             f"Watchlist: {', '.join(watchlist_of(state)) or none}",
             f"Favourite agent: {f'{fav[0]} ({fav[1]}×)' if fav else none}",
             f"Turns: {stats.turns}",
+            "Facts you told me: /memory",
         ]
-        return [Reply("\n".join(lines))]
+        return [Reply("\n".join(lines), private=True)]
+
+    async def _cmd_memory(self, ctx: CommandContext, args: tuple[str, ...]) -> list[Reply]:
+        async def record(
+            suffix: str,
+            text: str,
+            delta: dict[str, Any],
+            memory_changes: tuple[MemoryChange, ...] = (),
+        ) -> bool:
+            return await self._record(ctx, suffix, text, delta, memory_changes)
+
+        return await self._memory.run(ctx.user_id, await self._state(ctx), record, args)
 
     async def _cmd_watchlist(self, ctx: CommandContext, args: tuple[str, ...]) -> list[Reply]:
         current = watchlist_of(await self._state(ctx))

@@ -37,11 +37,13 @@ from agents.charts import Charts
 from agents.observer import Observer, Unobserved
 from agents.quotes import QuoteError
 from agents.tracing import Tracer, Untraced
+from agents.user_schedules import ChatOrigin
 from bot.admin_commands import ADMIN_COMMANDS, AdminCommands
+from bot.after_turn import AfterTurn, AfterTurnRunner
 from bot.chat_sessions import ChatSession, ChatSessions
 from bot.commands import USER_COMMANDS, CommandContext, UserCommands, parse_command
 from bot.fairness import FREE, FairnessGate, Ticket, Verdict
-from bot.messages import ChatKind, CommandSpec, Incoming, Reply, ReplyFile
+from bot.messages import ChatKind, CommandSpec, Incoming, Reply, ReplyFile, chat_origin
 from bot.settings import RateLimit
 from storage import Event, InboxStatus, Session, Store, StoreBusy
 from storage.locks import KeyedLocks
@@ -93,7 +95,7 @@ def storable(incoming: Incoming) -> Incoming:
     return replace(incoming, text=text, display_name=name)
 
 
-class TurnRunner(Protocol):
+class TurnRunner(AfterTurnRunner, Protocol):
     """What the core needs of agents.runner.Runner."""
 
     @property
@@ -107,6 +109,7 @@ class TurnRunner(Protocol):
         *,
         invocation_id: str | None = None,
         session: Session | None = None,
+        origin: ChatOrigin | None = None,
     ) -> AsyncGenerator[Event, None]: ...
 
 
@@ -181,9 +184,20 @@ class Conversation:
         self._sessions = ChatSessions(store, app_name)
         self.commands: tuple[CommandSpec, ...] = USER_COMMANDS + ADMIN_COMMANDS
         self._charts = charts
-        self._user_commands = UserCommands(store, app_name, self._sessions, self.commands, charts)
+        self._user_commands = UserCommands(
+            store, app_name, self._sessions, self.commands, charts, clock
+        )
         self._admin_commands = AdminCommands(store, app_name)
         self._order = KeyedLocks()
+        self._after_turn = AfterTurn(store, runner, app_name)
+
+    async def aclose(self) -> None:
+        """At stop, after the adapters: the post-turn jobs in flight finish (or are cancelled)."""
+        await self._after_turn.close()
+
+    async def after_turn_idle(self) -> None:
+        """Until the post-turn jobs of the turns answered so far are done (tests, benchmarks)."""
+        await self._after_turn.wait()
 
     def is_admin(self, platform: str, platform_user_id: str) -> bool:
         return f"{platform}:{platform_user_id}" in self._admin_ids
@@ -342,12 +356,15 @@ class Conversation:
                 is InboxStatus.DONE
             ):
                 return
-            async for reply in self._with_typing(self._answer(incoming, user_id, chat)):
+            turns: list[str] = []  # the invocation id, once an agent turn answered
+            async for reply in self._with_typing(self._answer(incoming, user_id, chat, turns)):
                 yield reply
                 if not (reply.partial or reply.typing):  # the adapter came back: it went out
                     self._observer.reply_sent(incoming.platform)
             # Reached only when the adapter asks for more after the last reply: it was sent.
             await self._store.inbox_done(incoming.platform, incoming.message_id)
+            for invocation_id in turns:  # compaction, memory extraction: off the turn's path
+                self._after_turn.start(user_id, chat.session_id, invocation_id)
 
     async def _received(
         self, incoming: Incoming, receipt: _Receipt | None
@@ -436,7 +453,7 @@ class Conversation:
             await pump.aclose()
 
     async def _answer(
-        self, incoming: Incoming, user_id: str, chat: ChatSession
+        self, incoming: Incoming, user_id: str, chat: ChatSession, turns: list[str]
     ) -> AsyncGenerator[Reply, None]:
         # Left for this identity by something done elsewhere (e.g. an account linked to it).
         async for notice in self._user_commands.notices(user_id, incoming):
@@ -458,6 +475,7 @@ class Conversation:
             return
         async for reply in self._turn(incoming, user_id, chat, invocation_id):
             yield reply
+        turns.append(invocation_id)
 
     async def _command(
         self, incoming: Incoming, user_id: str, chat: ChatSession, invocation_id: str
@@ -504,10 +522,11 @@ class Conversation:
                 incoming.text,
                 invocation_id=invocation_id,
                 session=session,
+                origin=chat_origin(incoming),
             ):
                 if event.partial and event.text:
                     streamed += event.text
-                    yield Reply(streamed, partial=True)
+                    yield Reply(streamed, partial=True, markdown=True)
                 elif event.final:
                     final = event
         self._observer.turn(incoming.platform, time.monotonic() - began)
@@ -517,7 +536,11 @@ class Conversation:
             return
         if final.error:
             log.warning("turn %s failed: %s", invocation_id, final.error)
-        yield Reply(final.text or NO_ANSWER, file=await self._attached(final))
+        # The model writes Markdown; our own fallback wording is plain.
+        answer = Reply(final.text, markdown=True) if final.text else Reply(NO_ANSWER)
+        # An answer about the user's own data (their memories) goes only to them.
+        answer = replace(answer, private=bool(final.content.get("private")))
+        yield replace(answer, file=await self._attached(final))
 
     async def _attached(self, final: Event) -> ReplyFile | None:
         """The picture an answer carries (the analyst's chart), drawn again through the chart

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
+
+from agents.user_schedules import ChatOrigin
 
 
 class ChatKind(Enum):
@@ -251,9 +253,20 @@ class SendResult(Enum):
     RETRY = "retry"  # a transient failure (429/5xx/network): try again later, nothing lost
 
 
+@runtime_checkable  # the composition root picks the adapters that send (all of ours do)
 class OutgoingSender(Protocol):
     """What the scheduler sends through: each adapter (bot/app.py hands them over)."""
 
     name: str  # the platform ("telegram", "discord", "console")
 
     async def send_outgoing(self, item: Outgoing) -> SendResult: ...
+
+
+def chat_origin(incoming: Incoming) -> ChatOrigin:
+    """Where alerts and reminders set from this message fire: the shared chat it was written
+    in, or (None) the user's private chat with the bot - which is also where a job falls back
+    to when its chat is gone."""
+    shared = incoming.chat_kind is ChatKind.GROUP
+    return ChatOrigin(
+        incoming.platform, incoming.chat_id if shared else None, incoming.platform_user_id
+    )

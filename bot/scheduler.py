@@ -1,0 +1,291 @@
+"""The scheduler: fires due reminders and digests, polls quotes for price alerts, and sends what
+fired through the adapters (docs/architecture.md, "How a proactive message travels").
+
+One per process, started and stopped by bot/app.py with the adapters. Each tick:
+1. due reminders and digests are claimed (`ScheduleStore.claim`: exactly once across workers),
+   each with its outbox row written in the same transaction - before anything is sent;
+2. every `ALERT_POLL_SECONDS` (jittered, backing off while the provider fails) each distinct
+   alert symbol is quoted once, with bounded concurrency; alerts met by a fresh quote are
+   claimed the same way (a symbol whose quote failed is not evaluated at all: a failing
+   provider delays alerts, never fires one);
+3. the outbox is sent: a row goes only after the platform accepted it (SENT); RETRY waits with
+   backoff; CHAT_GONE sends it to the user's private chat instead, then to their other linked
+   identities. Rows left by a crash are sent at the next start, by the first tick.
+The rules (conditions, re-arming, DST, wording) are agents/schedules.py's; `clock` is
+injectable so tests step time instead of waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Protocol
+
+from agents.profile import watchlist_of
+from agents.quotes import Quote, QuoteError
+from agents.schedules import (
+    LATE_REPORT_SECONDS,
+    AlertCondition,
+    AlertOp,
+    alert_text,
+    local_day,
+    missed_notice,
+    next_at,
+    next_daily,
+    parse_clock,
+    reminder_message,
+    trading_day,
+    zone_or_default,
+)
+from bot.messages import Outgoing, OutgoingSender, Reply, SendResult
+from storage import Store, StoreError
+from storage.types import Claim, Job, OutboxItem
+
+log = logging.getLogger(__name__)
+
+QUOTE_CONCURRENCY = 8
+MAX_BACKOFF_FACTOR = 16  # a failing provider is asked at most every 16 polls' time
+RETRY_SECONDS = 5.0  # a RETRY send waits this long, doubled per attempt ...
+MAX_RETRY_SECONDS = 600.0  # ... up to this
+BATCH = 500  # jobs claimed / outbox rows sent per tick at most
+
+
+class QuoteSource(Protocol):
+    """What the scheduler quotes with (agents.quotes.QuoteProvider)."""
+
+    async def get_quote(self, raw_symbol: str) -> Quote: ...
+
+
+class Scheduler:
+    def __init__(
+        self,
+        store: Store,
+        app_name: str,
+        quotes: QuoteSource,
+        senders: Sequence[OutgoingSender],
+        *,
+        poll_seconds: float = 60.0,
+        tick_seconds: float = 1.0,
+        clock: Callable[[], float] = time.time,
+        jitter: float = 0.1,
+        concurrency: int = QUOTE_CONCURRENCY,
+    ) -> None:
+        """`jitter`: each poll is moved up to this fraction of `poll_seconds` later, so many
+        processes do not ask the provider in lockstep (0 in tests)."""
+        self._store = store
+        self._app = app_name
+        self._quotes = quotes
+        self._senders = {sender.name: sender for sender in senders}
+        self._poll = poll_seconds
+        self._tick_seconds = tick_seconds
+        self._clock = clock
+        self._jitter = jitter
+        self._concurrency = concurrency
+        self._next_poll = 0.0
+        self._failed_polls = 0
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self.quote_requests = 0  # for the benchmark and tests: requests made so far
+
+    # -- lifetime ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Begin ticking; the first tick sends what a previous run left in the outbox."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="scheduler")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except StoreError as exc:  # a busy or unreachable database: next tick
+                log.warning("scheduler: store unavailable: %s", type(exc).__name__)
+            except Exception:
+                log.exception("scheduler: tick failed")
+            await asyncio.sleep(self._tick_seconds)
+
+    async def tick(self) -> None:
+        """One pass: due jobs, alerts when a poll is due, the outbox."""
+        async with self._lock:
+            now = self._clock()
+            await self.fire_due(now)
+            if now >= self._next_poll:
+                await self.poll_alerts(now)
+            await self.flush(now)
+
+    # -- reminders and digests ---------------------------------------------------------------
+    async def fire_due(self, now: float) -> None:
+        jobs = await self._store.due_jobs(self._app, now, BATCH)
+        claims = [await self._due_claim(job, now) for job in jobs]
+        await self._store.claim(self._app, claims)
+
+    async def _due_claim(self, job: Job, now: float) -> Claim:
+        due = job.due_at or now
+        zone = zone_or_default(job.zone)
+        if job.kind == "digest":
+            at = parse_clock(job.at or "09:00")
+            following = next_daily(due, at, zone)
+            text = await self._digest_text(job, now)
+            outbox = self._outbox(job, f"digest:{job.id}:{local_day(due, zone)}", text, now)
+            # Once per local day: the next day's time, or (after days offline) the next one.
+            following = max(following, next_at(now, at, zone))
+            return Claim(job.id, job.version, next_due=following, outbox=outbox)
+        late = now - due > LATE_REPORT_SECONDS
+        if late:  # reported once in the user's next conversation instead
+            text = missed_notice(job.text, due, zone)
+        else:
+            text = reminder_message(job.text, due, now, zone)
+        outbox = self._outbox(job, f"reminder:{job.id}:{int(due)}", text, now)
+        return Claim(job.id, job.version, done=True, outbox=outbox, as_notice=late)
+
+    @staticmethod
+    def _outbox(job: Job, outbox_id: str, text: str, now: float) -> OutboxItem:
+        return OutboxItem(
+            outbox_id, job.user_id, job.platform, job.chat_id, job.platform_user_id, text, now
+        )
+
+    async def _digest_text(self, job: Job, now: float) -> str:
+        symbols = watchlist_of(await self._store.user_state(self._app, job.user_id))
+        day = datetime.fromtimestamp(now, zone_or_default(job.zone)).strftime("%a %d %b")
+        if not symbols:
+            return f"📰 Your digest ({day}): your watchlist is empty — /watchlist add AAPL"
+        quotes = await self._fetch(symbols)
+        lines = [_digest_line(s, quotes.get(s)) for s in symbols]
+        return f"📰 Your digest ({day}):\n" + "\n".join(lines)
+
+    # -- alerts ------------------------------------------------------------------------------
+    async def poll_alerts(self, now: float) -> None:
+        symbols = await self._store.alert_symbols(self._app)
+        quotes = await self._fetch(symbols)
+        self._schedule_next_poll(now, failed=bool(symbols) and not quotes)
+        if not quotes:
+            return
+        jobs = await self._store.alerts_for(self._app, list(quotes))
+        claims = [c for job in jobs if (c := alert_claim(job, quotes[job.symbol or ""], now))]
+        for start in range(0, len(claims), BATCH):
+            await self._store.claim(self._app, claims[start : start + BATCH])
+
+    def _schedule_next_poll(self, now: float, *, failed: bool) -> None:
+        self._failed_polls = self._failed_polls + 1 if failed else 0
+        factor = min(2**self._failed_polls, MAX_BACKOFF_FACTOR)
+        spread = random.uniform(0, self._jitter) if self._jitter else 0.0
+        self._next_poll = now + self._poll * (factor + spread)
+
+    async def _fetch(self, symbols: Sequence[str]) -> dict[str, Quote]:
+        """One request per symbol, `concurrency` at a time; failures are left out."""
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def one(symbol: str) -> Quote | None:
+            async with gate:
+                self.quote_requests += 1
+                try:
+                    return await self._quotes.get_quote(symbol)
+                except QuoteError:
+                    return None
+
+        found = await asyncio.gather(*(one(s) for s in symbols))
+        return {s: q for s, q in zip(symbols, found, strict=True) if q is not None}
+
+    # -- sending -----------------------------------------------------------------------------
+    async def flush(self, now: float) -> None:
+        for item in await self._store.pending_outbox(self._app, now, BATCH):
+            await self._send(item, now)
+
+    async def _send(self, item: OutboxItem, now: float) -> None:
+        sender = self._senders.get(item.platform)
+        if sender is None:  # that platform does not run in this process
+            await self._fall_back(item)
+            return
+        reply = Reply(item.text)
+        outgoing = Outgoing(
+            item.id, item.platform, item.chat_id, item.platform_user_id, item.user_id, reply
+        )
+        try:
+            result = await sender.send_outgoing(outgoing)
+        except Exception:
+            log.exception("scheduler: %s send_outgoing failed", item.platform)
+            result = SendResult.RETRY
+        if result is SendResult.SENT:
+            await self._store.outbox_sent(self._app, item.id)
+        elif result is SendResult.RETRY:
+            wait = min(RETRY_SECONDS * 2**item.attempts, MAX_RETRY_SECONDS)
+            await self._store.outbox_later(self._app, item.id, now + wait)
+        else:
+            await self._fall_back(item)
+
+    async def _fall_back(self, item: OutboxItem) -> None:
+        """The chat is gone: the same identity's private chat, then the user's next linked
+        identity on a platform this process runs; with none left the message is dropped."""
+        target = (
+            replace(item, chat_id=None)
+            if item.chat_id is not None and item.platform in self._senders
+            else await self._next_identity(item)
+        )
+        if target is None:
+            log.warning("scheduler: no chat left for outgoing %s; dropped", item.id)
+            await self._store.outbox_sent(self._app, item.id)
+        else:
+            await self._store.outbox_redirect(self._app, target)
+
+    async def _next_identity(self, item: OutboxItem) -> OutboxItem | None:
+        identities = [
+            i for i in await self._store.identities(item.user_id) if i.platform in self._senders
+        ]
+        keys = [(i.platform, i.platform_user_id) for i in identities]
+        current = (item.platform, item.platform_user_id)
+        after = keys.index(current) + 1 if current in keys else 0
+        for platform, puid in keys[after:]:
+            if (platform, puid) != current:
+                return replace(item, platform=platform, chat_id=None, platform_user_id=puid)
+        return None
+
+
+def alert_claim(job: Job, quote: Quote, now: float) -> Claim | None:
+    """What a fresh quote does to one alert: fire it, re-arm it, or nothing (None)."""
+    condition = AlertCondition(AlertOp(job.op or "above"), float(job.value or 0.0))
+    change = quote.change_percent
+    if condition.op is AlertOp.MOVE:  # once per trading day
+        day = trading_day(now)
+        if job.fired_day == day or not condition.met(quote.price, change):
+            return None
+        return Claim(job.id, job.version, fired_day=day, outbox=_alert_outbox(job, quote, day))
+    if job.armed and condition.met(quote.price, change):
+        fired = _alert_outbox(job, quote, str(job.version))
+        return Claim(job.id, job.version, armed=False, fired_day=job.fired_day, outbox=fired)
+    if not job.armed and condition.rearmed(quote.price):
+        return Claim(job.id, job.version, armed=True, fired_day=job.fired_day)
+    return None
+
+
+def _alert_outbox(job: Job, quote: Quote, mark: str) -> OutboxItem:
+    condition = AlertCondition(AlertOp(job.op or "above"), float(job.value or 0.0))
+    text = alert_text(quote.symbol, condition, quote.price, quote.change_percent)
+    return OutboxItem(
+        f"alert:{job.id}:{mark}",
+        job.user_id,
+        job.platform,
+        job.chat_id,
+        job.platform_user_id,
+        text,
+        time.time(),
+    )
+
+
+def _digest_line(symbol: str, quote: Quote | None) -> str:
+    if quote is None:
+        return f"{symbol}: no quote right now"
+    change = quote.change_percent
+    moved = "" if change is None else f" ({change:+.2f}%)"
+    return f"{symbol} {quote.price:,.2f} {quote.currency}{moved}"

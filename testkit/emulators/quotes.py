@@ -9,6 +9,7 @@ a price series (`SERIES_POINTS` closes from below the previous close up to the p
 without trades: meta, but no `timestamp` and an empty quote. Requests are recorded, with
 how many were being answered at once (`in_flight`, `max_in_flight`); clearing `gate` holds every
 answer until it is set again, so a test can see how many requests a client has open together.
+`set_price` scripts a price path while a test runs (a price alert's crossing, a day's move).
 """
 
 from __future__ import annotations
@@ -54,6 +55,17 @@ class QuotesEmulator:
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.base_url = ""
+
+    def set_price(self, symbol: str, price: float, change: float | None = None) -> None:
+        """Script a price path at run time: `symbol` now trades at `price`, `change` percent
+        from the previous close (None: the previous close stays as it was, or is the price)."""
+        old = self.prices.get(symbol)
+        if change is not None:
+            previous = price / (1 + change / 100)
+        else:
+            previous = old.previous_close if old is not None else price
+        currency, name = (old.currency, old.name) if old is not None else ("USD", None)
+        self.prices[symbol] = Listing(price, previous, currency, name)
 
     async def __aenter__(self) -> Self:
         app = web.Application()

@@ -19,7 +19,7 @@ import asyncio
 import io
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -184,6 +184,29 @@ def render_comparison_png(range_: str, series: tuple[PriceSeries, ...]) -> bytes
     axes.grid(alpha=0.3)
     axes.legend(loc="upper left", ncol=min(len(series), 5))
     axes.set_title(f"Watchlist · {range_} · % change", fontsize=15, loc="left")
+    return _png(figure)
+
+
+ACTIVITY_DAYS = 30  # the admin /stats picture: turns per day over this many days
+
+
+def render_activity_png(
+    turns_by_day: Mapping[int, int], today: int, delegations: Mapping[str, int]
+) -> bytes:
+    """Admin /stats as a picture: turns per UTC day (day numbers, epoch seconds // 86400) over
+    the ACTIVITY_DAYS ending `today` (days without turns drawn as 0), and delegations per
+    agent."""
+    figure = _figure()
+    turns_axes, agents_axes = figure.subplots(1, 2, width_ratios=(3, 1))
+    days = range(today - ACTIVITY_DAYS + 1, today + 1)
+    when = _dates(turns_axes, tuple(float(day * 86_400) for day in days))
+    turns_axes.bar(when, [turns_by_day.get(day, 0) for day in days], color="#0969da")
+    turns_axes.set_title(f"Turns per day · last {ACTIVITY_DAYS} days (UTC)", loc="left")
+    turns_axes.grid(axis="y", alpha=0.3)
+    names = sorted(delegations) or ["none"]
+    agents_axes.barh(names, [delegations.get(n, 0) for n in names], color="#8250df")
+    agents_axes.set_title("Delegations per agent", loc="left")
+    agents_axes.grid(axis="x", alpha=0.3)
     return _png(figure)
 
 

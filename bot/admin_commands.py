@@ -7,14 +7,17 @@ knows who is asking, the shell is trusted). A "user" argument is read by bot/use
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from agents.charts import ACTIVITY_DAYS, render_activity_png
 from agents.profile import SESSION_POINTER_PREFIX, as_list
 from bot.commands import ParsedCommand
-from bot.messages import Action, CommandOption, CommandSpec, Reply
+from bot.messages import Action, CommandOption, CommandSpec, Reply, ReplyFile
 from bot.user_refs import USERNAME, user_ref_candidates
 from storage import Event, EventNotFound, Store
 from storage.types import USER_PREFIX
@@ -77,6 +80,7 @@ class Answer:
 
     text: str
     actions: tuple[Action, ...] = ()
+    file: ReplyFile | None = None
 
 
 def when(ts: float) -> str:
@@ -94,6 +98,8 @@ def describe_event(event: Event) -> str:
     elif "tool_result" in content:
         result = content["tool_result"]
         what = f"tool {result.get('name')} → {result.get('result')}"
+    elif event.actions.memory_changes and not event.text:  # memory extraction: no text
+        what = "memories: " + ", ".join(c.op for c in event.actions.memory_changes)
     else:
         what = event.text
     line = f"{when(event.timestamp)} {event.author}: {' '.join(str(what).split())}"
@@ -101,9 +107,17 @@ def describe_event(event: Event) -> str:
 
 
 class AdminCommands:
-    def __init__(self, store: Store, app_name: str, *, invoke: str = "/") -> None:
+    def __init__(
+        self,
+        store: Store,
+        app_name: str,
+        *,
+        invoke: str = "/",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         """`invoke` is how a command is typed where its answer is read (paging hints): "/" in
-        a chat, "python -m bot admin " in a shell."""
+        a chat, "python -m bot admin " in a shell. `clock`: what "today" is for /stats."""
+        self._clock = clock
         self._store = store
         self._app = app_name
         self._invoke = invoke
@@ -117,7 +131,7 @@ class AdminCommands:
             answer = await self.answer(actor, cmd, own_user_id)
         except UsageError as exc:
             answer = Answer(str(exc))
-        return [Reply(answer.text, private=True, actions=answer.actions)]
+        return [Reply(answer.text, private=True, actions=answer.actions, file=answer.file)]
 
     async def execute(self, actor: str, cmd: ParsedCommand, own_user_id: str | None) -> str:
         """Audit, then answer (its text: the shell has no buttons). Raises UsageError for bad
@@ -204,12 +218,12 @@ class AdminCommands:
             pager.append(Action("Next", f"/sessions {page + 1}"))
         return Answer("\n".join(lines), tuple(pager))
 
-    async def _cmd_stats(self, args: tuple[str, ...], own: str | None) -> str:
+    async def _cmd_stats(self, args: tuple[str, ...], own: str | None) -> Answer:
         if args:
             raise UsageError(USAGE["stats"])
         s = await self._store.stats(self._app)
         delegations = ", ".join(f"{a} {n}" for a, n in sorted(s.delegations.items())) or "none"
-        return "\n".join(
+        text = "\n".join(
             [
                 f"Users: {s.users}",
                 f"Sessions: {s.sessions}",
@@ -218,6 +232,16 @@ class AdminCommands:
                 f"Tokens: {s.prompt_tokens} prompt + {s.completion_tokens} completion",
             ]
         )
+        return Answer(text, file=await self._activity_png(dict(s.delegations)))
+
+    async def _activity_png(self, delegations: dict[str, int]) -> ReplyFile:
+        """Turns per day over the last ACTIVITY_DAYS and delegations per agent, drawn off the
+        event loop (matplotlib, Agg)."""
+        today = int(self._clock() // 86_400)
+        since = (today - ACTIVITY_DAYS + 1) * 86_400
+        days = dict(await self._store.turns_per_day(self._app, since))
+        png = await asyncio.to_thread(render_activity_png, days, today, delegations)
+        return ReplyFile("stats.png", png, mime_type="image/png")
 
     async def _cmd_user(self, args: tuple[str, ...], own: str | None) -> str:
         if len(args) != 1:

@@ -105,6 +105,12 @@ class AdminViews(Protocol):
         events carrying `transfer_to_agent`, by target agent; tokens sum the events' usage."""
         ...
 
+    async def turns_per_day(self, app_name: str, since: float) -> list[tuple[int, int]]:
+        """(UTC day number = epoch seconds // 86400, turns) for each day with turns from
+        `since` on, oldest first. Reads the user events of those days through an index: the
+        cost follows the window's activity, not the history."""
+        ...
+
 
 class PrivacyStore(Protocol):
     async def export_user(self, app_name: str, user_id: str) -> dict[str, Any]:

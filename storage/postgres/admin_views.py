@@ -110,6 +110,18 @@ class PostgresAdminViews:
             completion_tokens=int(totals["completion_tokens"]),
         )
 
+    async def turns_per_day(self, app_name: str, since: float) -> list[tuple[int, int]]:
+        async with db_errors():
+            rows = await self._pool.fetch(
+                """SELECT floor(e.ts / 86400)::bigint AS day, count(*) AS n FROM events e
+                   JOIN sessions s ON s.sid = e.sid
+                   WHERE e.author = 'user' AND e.ts >= $1 AND s.app_name = $2
+                   GROUP BY day ORDER BY day""",
+                since,
+                app_name,
+            )
+        return [(int(row["day"]), int(row["n"])) for row in rows]
+
 
 def _scope(app_name: str, user_id: str | None) -> tuple[str, list[Any]]:
     """WHERE clause and arguments for the app's sessions, or one user's. Two statements rather

@@ -204,7 +204,12 @@ ALTER TABLE identities ADD COLUMN username TEXT;
 CREATE INDEX identities_by_username ON identities (username) WHERE username IS NOT NULL;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _SUMMARIES, _MEMORIES, _PROACTIVE, _USERNAMES)
+# Admin /stats draws turns per day: the user events of a window, found by time.
+_TURN_TIMES = """
+CREATE INDEX events_user_time ON events (ts) WHERE author = 'user';
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _SUMMARIES, _MEMORIES, _PROACTIVE, _USERNAMES, _TURN_TIMES)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Any constant works as long as no other code uses it for pg_advisory_xact_lock.

@@ -72,6 +72,17 @@ def list_sessions(
     return [SessionInfo(*row) for row in rows]
 
 
+def turns_per_day(db: sqlite3.Connection, app: str, since: float) -> list[tuple[int, int]]:
+    rows = db.execute(
+        "SELECT CAST(e.timestamp / 86400 AS INTEGER) AS day, count(*) FROM events e"
+        " JOIN sessions s ON s.pk = e.session_pk"
+        " WHERE e.author = 'user' AND e.timestamp >= ? AND s.app_name = ?"
+        " GROUP BY day ORDER BY day",
+        (since, app),
+    ).fetchall()
+    return [(int(day), int(n)) for day, n in rows]
+
+
 def stats(db: sqlite3.Connection, app: str, user: str | None) -> Stats:
     args = (app,) if user is None else (app, user)
     only_user = "" if user is None else " AND user_id = ?"

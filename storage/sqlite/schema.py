@@ -201,7 +201,19 @@ _USERNAMES = [
     "CREATE INDEX identities_username ON identities (username) WHERE username IS NOT NULL",
 ]
 
-MIGRATIONS: tuple[list[str], ...] = (_V1, _V2, _V3, _SUMMARIES, _MEMORIES, _PROACTIVE, _USERNAMES)
+# Admin /stats draws turns per day: the user events of a window, found by time.
+_TURN_TIMES = ["CREATE INDEX events_user_time ON events (timestamp) WHERE author = 'user'"]
+
+MIGRATIONS: tuple[list[str], ...] = (
+    _V1,
+    _V2,
+    _V3,
+    _SUMMARIES,
+    _MEMORIES,
+    _PROACTIVE,
+    _USERNAMES,
+    _TURN_TIMES,
+)
 LATEST = len(MIGRATIONS)
 
 

@@ -245,6 +245,10 @@ class SqliteStore(SqliteSchedules):
     async def stats(self, app_name: str, user_id: str | None = None) -> Stats:
         return await self._read(partial(admin_views.stats, app=app_name, user=user_id), admin=True)
 
+    async def turns_per_day(self, app_name: str, since: float) -> list[tuple[int, int]]:
+        read = partial(admin_views.turns_per_day, app=app_name, since=since)
+        return await self._read(read, admin=True)
+
     # -- privacy ----------------------------------------------------------------------------
     async def export_user(self, app_name: str, user_id: str) -> dict[str, Any]:
         return await self._read(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from agents.charts import HEIGHT_PX, WIDTH_PX
 from bot.admin_commands import REFUSAL, digest
 from testkit.databases import audit_log
+from testkit.helpers import png_size
 
 from .conftest import ADMIN, incoming, replies, say
 
@@ -91,3 +93,14 @@ async def test_a_username_shared_across_platforms_asks_for_the_platform(app) -> 
         "More than one user is @ada: name them as platform:id"
     )
     assert (await admin_says(app, "/user telegram:42")).startswith(f"User {ada}")
+
+
+async def test_stats_comes_with_a_picture_for_the_admin_only(app) -> None:
+    await seed(app)
+    got = await replies(app, incoming("/stats", user=ADMIN[1], platform=ADMIN[0], name="Root"))
+    [reply] = [r for r in got if r.file is not None]
+    assert reply.private and reply.file.is_image and reply.file.filename == "stats.png"
+    assert png_size(reply.file.data) == (WIDTH_PX, HEIGHT_PX)
+    assert reply.text.startswith("Users: ")
+    refused = await replies(app, incoming("/stats", user="42"))
+    assert all(r.file is None for r in refused)

@@ -120,3 +120,15 @@ async def test_stats_for_the_app_and_for_one_user(store: Store) -> None:
     assert dict(nobody.delegations) == {} and nobody.prompt_tokens == 0
     empty = await store.stats("other-app")
     assert (empty.users, empty.events) == (0, 0)
+
+
+async def test_turns_per_day_counts_user_events_by_utc_day(store: Store) -> None:
+    day = 20_000  # a UTC day number (epoch seconds // 86400)
+    mine = await store.create_session(APP, "u1", "s1")
+    elsewhere = await store.create_session("other-app", "u1", "s1")
+    for offset, author in [(0.5, "user"), (0.6, "manager"), (1.2, "user"), (1.9, "user")]:
+        await store.append_event(mine, ev(author, "hi", timestamp=(day + offset) * 86_400))
+    await store.append_event(elsewhere, ev("user", "hi", timestamp=(day + 1.5) * 86_400))
+    assert await store.turns_per_day(APP, since=day * 86_400) == [(day, 1), (day + 1, 2)]
+    assert await store.turns_per_day(APP, since=(day + 1) * 86_400) == [(day + 1, 2)]
+    assert await store.turns_per_day("nobody", since=0) == []

@@ -1,0 +1,110 @@
+"""Alerts and reminders on Discord end to end (issue 15): set by chat through the real
+discord.py and the emulator, fired by the real scheduler on a hand-stepped clock, with the
+quotes emulator scripting the price path; each message's nonce comes from its outbox id."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.discord.outgoing import NONCE_DIGITS
+from bot.scheduler import Scheduler
+from bot.settings import Settings
+from testkit.emulators.discord_api import DiscordEmulator
+from testkit.emulators.quotes import Listing, QuotesEmulator
+from testkit.helpers import Clock
+from tests.e2e.discord.conftest import USER, RunningBot, bot_env
+
+pytestmark = pytest.mark.e2e
+
+POLL = 1.0
+
+
+@pytest.fixture
+async def market() -> AsyncIterator[QuotesEmulator]:
+    async with QuotesEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def settings(emu: DiscordEmulator, tmp_path: Path, market: QuotesEmulator) -> Settings:
+    env = bot_env(emu, tmp_path, QUOTES_BASE_URL=market.base_url)
+    return Settings.from_env(env, dotenv_path=None)
+
+
+class Fired:
+    """The scheduler of the running bot, ticked by the test on its own clock."""
+
+    def __init__(self, bot: RunningBot) -> None:
+        assert bot.app.quotes is not None
+        self.clock = Clock()
+        self.clock.now = time.time()  # the tools stamp reminders with the real time
+        self.scheduler = Scheduler(
+            bot.app.store,
+            bot.app.settings.app_name,
+            bot.app.quotes,
+            [bot.adapter],
+            poll_seconds=POLL,
+            clock=self.clock,
+            jitter=0.0,
+        )
+
+    async def after(self, seconds: float) -> None:
+        self.clock.now += seconds
+        await self.scheduler.tick()
+
+
+@pytest.fixture
+def fired(bot: RunningBot) -> Fired:
+    return Fired(bot)
+
+
+def price(market: QuotesEmulator, symbol: str, value: float) -> None:
+    market.prices[symbol] = Listing(value, 190.0, "USD", symbol)
+
+
+def proactive(messages: list[dict[str, Any]]) -> list[str]:
+    return [m["content"] for m in messages if m["content"][:1] in ("🔔", "⏰")]
+
+
+async def test_an_alert_set_in_a_channel_fires_there_once_per_crossing(
+    bot: RunningBot, market: QuotesEmulator, fired: Fired
+) -> None:
+    guild = bot.emu.guild_channel_id
+    price(market, "AAPL", 190.0)
+    [ok] = await bot.say(USER, "alert me if AAPL goes above 200", guild=True, mention_bot=True)
+    assert ok["content"] == "OK: I'll tell you here when AAPL above 200."
+
+    for path in (201.0, 202.0, 199.0, 201.0):  # 199 is not 1% back: no re-arm
+        price(market, "AAPL", path)
+        await fired.after(POLL)
+    [alert] = proactive(bot.emu.channel_messages(guild))
+    assert alert.startswith("🔔 AAPL above 200: now 201")
+    [message] = [m for m in bot.emu.channel_messages(guild) if m["content"] == alert]
+    assert re.fullmatch(rf"o[0-9a-f]{{{NONCE_DIGITS}}}:0", message["nonce"])  # from the outbox id
+
+    for path in (197.0, 203.0):  # back below 198 re-arms; above 200 fires again
+        price(market, "AAPL", path)
+        await fired.after(POLL)
+    assert len(proactive(bot.emu.channel_messages(guild))) == 2
+
+
+async def test_a_reminder_arrives_in_the_dm_and_a_deleted_channel_falls_back_to_it(
+    bot: RunningBot, fired: Fired
+) -> None:
+    guild, dm = bot.emu.guild_channel_id, bot.emu.dm_channel_id(USER)
+    await bot.say(USER, "remind me in 2 minutes to drink water")
+    await bot.say(USER, "remind me in 3 minutes to stretch", guild=True, mention_bot=True)
+
+    await fired.after(121)
+    assert proactive(bot.emu.channel_messages(dm)) == ['⏰ Reminder: "drink water"']
+    bot.emu.delete_channel(guild)
+    await fired.after(60)  # the channel refuses (404 Unknown Channel): moved to the DM
+    await fired.after(1)
+    assert proactive(bot.emu.channel_messages(dm))[1:] == ['⏰ Reminder: "stretch"']
+    assert proactive(bot.emu.channel_messages(guild)) == []

@@ -111,7 +111,7 @@ async def test_listing_and_removing_by_chat(
     await bot.ask(USER, USER, "remind me tomorrow at 9 to call mom")
 
     [alerts] = await bot.ask(USER, USER, "show my alerts")
-    assert alerts.split() == "Your alerts: 1. AAPL above 200".split()  # shown as a list
+    assert alerts.split() == ["Your", "alerts:", "1.", "AAPL", "above", "200"]  # shown as a list
     [reminders] = await bot.ask(USER, USER, "what reminders do I have?")
     assert 'call mom"' in reminders and reminders.split()[:3] == ["Your", "reminders:", "1."]
     [removed] = await bot.ask(USER, USER, "remove alert 1")

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from agents.memory_extraction import extraction_event
 from agents.profile import DISLIKES_KEY
+from bot.admin_commands import describe_event
 from bot.app import App
 from bot.memory_commands import MEMORY_USAGE, NOTHING
 from bot.messages import Action, Reply
@@ -132,3 +134,9 @@ async def test_memory_in_a_group_chat_is_private(app: App, text: str) -> None:
     await seed(app, *FACTS)
     got = await replies(app, incoming(text, group=True))
     assert got and all(r.private for r in got), [r.text[:40] for r in got]
+
+
+def test_admin_history_names_an_extractions_changes() -> None:
+    changes = (MemoryChange("add", "lives in Lisbon"), MemoryChange("delete", memory_id="a" * 12))
+    line = describe_event(extraction_event("telegram:1", changes))
+    assert line.endswith("memory: memories: add, delete")

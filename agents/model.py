@@ -52,6 +52,9 @@ class ModelResponse:
     tool_calls: tuple[ToolCall, ...] = ()
     usage: TokenUsage | None = None
     model: str | None = None
+    # The answer tells the user's own data back (their memories, their profile): in a shared
+    # chat it goes only to them (the final event carries it; bot.messages.Reply.private).
+    private: bool = False
 
 
 ModelChunk = TextDelta | ModelResponse

@@ -18,7 +18,7 @@ from typing import Any
 from agents.agent import TRANSFER_TOOL, transfer_targets
 from agents.intents import Intent, read_intent
 from agents.model import Message, ModelChunk, ModelRequest, ModelResponse, TextDelta, ToolCall
-from agents.offline_memory import memory_answer, memory_calls
+from agents.offline_memory import TELLS_MEMORIES, memory_answer, memory_calls
 from agents.replies import compose_results, small_talk
 from agents.schedule_intents import SCHEDULE_TOOLS, read_schedule_intent
 
@@ -50,7 +50,8 @@ class OfflineModel:
 
     async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         response = respond(request)
-        words = re.findall(r"\S+\s*|\s+", response.text)
+        # A private answer is not streamed: a preview would show it where the final never goes.
+        words = [] if response.private else re.findall(r"\S+\s*|\s+", response.text)
         for start in range(0, len(words), WORDS_PER_DELTA):
             yield TextDelta("".join(words[start : start + WORDS_PER_DELTA]))
         yield response
@@ -68,6 +69,8 @@ def respond(request: ModelRequest) -> ModelResponse:
         return ModelResponse(tool_calls=tuple(calls), model="offline")
     own = [(name, result) for name, result in results if name in tools or name == "set_user_name"]
     recalled = memory_answer(intent, tools, request.messages, request.state, results)
+    if recalled is not None and intent.kind in TELLS_MEMORIES:
+        return ModelResponse(text=recalled, model="offline", private=True)
     if recalled is not None:
         text = recalled
     elif own:

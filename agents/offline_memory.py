@@ -32,6 +32,8 @@ SUMMARY_PREFIX = "Summary of the earlier conversation:"
 MEMORY_KINDS = frozenset(
     {"remember", "forget", "forget_name", "forget_all", "dislike", "about_me", "ask", "earlier"}
 )
+# The answers that tell the user's memories and profile back: private in a shared chat.
+TELLS_MEMORIES = frozenset({"about_me", "ask", "earlier"})
 EARLIER_SHOWN = 5  # earlier messages quoted back
 QUOTED_CHARS = 120  # of each
 SUMMARY_SHOWN = 600

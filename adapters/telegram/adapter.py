@@ -37,8 +37,10 @@ from telegram.constants import FloodLimit
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 
+from adapters.buttons import ButtonKey
 from adapters.delivery import Tasks, deliver_turn, pause
 from adapters.startup import keep_trying, origin
+from adapters.telegram.buttons import NOT_FOR_YOU, Press, press_of
 from adapters.telegram.delivery import Progress, TurnWriter, Typing
 from adapters.telegram.http import AiohttpRequest
 from adapters.telegram.outgoing import OutgoingSends
@@ -65,6 +67,8 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 WEBHOOK_MAX_BODY = 1024 * 1024
 # These log request URLs, which contain the token: keep them at WARNING whatever LOG_LEVEL says.
 _URL_LOGGERS = ("httpx", "httpcore")
+# Messages, and presses of the buttons under the bot's replies.
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
 
 class _RecordingQueue(asyncio.Queue[object]):
@@ -120,6 +124,7 @@ class TelegramAdapter:
         self._recording: asyncio.Future[None] | None = None
         # Per message being tried again: the parts of its reply that already went out.
         self._progress: dict[str, Progress] = {}
+        self._buttons = ButtonKey(settings.telegram_bot_token)
         self._outgoing = OutgoingSends()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -146,7 +151,7 @@ class TelegramAdapter:
             await self._start_webhook(app)
         else:
             await app.updater.start_polling(  # type: ignore[union-attr]
-                allowed_updates=[Update.MESSAGE],
+                allowed_updates=ALLOWED_UPDATES,
                 bootstrap_retries=3,
                 error_callback=self._on_poll_error,
             )
@@ -269,7 +274,7 @@ class TelegramAdapter:
                     app.bot.set_webhook,
                     url=url,
                     secret_token=secret,
-                    allowed_updates=[Update.MESSAGE],
+                    allowed_updates=ALLOWED_UPDATES,
                 ),
                 retryable=(NetworkError, RetryAfter),
                 budget=self._settings.startup_timeout,
@@ -356,7 +361,8 @@ class TelegramAdapter:
                 # A TelegramError makes PTB back off and fetch the batch again (unconfirmed).
                 raise NetworkError("could not record the update; it will be fetched again") from exc
         self._recorded = max(self._recorded, item.update_id)
-        return incoming is not None  # what is not for the bot (translate said why) stops here
+        # What is not for the bot (translate said why) stops here; a press is answered anyway.
+        return incoming is not None or item.callback_query is not None
 
     async def _accept(self, incoming: Incoming, update_id: int) -> None:
         await self._core.accept(incoming)
@@ -374,19 +380,25 @@ class TelegramAdapter:
             return
         try:
             await app.bot.get_updates(
-                offset=self._recorded + 1, timeout=0, allowed_updates=[Update.MESSAGE]
+                offset=self._recorded + 1, timeout=0, allowed_updates=ALLOWED_UPDATES
             )
         except TelegramError as exc:
             log.warning("telegram: could not confirm the last updates (%s); deduped later", exc)
 
     def _translate(self, update: Update) -> Incoming | None:
         try:
+            if update.callback_query is not None:
+                press = press_of(update, self._buttons)
+                return press.incoming if press is not None else None
             return to_incoming(update, self._bot_id, self._username)
         except Exception:  # a malformed update must not stop the others
             log.exception("telegram: cannot read update %s; skipped", update.update_id)
             return None
 
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        press = press_of(update, self._buttons)
+        if press is not None:  # the button's spinner stops; a foreign press is told why
+            self._tasks.spawn(self._answer_press(press))
         incoming = self._translate(update)
         if incoming is None:
             return
@@ -399,7 +411,7 @@ class TelegramAdapter:
         assert self._sender is not None
         target = Target.of(incoming)
         progress = self._progress.pop(incoming.message_id, Progress())
-        writer = TurnWriter(self._sender, target, progress)
+        writer = TurnWriter(self._sender, target, progress, buttons=self._buttons)
         typing = Typing(self._sender, target)
         try:
             await deliver_turn(self._core.handle(incoming), partial(_show, writer, typing))
@@ -412,6 +424,16 @@ class TelegramAdapter:
             self._tasks.spawn(self._serve_later(incoming))
         finally:
             await typing.aclose()
+
+    async def _answer_press(self, press: Press) -> None:
+        """answerCallbackQuery, once: a redelivered press is answered again in vain (Telegram
+        refuses an old query), which only costs a log line."""
+        assert self._sender is not None
+        text = NOT_FOR_YOU if press.incoming is None else None
+        try:
+            await self._sender.bot.answer_callback_query(press.query_id, text=text)
+        except TelegramError as exc:
+            log.info("telegram: press %s not answered: %s", press.query_id, exc)
 
     async def _serve_later(self, incoming: Incoming) -> None:
         await pause(REDELIVER_STEPS * self._retry_delay, self._stop_requested)

@@ -16,11 +16,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
 
-from telegram import Message
+from telegram import InlineKeyboardMarkup, Message
 from telegram.error import BadRequest, Forbidden
 
+from adapters.buttons import ButtonKey
+from adapters.telegram import entities
+from adapters.telegram.buttons import keyboard
+from adapters.telegram.entities import Chunk
 from adapters.telegram.sender import Sender, Target
-from adapters.text import TELEGRAM_LIMIT, split_message, utf16_len
 from bot.messages import Reply
 
 log = logging.getLogger(__name__)
@@ -83,13 +86,22 @@ class TurnWriter:
     tried again after a part of its reply failed, only the parts that did not go out are sent.
     """
 
-    def __init__(self, sender: Sender, target: Target, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        sender: Sender,
+        target: Target,
+        progress: Progress | None = None,
+        *,
+        buttons: ButtonKey | None = None,
+    ) -> None:
+        """`buttons` signs a reply's actions for the user it answers (none: no buttons)."""
         self._sender = sender
+        self._buttons = buttons
         self._target = target
         self._progress = Progress() if progress is None else progress
         self._sent = self._progress.parts
         self._stream: Message | None = None
-        self._shown = ""
+        self._shown: Chunk | None = None
         # A retried turn whose reply partly went out shows no new stream: it would repeat part 1.
         self._streaming = not self._sent and self._progress.stream is None
         self._first_partial: float | None = None
@@ -99,26 +111,29 @@ class TurnWriter:
     async def write(self, reply: Reply) -> None:
         if reply.partial:
             if not (reply.private and self._target.group):  # private text never streams there
-                await self._partial(reply.text)
+                await self._partial(reply)
             return
+        # The buttons are bound to the user answered: in a shared chat only they may press.
+        markup = self._keyboard(reply)
         if reply.private and self._target.group:
-            await self._private(reply)
+            await self._private(reply, markup)
         elif reply.file is not None:
-            await self._file(self._target, reply, strict=False)
+            await self._file(self._target, reply, strict=False, markup=markup)
         else:
-            await self._final(reply.text)
-        self._stream, self._shown, self._first_partial = None, "", None
+            await self._final(reply, markup)
+        self._stream, self._shown, self._first_partial = None, None, None
         self._progress.stream = None
         self._reply, self._part = self._reply + 1, 0
 
-    async def _partial(self, text: str) -> None:
+    async def _partial(self, reply: Reply) -> None:
         now = self._sender.clock()
         if self._first_partial is None:
             self._first_partial = now
         if self._stream is None and now - self._first_partial < STREAM_AFTER:
             return  # typing… still shows; the final reply or a later partial shows the text
-        preview = split_message(text, TELEGRAM_LIMIT, utf16_len)[0]
-        if not self._streaming or not preview.strip() or preview == self._shown:
+        # Half-written Markdown reads as text (an unclosed ** stays): every preview is valid.
+        preview = entities.chunks(reply.text, markdown=reply.markdown)[0]
+        if not self._streaming or not reply.text.strip() or preview == self._shown:
             return
         chat = self._target.chat_id
         if self._stream is None:
@@ -133,39 +148,66 @@ class TurnWriter:
             return  # too soon: a later partial or the final reply shows this text
         self._shown = preview
 
-    async def _final(self, text: str) -> None:
-        chunks = split_message(text or "…", TELEGRAM_LIMIT, utf16_len)
+    def _keyboard(self, reply: Reply) -> InlineKeyboardMarkup | None:
+        if self._buttons is None or not reply.actions:
+            return None
+        return keyboard(self._buttons, reply.actions, self._target.user_id)
+
+    async def _final(self, reply: Reply, markup: InlineKeyboardMarkup | None = None) -> None:
+        chunks = entities.chunks(reply.text, markdown=reply.markdown)
         target = self._target
         stream = self._stream or self._earlier_stream()
         if stream is not None:
             first = chunks[0]
-            if first == self._shown or await self._sender.edit_text(stream, first):
-                self._done_part(first)
+            # The buttons go under the last part: the streamed message when it is the only one.
+            buttons = markup if len(chunks) == 1 else None
+            unchanged = first == self._shown and buttons is None
+            if unchanged or await self._sender.edit_text(stream, first, buttons):
+                self._done_part(first.text)
                 chunks, target = chunks[1:], replace(target, reply_to=None)
-        await self._texts(target, chunks)
+        await self._texts(target, chunks, markup=markup)
 
     def _earlier_stream(self) -> Message | None:
         """The message an earlier attempt's stream of this reply left in the chat."""
         earlier = self._progress.stream
         return earlier[1] if earlier is not None and earlier[0] == self._reply else None
 
-    async def _texts(self, target: Target, chunks: list[str], *, strict: bool = False) -> None:
-        """Send each chunk not already sent; only the first one quotes the user's message."""
+    async def _texts(
+        self,
+        target: Target,
+        chunks: list[Chunk],
+        *,
+        strict: bool = False,
+        markup: InlineKeyboardMarkup | None = None,
+    ) -> None:
+        """Send each chunk not already sent; only the first one quotes the user's message,
+        only the last one carries the buttons."""
         for n, chunk in enumerate(chunks):
             to = target if n == 0 else replace(target, reply_to=None)
-            await self._once(chunk, partial(self._sender.send_text, to, chunk, strict=strict))
+            buttons = markup if n == len(chunks) - 1 else None
+            send = partial(self._sender.send_text, to, chunk, strict=strict, markup=buttons)
+            await self._once(chunk.text, send)
 
-    async def _file(self, target: Target, reply: Reply, *, strict: bool) -> None:
+    async def _file(
+        self,
+        target: Target,
+        reply: Reply,
+        *,
+        strict: bool,
+        markup: InlineKeyboardMarkup | None = None,
+    ) -> None:
         assert reply.file is not None
         file, text = reply.file, reply.text
-        caption = text if text and utf16_len(text) <= CAPTION_LIMIT else None
+        captions = entities.chunks(text, markdown=reply.markdown, limit=CAPTION_LIMIT)
+        caption = captions[0] if text and len(captions) == 1 else None
+        under_file = markup if not text or caption is not None else None
         await self._once(
             f"file:{file.filename}:{len(file.data)}",
-            lambda: self._sender.send_file(target, file, caption, strict=strict),
+            lambda: self._sender.send_file(target, file, caption, strict=strict, markup=under_file),
         )
         if text and caption is None:
-            chunks = split_message(text, TELEGRAM_LIMIT, utf16_len)
-            await self._texts(replace(target, reply_to=None), chunks, strict=strict)
+            chunks = entities.chunks(text, markdown=reply.markdown)
+            await self._texts(replace(target, reply_to=None), chunks, strict=strict, markup=markup)
 
     async def _once(self, what: str, send: Callable[[], Awaitable[object]]) -> None:
         """Send the next part of this reply unless an earlier attempt already sent it."""
@@ -177,16 +219,16 @@ class TurnWriter:
         self._sent[(self._reply, self._part)] = what
         self._part += 1
 
-    async def _private(self, reply: Reply) -> None:
-        """Answer in the user's private chat and say so in the group."""
+    async def _private(self, reply: Reply, markup: InlineKeyboardMarkup | None) -> None:
+        """Answer in the user's private chat and say so in the group (the note has no
+        buttons: they belong to the private answer)."""
         dm = Target(chat_id=self._target.user_id, user_id=self._target.user_id, group=False)
         try:
             if reply.file is not None:
-                await self._file(dm, reply, strict=True)
+                await self._file(dm, reply, strict=True, markup=markup)
             else:
-                await self._texts(
-                    dm, split_message(reply.text or "…", TELEGRAM_LIMIT, utf16_len), strict=True
-                )
+                chunks = entities.chunks(reply.text, markdown=reply.markdown)
+                await self._texts(dm, chunks, strict=True, markup=markup)
             note = "I sent you the answer in a private chat."
         except (Forbidden, BadRequest) as exc:  # the user never started a chat with the bot
             log.info("telegram private reply refused (%s); asking the user to start a chat", exc)
@@ -194,4 +236,4 @@ class TurnWriter:
                 f"I can only answer that privately: open a chat with me "
                 f"(https://t.me/{self._sender.bot_username}), press Start and ask again."
             )
-        await self._texts(self._target, [note])
+        await self._texts(self._target, [Chunk(note)])

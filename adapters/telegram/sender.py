@@ -19,11 +19,12 @@ from datetime import timedelta
 from functools import partial
 from typing import Any, TypeVar
 
-from telegram import Bot, Message, ReplyParameters
+from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 
-from adapters.text import TELEGRAM_LIMIT, split_message, utf16_len
+from adapters.telegram import entities
+from adapters.telegram.entities import Chunk
 from bot.messages import ChatKind, Incoming, ReplyFile
 
 log = logging.getLogger(__name__)
@@ -137,24 +138,49 @@ class Sender:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), self._typing_refresh)
 
-    async def send_text(self, target: Target, text: str, *, strict: bool = False) -> Message | None:
-        """Send `text` split at Telegram's limit; return the first message sent.
-        `strict` raises Telegram's refusals (Forbidden, BadRequest) instead of skipping them."""
+    async def send_text(
+        self,
+        target: Target,
+        text: str | Chunk,
+        *,
+        strict: bool = False,
+        markup: InlineKeyboardMarkup | None = None,
+    ) -> Message | None:
+        """Send `text` split at Telegram's limit (a `Chunk`, already one message, as it is, with
+        its entities); return the first message sent.
+        `strict` raises Telegram's refusals (Forbidden, BadRequest) instead of skipping them.
+        `markup` (the reply's buttons) goes under the last part."""
         first: Message | None = None
-        for chunk in split_message(text or "…", TELEGRAM_LIMIT, utf16_len):
-            send = partial(self.bot.send_message, text=chunk, **target.kwargs())
+        chunks = [text] if isinstance(text, Chunk) else entities.chunks(text)
+        for n, chunk in enumerate(chunks):
+            buttons = markup if n == len(chunks) - 1 else None
+            send = partial(
+                self.bot.send_message,
+                text=chunk.text,
+                entities=chunk.entities or None,
+                reply_markup=buttons,
+                **target.kwargs(),
+            )
             sent = await self._send("sendMessage", send, strict)
             first = first or sent
             target = replace(target, reply_to=None)  # only the first part is a reply
         return first
 
-    async def edit_text(self, message: Message, text: str) -> bool:
-        """Replace a message's text; False if Telegram refused (e.g. it was deleted)."""
+    async def edit_text(
+        self, message: Message, text: str | Chunk, markup: InlineKeyboardMarkup | None = None
+    ) -> bool:
+        """Replace a message's text (and put `markup` under it); False if Telegram refused
+        (e.g. it was deleted)."""
+        chunk = text if isinstance(text, Chunk) else Chunk(text)
         try:
             await self.call(
                 "editMessageText",
                 lambda: self.bot.edit_message_text(
-                    text, chat_id=message.chat_id, message_id=message.message_id
+                    chunk.text,
+                    chat_id=message.chat_id,
+                    message_id=message.message_id,
+                    entities=chunk.entities or None,
+                    reply_markup=markup,
                 ),
             )
         except BadRequest as exc:
@@ -178,7 +204,13 @@ class Sender:
         self._last_edit[chat_id] = now
 
     async def send_file(
-        self, target: Target, file: ReplyFile, caption: str | None, *, strict: bool = False
+        self,
+        target: Target,
+        file: ReplyFile,
+        caption: str | Chunk | None,
+        *,
+        strict: bool = False,
+        markup: InlineKeyboardMarkup | None = None,
     ) -> None:
         """An image as a photo (sendPhoto), any other file as a document (sendDocument)."""
         if file.is_image:
@@ -187,7 +219,17 @@ class Sender:
         else:
             send = partial(self.bot.send_document, document=file.data, filename=file.filename)
             what = "sendDocument"
-        await self._send(what, lambda: send(caption=caption, **target.kwargs()), strict)
+        shown = Chunk(caption) if isinstance(caption, str) else caption
+        await self._send(
+            what,
+            lambda: send(
+                caption=shown.text if shown else None,
+                caption_entities=(shown.entities if shown else None) or None,
+                reply_markup=markup,
+                **target.kwargs(),
+            ),
+            strict,
+        )
 
     async def _send(self, what: str, action: Callable[[], Awaitable[T]], strict: bool) -> T | None:
         """Like `call`, but unless `strict` a refusal for good is logged and skipped."""

@@ -492,7 +492,13 @@ class TelegramApiEmulator:
         self, chat_id: int, message_id: int, data: str, from_user: int, *, first_name: str = "Ada"
     ) -> int:
         """A user presses the inline button with `data` under one of the bot's messages: a
-        `callback_query` update. Returns the update id."""
+        `callback_query` update, queued. Returns the update id."""
+        return self.push(self.callback_update(chat_id, message_id, data, from_user, first_name))
+
+    def callback_update(
+        self, chat_id: int, message_id: int, data: str, from_user: int, first_name: str = "Ada"
+    ) -> dict[str, Any]:
+        """The `callback_query` update of a press, not queued (e.g. for `deliver_webhook`)."""
         message = self._messages[(chat_id, message_id)]
         keyboard = (message.get("reply_markup") or {}).get("inline_keyboard") or []
         offered = [b.get("callback_data") for row in keyboard for b in row]
@@ -508,7 +514,7 @@ class TelegramApiEmulator:
             "data": data,
         }
         self._queries[query_id] = {**query, "update_id": update_id}
-        return self.push({"update_id": update_id, "callback_query": query})
+        return {"update_id": update_id, "callback_query": query}
 
     def answer_to(self, update_id: int) -> dict[str, Any] | None:
         """The bot's answerCallbackQuery for the press `update_id` carried (None: not yet)."""

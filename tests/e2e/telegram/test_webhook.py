@@ -59,3 +59,21 @@ async def test_webhook_refuses_a_wrong_secret(hooked: RunningBot) -> None:
     await wait_until(lambda: tg.sent(USER), timeout=TIMEOUT)
     await wait_until(hooked.settled, timeout=TIMEOUT)
     assert len(tg.sent(USER)) == 1 and "/prefs" in tg.texts(USER)[0]
+
+
+async def test_webhook_button_press_is_answered_and_run(hooked: RunningBot) -> None:
+    """setWebhook asks for callback queries too; a press POSTed by Telegram runs its command."""
+    tg = hooked.tg
+    assert tg.webhook is not None and "callback_query" in tg.webhook["allowed_updates"]
+    for text in ("/watchlist add AAPL", "/watchlist"):
+        assert await tg.deliver_webhook(tg.message_update(USER, USER, text)) == 200
+        await wait_until(hooked.settled, timeout=TIMEOUT)
+    await wait_until(lambda: len(tg.bot_messages(USER)) == 2, timeout=TIMEOUT)
+    shown = tg.bot_messages(USER)[-1]
+    [(label, data)] = tg.buttons(USER, shown["message_id"])
+    assert label == "Remove AAPL"
+    update = tg.callback_update(USER, shown["message_id"], data, USER)
+    assert await tg.deliver_webhook(update) == 200
+    await wait_until(lambda: len(tg.bot_messages(USER)) == 3, timeout=TIMEOUT)
+    assert "Removed AAPL" in tg.shown(USER)[-1]
+    await wait_until(lambda: tg.answer_to(update["update_id"]), timeout=TIMEOUT)

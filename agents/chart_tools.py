@@ -15,6 +15,7 @@ from typing import Any
 from agents.agent import Tool, ToolContext
 from agents.charts import DEFAULT_RANGE, RANGES, Charts
 from agents.quotes import QuoteError
+from agents.tools import note_recent_symbol
 
 CHART_ATTACHMENT = "chart"
 
@@ -36,6 +37,7 @@ def chart_tools(charts: Charts) -> tuple[Tool, ...]:
         except QuoteError as exc:
             return {"error": str(exc)}
         series = chart.series
+        note_recent_symbol(ctx, series.symbol)
         return {
             "chart": series.summary(),
             "attachment": chart_attachment(series.symbol, range_),

@@ -27,6 +27,7 @@ DISLIKES_KEY = f"{USER_PREFIX}dislikes"  # topics the jokes and facts tools neve
 FORGET_KEY = f"{USER_PREFIX}forgetme_requested_at"
 MEMORY_CLEAR_KEY = f"{USER_PREFIX}memory_clear_requested_at"  # /memory clear, until confirmed
 TIME_ZONE_KEY = f"{USER_PREFIX}time_zone"  # an IANA name (/tz); unset: UTC
+RECENT_SYMBOLS_KEY = f"{USER_PREFIX}recent_symbols"  # looked up lately, newest first
 # Which session a chat is in after a /reset (bot.chat_sessions): one key per chat, all with
 # this prefix. Bookkeeping, not a preference: views of a user's preferences leave them out.
 SESSION_POINTER_PREFIX = f"{USER_PREFIX}session:"
@@ -219,6 +220,22 @@ def remember_topic(topics: Any, topic: str) -> list[str]:
     kept = [t for t in as_list(topics) if t != topic]
     kept.append(topic)
     return kept[-MAX_TOPICS:]
+
+
+MAX_RECENT_SYMBOLS = 10
+
+
+def with_recent_symbol(recent: Any, symbol: str) -> list[str]:
+    """The recent symbols with `symbol` first (no duplicates, at most MAX_RECENT_SYMBOLS)."""
+    return [symbol, *[s for s in as_list(recent) if s != symbol]][:MAX_RECENT_SYMBOLS]
+
+
+def ticker_suggestions(state: StateView, typed: str) -> list[str]:
+    """What a ticker option offers while the user types: their watchlist, then the symbols
+    they looked up lately, those starting with `typed`."""
+    prefix = typed.strip().upper()
+    offered = dict.fromkeys([*watchlist_of(state), *as_list(state.get(RECENT_SYMBOLS_KEY))])
+    return [s for s in offered if s.startswith(prefix)]
 
 
 def add_dislike(dislikes: Any, topic: str) -> list[str]:

@@ -19,6 +19,7 @@ from agents.profile import (
     MAX_WATCHLIST,
     NAME_KEY,
     NERD_TOPICS_KEY,
+    RECENT_SYMBOLS_KEY,
     WATCHLIST_KEY,
     Outcome,
     WatchlistEdit,
@@ -31,6 +32,7 @@ from agents.profile import (
     remove_from_watchlist,
     split_symbols,
     watchlist_of,
+    with_recent_symbol,
     without,
 )
 from agents.profile import add_dislike as add_dislike_to
@@ -199,6 +201,13 @@ class QuoteBudget:
 SPENT = f"no more quote lookups for this message (at most {MAX_QUOTES_PER_CALL})"
 
 
+def note_recent_symbol(ctx: ToolContext, symbol: str) -> None:
+    """Offered first by ticker autocomplete; written only when the order changes."""
+    recent = ctx.get(RECENT_SYMBOLS_KEY)
+    if as_list(recent)[:1] != [symbol]:
+        ctx.set(RECENT_SYMBOLS_KEY, with_recent_symbol(recent, symbol))
+
+
 def stock_tools(quotes: QuoteProvider) -> tuple[Tool, ...]:
     budget = QuoteBudget()
 
@@ -209,6 +218,7 @@ def stock_tools(quotes: QuoteProvider) -> tuple[Tool, ...]:
             quote = await quotes.get_quote(symbol)
         except QuoteError as exc:
             return {"error": str(exc)}
+        note_recent_symbol(ctx, quote.symbol)
         return {"quote": quote.as_dict()}
 
     async def watchlist_add(ctx: ToolContext, symbols: Any) -> Mapping[str, Any]:

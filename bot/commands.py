@@ -28,6 +28,7 @@ from agents.profile import (
     as_list,
     describe,
     remove_from_watchlist,
+    ticker_suggestions,
     watchlist_of,
 )
 from agents.quotes import InvalidTicker, QuoteError
@@ -213,15 +214,14 @@ class UserCommands:
         return await handler(ctx, cmd.args)
 
     async def watchlist_suggestions(self, user_id: str, typed: str) -> list[str]:
-        """The user's watchlist symbols starting with `typed` (user state rides on every one
-        of the user's sessions: the latest is read)."""
-        prefix = typed.strip().upper()
+        """The user's watchlist and recent symbols starting with `typed` (user state rides on
+        every one of the user's sessions: the latest is read)."""
         for row in await self._store.list_sessions(self._app, user_id, limit=1):
             session = await self._store.get_session(
                 self._app, user_id, row.session_id, recent_events=0
             )
             if session is not None:
-                return [s for s in watchlist_of(dict(session.state)) if s.startswith(prefix)]
+                return ticker_suggestions(dict(session.state), typed)
         return []
 
     async def _session(self, ctx: CommandContext) -> Session:

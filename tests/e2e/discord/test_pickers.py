@@ -2,7 +2,8 @@
 option, in a guild and in a DM) and every typed form — a mention `<@id>` / `<@!id>`, a bare
 snowflake, `platform:id` and our user id — name the same user; a bogus form is "No such user".
 Admin answers stay private (ephemeral, or in the admin's DM). Ticker options autocomplete from
-the user's watchlist. Real discord.py against the emulator, the real core."""
+the user's watchlist, then the symbols they looked up lately. Real discord.py against the
+emulator, the real core."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from bot.admin_commands import MAX_LIMIT
 from bot.settings import Settings
 from testkit.emulators.discord_api import EPHEMERAL, DiscordEmulator
+from testkit.emulators.quotes import QuotesEmulator
 from testkit.helpers import wait_until
 from tests.e2e.discord.conftest import (
     ADMIN,
@@ -31,9 +33,9 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 async def bot(tmp_path: Path, any_db_url: str) -> AsyncIterator[RunningBot]:
-    async with DiscordEmulator() as emu:
+    async with DiscordEmulator() as emu, QuotesEmulator() as quotes:
         emu.expected_auth = f"Bot {TOKEN}"
-        env = bot_env(emu, tmp_path, DATABASE_URL=any_db_url)
+        env = bot_env(emu, tmp_path, DATABASE_URL=any_db_url, QUOTES_BASE_URL=quotes.base_url)
         async with start_bot(Settings.from_env(env, dotenv_path=None), emu) as b:
             await b.say(USER, "Hello there")
             yield b
@@ -106,3 +108,13 @@ async def test_ticker_options_autocomplete_from_the_users_watchlist(bot: Running
     # Another user's watchlist is theirs: an unknown user is offered nothing (and not created).
     assert await suggested(bot, ADMIN, "", guild=True) == []
     assert await bot.app.store.find_user("discord", str(ADMIN)) is None
+
+
+async def test_symbols_looked_up_lately_are_offered_after_the_watchlist(bot: RunningBot) -> None:
+    await bot.say(USER, "/watchlist add MSFT")
+    await bot.say(USER, "what's the price of TSLA?")
+    await bot.say(USER, "show me AAPL over 6 months")
+    assert await suggested(bot, USER, "") == ["MSFT", "AAPL", "TSLA"]  # newest lookup first
+    await bot.say(USER, "what's the price of MSFT?")  # on the watchlist already: offered once
+    assert await suggested(bot, USER, "") == ["MSFT", "AAPL", "TSLA"]
+    assert await suggested(bot, USER, "t") == ["TSLA"]

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import io
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Protocol
@@ -32,6 +33,9 @@ TYPING_EVERY = 8.0  # a typing indicator lasts ~10 s
 TYPING_WAIT = 3.0  # the longest a reply waits for its typing indicator to be shown
 NONCE_LIMIT = 25  # Discord rejects longer string nonces
 NO_MENTIONS = discord.AllowedMentions.none()
+_FENCE = re.compile(r"^ {0,3}```[ \t]*([^\s`]*)", re.MULTILINE)  # a code fence and its language
+FENCE_LANGUAGE = 16  # the longest language kept when a block is opened again
+FENCE_ROOM = len("```\n\n```") + FENCE_LANGUAGE  # what closing and reopening a block adds
 NONCE_TRUST = 120.0  # seconds Discord's nonce check is relied on ("the past few minutes")
 LOOKBACK = 100  # bot messages after the user's that a replay looks through (one request)
 CANNOT_MESSAGE_USER = 50007  # Discord's code for a DM the user's settings refuse
@@ -112,6 +116,27 @@ def _files(file: ReplyFile | None) -> list[discord.File]:
     if file is None:
         return discord.utils.MISSING
     return [discord.File(io.BytesIO(file.data), filename=file.filename)]
+
+
+def parts(reply: Reply) -> list[str]:
+    """The messages a reply needs. Plain text is escaped (`escape_markdown`), so text quoted
+    from users never formats; the model's Markdown goes as it is, Discord renders it, and a
+    code block cut by a split is closed at the cut and opened again in the next part."""
+    if not reply.markdown:
+        return split_message(discord.utils.escape_markdown(reply.text), DISCORD_LIMIT)
+    return _fences_closed(split_message(reply.text, DISCORD_LIMIT - FENCE_ROOM))
+
+
+def _fences_closed(chunks: list[str]) -> list[str]:
+    closed, reopen = [], ""
+    for chunk in chunks:
+        text = reopen + chunk
+        fences = _FENCE.findall(text)
+        reopen = ""
+        if len(fences) % 2:  # the last fence opened a block that goes on in the next part
+            text, reopen = text + "\n```", f"```{fences[-1][:FENCE_LANGUAGE]}\n"
+        closed.append(text)
+    return closed
 
 
 def _preview(text: str) -> str:
@@ -230,7 +255,7 @@ class ChannelReplies:
         if reply.private and self._private is not None:
             # The shared channel gets the note only: the buttons went with the answer.
             reply = Reply(await self._private.send(reply))
-        chunks = [c for c in split_message(reply.text, DISCORD_LIMIT) if c.strip()]
+        chunks = [c for c in parts(reply) if c.strip()]
         if reply.file is not None and not chunks:
             chunks = [""]
         view = self._buttons.view(reply.actions) if self._buttons and reply.actions else None
@@ -351,7 +376,7 @@ class InteractionReplies:
         """Commands answer at once; nothing is streamed into a deferred response."""
 
     async def final(self, reply: Reply) -> None:
-        chunks = [c for c in split_message(reply.text, DISCORD_LIMIT) if c.strip()] or [""]
+        chunks = [c for c in parts(reply) if c.strip()] or [""]
         view = self._buttons.view(reply.actions) if self._buttons and reply.actions else None
         for index, chunk in enumerate(chunks):
             last = index == len(chunks) - 1

@@ -18,12 +18,12 @@ from telegram.error import BadRequest
 from adapters.telegram.delivery import STREAM_AFTER, TurnWriter
 from adapters.telegram.sender import EDIT_INTERVAL, Sender, Target
 from adapters.text import TELEGRAM_LIMIT, utf16_len
-from bot.messages import Reply
+from bot.messages import Reply, ReplyFile
 from bot.settings import Settings
 from testkit.emulators.llm import LLMEmulator, Say
 from testkit.emulators.telegram_api import TelegramApiEmulator
 from testkit.helpers import Clock
-from tests.e2e.telegram.conftest import ADMIN, TOKEN, USER, RunningBot, bot_env, start_bot
+from tests.e2e.telegram.conftest import ADMIN, GROUP, TOKEN, USER, RunningBot, bot_env, start_bot
 
 pytestmark = pytest.mark.e2e
 
@@ -138,6 +138,32 @@ async def test_streamed_edits_of_half_written_markdown_are_valid_every_time() ->
     ]
     (message,) = tg.bot_messages(USER)
     assert [e["type"] for e in message["entities"]] == ["bold", "code", "pre"]
+
+
+async def test_a_private_markdown_answer_asked_in_a_group_is_formatted_only_in_private() -> None:
+    group = Target(chat_id=GROUP, user_id=USER, group=True, reply_to=1)
+    async with TelegramApiEmulator(TOKEN) as tg, Bot(TOKEN, base_url=tg.base_url) as bot:
+        writer = TurnWriter(Sender(bot, "switchboard_test_bot", clock=Clock()), group)
+        await writer.write(Reply("Your **secret** code", private=True, markdown=True))
+    (private,) = tg.bot_messages(USER)
+    assert private["text"] == "Your secret code" and _entities(private) == [
+        ("bold", 5, 6, None, None)
+    ]
+    assert tg.shown(GROUP) == ["I sent you the answer in a private chat."]
+    assert all("secret" not in str(c.params) for c in tg.calls if c.params.get("chat_id") == GROUP)
+
+
+async def test_a_markdown_caption_goes_with_its_caption_entities() -> None:
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + (800).to_bytes(4, "big") * 2
+    chart = ReplyFile("chart.png", png, mime_type="image/png")
+    chat = Target(chat_id=USER, user_id=USER, group=False)
+    async with TelegramApiEmulator(TOKEN) as tg, Bot(TOKEN, base_url=tg.base_url) as bot:
+        writer = TurnWriter(Sender(bot, "switchboard_test_bot", clock=Clock()), chat)
+        await writer.write(Reply("**NVDA** 😀 over `6mo`", file=chart, markdown=True))
+    (call,) = tg.calls_to("sendPhoto")
+    assert call.params["caption"] == "NVDA 😀 over 6mo"
+    found = [(e["type"], e["offset"], e["length"]) for e in call.params["caption_entities"]]
+    assert found == [("bold", 0, 4), ("code", 13, 3)]
 
 
 async def test_a_command_reply_quoting_the_user_stays_literal(bot: RunningBot) -> None:

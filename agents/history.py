@@ -3,6 +3,9 @@
 The history window can cut a tool call from its result (or a crash can leave a call without
 one). Chat APIs reject both shapes, so a tool result whose call is not in view is dropped, and
 so is a tool call whose result is missing; the rest of the conversation is kept.
+
+A compaction summary (agents/compaction.py) becomes one system message in its place: a turn loads
+it first, then the events after it.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from agents.model import Message
-from storage.types import Event
+from storage.types import SUMMARY_AUTHOR, Event
+
+SUMMARY_INTRO = "Summary of the earlier conversation: "
 
 
 def tool_call_content(calls: Iterable[Any], text: str = "") -> dict[str, Any]:
@@ -52,6 +57,8 @@ def _message(event: Event) -> dict[str, Any] | None:
         # Honest failure notes are for the user, not context the model should build on.
         return None
     content = event.content
+    if event.author == SUMMARY_AUTHOR:
+        return {"role": "system", "content": SUMMARY_INTRO + str(content.get("summary", ""))}
     if "tool_calls" in content:
         return {
             "role": "assistant",

@@ -65,12 +65,13 @@ class ChatSessions:
         *,
         named: bool = False,
     ) -> ChatSession:
-        """Read `session_id` (whose lock the caller holds) with its `recent_events` last events.
+        """Read `session_id` (whose lock the caller holds) as a turn loads it: its latest
+        compaction summary and at most `recent_events` events after it.
         When it is the chat's current session, the result carries it; otherwise the result
         names the current session, to lock and open instead (with `named=True`: the id comes
         from a read, so a session missing under it is current, just not created yet)."""
-        session = await self._store.get_session(
-            self._app, user_id, session_id, recent_events=recent_events
+        session = await self._store.get_context(
+            self._app, user_id, session_id, max_events=recent_events
         )
         base = base_session_id(platform, chat_id)
         if session is None:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install (once) and run one benchmark: ./scripts/bench.sh store|compare_adk|e2e|workers|flood [ARGS].
+# Install (once) and run one benchmark: ./scripts/bench.sh store|compare_adk|e2e|workers|flood|context [ARGS].
 # Arguments after the name go to bench/NAME.py. Benchmarks print figures; they are never tests.
 # The emulators the benchmarks drive live in testkit/ (shared with tests/) and need the test
 # requirements, so those are installed.
@@ -10,8 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 name="${1:-}"
 case "$name" in
-  store|compare_adk|e2e|workers|flood) shift ;;
-  *) echo "usage: ./scripts/bench.sh store|compare_adk|e2e|workers|flood [ARGS]" >&2; exit 2 ;;
+  store|compare_adk|e2e|workers|flood|context) shift ;;
+  *) echo "usage: ./scripts/bench.sh store|compare_adk|e2e|workers|flood|context [ARGS]" >&2; exit 2 ;;
 esac
 source scripts/venv.sh requirements-dev.txt
 source scripts/postgres.sh

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 from agents import JokeBook, ModelClient, QuoteProvider, build_team
-from agents.runner import Runner
+from agents.runner import AfterTurnJob, Runner
 from storage import Store
 from storage.types import Event
 
@@ -19,10 +20,16 @@ def make_runner(
     *,
     history_window: int = 20,
     turn_timeout: float = 5.0,
+    after_turn: Sequence[AfterTurnJob] = (),
 ) -> Runner:
     team = build_team(model, quotes, JokeBook(random.Random(7)))
     return Runner(
-        store, team, app_name=APP, history_window=history_window, turn_timeout=turn_timeout
+        store,
+        team,
+        app_name=APP,
+        history_window=history_window,
+        turn_timeout=turn_timeout,
+        after_turn=after_turn,
     )
 
 

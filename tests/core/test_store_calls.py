@@ -115,20 +115,22 @@ async def _warm(proxy: CountingStore, core: Conversation) -> None:
 
 # Every message: one identity lookup and the inbox row written on receipt; under the session
 # lock the order check, the inbox row read again (another worker may have answered it), the
-# session read once, the notices; the row marked done at the end.
+# session read once (as a turn loads it: get_context), the notices; the row marked done at the
+# end.
 PER_MESSAGE = {
     "resolve_user": 1,
     "inbox_put": 1,
     "session_lock": 1,
     "inbox_earlier_pending": 1,
     "inbox_status": 1,
-    "get_session": 1,
+    "get_context": 1,
     "notices": 1,
     "inbox_done": 1,
 }
 # A joke turn: the user's message, the manager's handover call and its result, the funny
-# nerd's tell_joke call and its result, the answer; tell_joke reads the user's state afresh.
-JOKE = {**PER_MESSAGE, "append_event": 6, "get_session": 2}
+# nerd's tell_joke call and its result, the answer; tell_joke reads the user's state afresh;
+# one recall of the user's memories for the turn's memory block.
+JOKE = {**PER_MESSAGE, "append_event": 6, "get_session": 1, "recall": 1}
 # /watchlist add: one event carrying the state change.
 COMMAND = {**PER_MESSAGE, "append_event": 1}
 

@@ -520,6 +520,10 @@ class DiscordEmulator:
         act while a reply is in flight."""
         self._holds.append((method, path))
 
+    def unhold(self) -> None:
+        """Stop parking new requests; those already parked wait for `release()`."""
+        self._holds.clear()
+
     def release(self) -> None:
         """Answer every parked request and stop holding (set a single held event to answer
         requests one by one, in any order)."""

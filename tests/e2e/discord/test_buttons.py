@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import pytest
 
 from adapters.discord.buttons import NOT_FOR_YOU
@@ -90,3 +91,32 @@ async def test_admin_sessions_pager(bot: RunningBot) -> None:
     _, [page2] = await press(bot, ADMIN, page1, "Next")
     assert page2["content"].startswith("Sessions, page 2")
     assert [label for label, _ in bot.emu.buttons(page2)] == ["Previous"]
+
+
+async def test_emulator_honours_update_callbacks_for_components_only(bot: RunningBot) -> None:
+    """Callback 7 edits the clicked message (6 would make it the original response); neither
+    is valid for a slash command. The bot's own acknowledgement is parked meanwhile."""
+    await bot.say(USER, "/watchlist add IBM")
+    [shown] = await bot.say(USER, "/watchlist")
+    callbacks = r"/interactions/\d+/[^/]+/callback"
+    async with aiohttp.ClientSession() as http:
+
+        async def callback(interaction: dict[str, Any], body: dict[str, Any]) -> int:
+            url = f"{bot.emu.api_base}/interactions/{interaction['id']}/{interaction['token']}"
+            async with http.post(f"{url}/callback", json=body) as response:
+                return response.status
+
+        bot.emu.hold("POST", callbacks)
+        clicked = await bot.emu.press(bot.user(USER), shown, custom_id(bot, shown, "Remove IBM"))
+        slash = await bot.emu.invoke_command(bot.user(USER), "help")
+        await wait_until(lambda: len(bot.emu.held) == 2, timeout=TIMEOUT)
+        bot.emu.unhold()
+        assert await callback(slash, {"type": 6}) == 400
+        update = {"type": 7, "data": {"content": "Done.", "components": []}}
+        assert await callback(clicked, update) == 204
+        message = bot.emu.messages[int(shown["id"])]
+        assert (message["content"], message["components"]) == ("Done.", [])
+        bot.emu.release()  # the bot's late acknowledgement of the click: 400, nothing runs
+    await wait_until(lambda: bot.emu.followups(slash), timeout=TIMEOUT)
+    await wait_until(bot.settled, timeout=TIMEOUT)
+    assert "IBM" in (await bot.say(USER, "/watchlist"))[0]["content"]

@@ -155,3 +155,21 @@ async def test_a_split_reply_carries_its_buttons_on_the_last_part(bot: RunningBo
     ) + [True]
     _, [older, *_] = await press(bot, ADMIN, messages[-1], "Older", user=ADMIN)
     assert older.startswith("History of")
+
+
+async def test_a_press_keeps_its_place_among_the_users_messages(bot: RunningBot) -> None:
+    await bot.ask(USER, USER, "/watchlist add AAPL")
+    await bot.ask(USER, USER, "/watchlist add TSLA")
+    await bot.ask(USER, USER, "/watchlist")
+    shown = last_message(bot, USER)
+    before = len(bot.tg.bot_messages(USER))
+    # One batch: the press, then a typed command; answered in that order.
+    bot.tg.press(USER, shown["message_id"], data_of(bot, USER, shown, "Remove AAPL"), USER)
+    bot.tg.private_text(USER, "/watchlist")
+
+    async def both() -> bool:
+        return len(bot.tg.bot_messages(USER)) >= before + 2 and await bot.settled()
+
+    await wait_until(both, timeout=TIMEOUT)
+    removed, listed = bot.tg.shown(USER)[before:]
+    assert "Removed AAPL" in removed and listed == "Your watchlist: TSLA"

@@ -67,6 +67,7 @@ class ToolContext:
         self._transfer: str | None = None
         self._memories = memories
         self._memory_changes: list[MemoryChange] = []
+        self._revealed = False
         self._schedules = schedules
         self._schedule_changes: list[ScheduleChange] = []
 
@@ -131,7 +132,15 @@ class ToolContext:
 
     async def search_memories(self, query: str) -> list[Memory]:
         """The user's memories matching `query` best first, then the most recent ones."""
-        return await self._memories.search(query) if self._memories else []
+        found = await self._memories.search(query) if self._memories else []
+        self._revealed = self._revealed or bool(found)
+        return found
+
+    @property
+    def revealed_memories(self) -> bool:
+        """Whether a search showed the model any of the user's memories (the runner keeps such
+        an answer out of a shared chat)."""
+        return self._revealed
 
     async def all_memories(self) -> list[Memory]:
         return await self._memories.all() if self._memories else []

@@ -44,8 +44,11 @@ class UserMemories:
         self._app_name = app_name
         self._user_id = user_id
 
-    async def search(self, query: str) -> list[Memory]:
-        return await self._source.recall(self._app_name, self._user_id, query[:QUERY_CHARS])
+    async def search(self, query: str, *, recent: int = 4) -> list[Memory]:
+        """The best matches of `query`, then up to `recent` of the latest others."""
+        return await self._source.recall(
+            self._app_name, self._user_id, query[:QUERY_CHARS], recent=recent
+        )
 
     async def all(self) -> list[Memory]:
         return await self._source.memories(self._app_name, self._user_id)
@@ -70,7 +73,9 @@ def format_memories(memories: Sequence[Memory], max_chars: int = MEMORY_PROMPT_C
 
 
 async def memory_message(
-    memories: UserMemories, text: str, max_chars: int = MEMORY_PROMPT_CHARS
+    memories: UserMemories, text: str, max_chars: int = MEMORY_PROMPT_CHARS, *, recent: int = 4
 ) -> dict[str, Any]:
-    """The turn's memory block as a chat message: one recall with the user's message."""
-    return {"role": "system", "content": format_memories(await memories.search(text), max_chars)}
+    """The turn's memory block as a chat message: one recall with the user's message (and up to
+    `recent` of the latest memories besides the matches)."""
+    found = await memories.search(text, recent=recent)
+    return {"role": "system", "content": format_memories(found, max_chars)}

@@ -54,7 +54,9 @@ class ModelResponse:
     model: str | None = None
     # The answer tells the user's own data back (their memories, their profile): in a shared
     # chat it goes only to them (the final event carries it; bot.messages.Reply.private).
-    private: bool = False
+    # None: not judged (a real LLM): in a shared chat the runner then makes the answer private
+    # when the model was shown the user's memories (agents/runner.py, "_guarded").
+    private: bool | None = None
 
 
 ModelChunk = TextDelta | ModelResponse

@@ -13,6 +13,7 @@ import json
 import re
 import uuid
 from collections.abc import AsyncGenerator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from agents.agent import TRANSFER_TOOL, transfer_targets
@@ -44,6 +45,7 @@ ROUTES = {
 class OfflineModel:
     description = "offline model (no LLM key: built-in intent routing, no network)"
     model = "offline"
+    judges_privacy = True  # every answer says whether it tells the user's data back
 
     async def aclose(self) -> None:
         return None
@@ -54,7 +56,7 @@ class OfflineModel:
         words = [] if response.private else re.findall(r"\S+\s*|\s+", response.text)
         for start in range(0, len(words), WORDS_PER_DELTA):
             yield TextDelta("".join(words[start : start + WORDS_PER_DELTA]))
-        yield response
+        yield replace(response, private=bool(response.private))  # it judges every answer
 
 
 def respond(request: ModelRequest) -> ModelResponse:

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from agents.agent import Agent, Tool, ToolContext
 from agents.chart_tools import attachments_of
 from agents.history import to_messages, tool_call_content
-from agents.memory import MEMORY_PROMPT_CHARS, UserMemories, memory_message
+from agents.memory import MEMORY_PROMPT_CHARS, NO_MEMORIES, UserMemories, memory_message
 from agents.model import (
     ERROR_MESSAGES,
     Message,
@@ -68,6 +68,7 @@ class _Turn:
     messages: dict[str, Any] = field(default_factory=dict)  # event id -> its model message
     text: str = ""  # the user's message: what the memory block is recalled with
     memory: Message | None = None  # the memory block, recalled once per turn
+    revealed: bool = False  # the model was shown some of the user's memories this turn
     origin: ChatOrigin | None = None  # the chat the message came from (where jobs set fire)
 
 
@@ -112,6 +113,9 @@ class Runner:
         self._observer = observer or Unobserved()
         self._tracer = tracer or Untraced()
         self._memory_chars = memory_prompt_chars
+        # Whether the model marks each answer private or not (ModelResponse.private), so it may
+        # see the latest memories in a shared chat too (the offline model does; an LLM does not).
+        self._judges_privacy = bool(getattr(root_agent.model, "judges_privacy", False))
         self._jobs = tuple(after_turn)
 
     @property
@@ -244,6 +248,8 @@ class Runner:
             response: ModelResponse | None = None
             async for chunk in self._call_model(turn, agent):
                 if isinstance(chunk, TextDelta):
+                    if _guarded(turn) and not self._judges_privacy:
+                        continue  # a preview in a shared chat, of what may be private
                     yield Event(
                         author=agent.name,
                         content={"text": chunk.text},
@@ -285,7 +291,8 @@ class Runner:
         if not text:
             log.warning("agent %s gave an empty answer", agent.name)
         content: dict[str, Any] = {"text": text or EMPTY_ANSWER}
-        if response.private:
+        # A real LLM does not judge (None): in a shared chat, having seen memories decides.
+        if response.private or (response.private is None and _guarded(turn)):
             content["private"] = True  # stored: a replayed turn is private too
         attachments = attachments_of(_tool_results(turn))
         if attachments:
@@ -341,7 +348,14 @@ class Runner:
         message: everything before it stays byte-identical between turns (prompt caches)."""
         if turn.memory is None:
             memories = self._memories(turn.session.user_id)
-            turn.memory = await memory_message(memories, turn.text, self._memory_chars)
+            # In a shared chat only the memories the message is about, not the latest besides:
+            # an answer a model did not judge, written after seeing any, goes to the user alone
+            # (_guarded). A model that judges (the offline one) marks such answers itself.
+            recent = 0 if _shared(turn) and not self._judges_privacy else 4
+            turn.memory = await memory_message(
+                memories, turn.text, self._memory_chars, recent=recent
+            )
+            turn.revealed = turn.memory["content"] != NO_MEMORIES
         cut = _current_message(turn)
         before = to_messages(turn.events[:cut], turn.messages)
         return (*before, turn.memory, *to_messages(turn.events[cut:], turn.messages))
@@ -393,6 +407,7 @@ class Runner:
         with self._tracer.span(f"execute_tool {name}", _tool(name, agent)) as span:
             result = await self._call_tool(turn, tool, call, ctx)
             failed = isinstance(result, Mapping) and "error" in result
+            turn.revealed = turn.revealed or ctx.revealed_memories
             if failed:
                 span.set("error.type", "tool_error")
         self._observer.tool_call(name, "error" if failed else "ok")
@@ -466,6 +481,17 @@ def _tool_results(turn: _Turn) -> list[Mapping[str, Any]]:
         if r and e.invocation_id == turn.invocation_id
     )
     return [r["result"] for r in mine if isinstance(r.get("result"), Mapping)]
+
+
+def _shared(turn: _Turn) -> bool:
+    """The turn's message was written in a shared chat (a group, a guild channel)."""
+    return turn.origin is not None and turn.origin.chat_id is not None
+
+
+def _guarded(turn: _Turn) -> bool:
+    """In a shared chat, after the model was shown some of the user's memories: no preview, and
+    an answer the model did not judge (a real LLM) goes to the user alone."""
+    return turn.revealed and _shared(turn)
 
 
 def _current_message(turn: _Turn) -> int:

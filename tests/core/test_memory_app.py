@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
+from agents.memory import NO_MEMORIES
 from agents.memory_extraction import EXTRACTION_INSTRUCTION
-from testkit.emulators.llm import LLMEmulator, Say
+from bot.app import App
+from bot.messages import Reply
+from storage import Event, EventActions
+from storage.types import MemoryChange
+from testkit.emulators.llm import LLMEmulator, Say, call
 from testkit.helpers import wait_until
 
-from .conftest import AppFactory, say
+from .conftest import AppFactory, incoming, say
 
 MEMORY_TOOLS = {"remember", "update_memory", "forget_memory", "search_memories"}
 
@@ -62,3 +68,50 @@ async def test_tools_and_off_make_no_extraction_call(
     assert (set(turn.tool_names) >= MEMORY_TOOLS) is (mode == "tools")
     assert "add_dislike" in turn.tool_names and "forget_name" in turn.tool_names
     assert turn.body["messages"][-2]["content"] == "Memories about the user: none."
+
+
+async def seeded(app: App, *texts: str) -> None:
+    """User telegram:42 with these memories (told in the private chat)."""
+    await say(app, "/start")
+    user_id = await app.store.find_user("telegram", "42")
+    assert user_id is not None
+    session = await app.store.get_session(app.settings.app_name, user_id, "telegram:42")
+    assert session is not None
+    adds = tuple(MemoryChange("add", t) for t in texts)
+    await app.store.append_event(
+        session, Event("system", {"text": "seed"}, actions=EventActions(memory_changes=adds))
+    )
+
+
+async def everything(app: App, text: str, **kwargs: Any) -> list[Reply]:
+    """Every reply of one message, streamed previews included."""
+    return [r async for r in app.core.handle(incoming(text, **kwargs)) if not r.typing]
+
+
+async def test_in_a_group_what_the_llm_wrote_after_seeing_memories_goes_to_the_user_alone(
+    app_factory: AppFactory, llm: LLMEmulator
+) -> None:
+    async with app_factory(**llm_env(llm, "tools")) as app:
+        await seeded(app, "has a cat called Pixel", "lives in Lisbon")
+        llm.script(Say("Your cat is called Pixel, a fine name for a cat."))
+        got = await everything(app, "what is my cat called?", group=True)
+        assert got and all(r.private for r in got) and not any(r.partial for r in got)
+        block = llm.requests[-1].body["messages"][-2]["content"]
+        assert "has a cat called Pixel" in block and "Lisbon" not in block  # matches only
+        # A group message about nothing remembered: no memory shown, the answer stays there.
+        llm.script(Say("It is sunny today, everyone, enjoy it outside."))
+        got = await everything(app, "how is the weather today?", group=True)
+        assert llm.requests[-1].body["messages"][-2]["content"] == NO_MEMORIES
+        assert not any(r.private for r in got) and any(r.partial for r in got)
+        # The model searched the memories itself: what it writes next is private too.
+        llm.script(
+            Say(tool_calls=[call("search_memories", query="anything")]),
+            Say("You live in Lisbon."),
+        )
+        got = await everything(app, "tell me something about me", group=True)
+        assert got and all(r.private for r in got)
+        # In the private chat nothing changes: the memories are shown and the answer streams.
+        llm.script(Say("Hello again, how is Pixel doing today?"))
+        got = await everything(app, "hello")
+        assert "Lisbon" in llm.requests[-1].body["messages"][-2]["content"]
+        assert any(r.partial for r in got) and not any(r.private for r in got)

@@ -69,18 +69,23 @@ async def open_database(database_url: str, memory_limit: int = DEFAULT_MEMORY_LI
 
 
 @contextlib.asynccontextmanager
-async def open_app(settings: Settings, *, tracer: Tracer | None = None) -> AsyncIterator[App]:
+async def open_app(
+    settings: Settings, *, tracer: Tracer | None = None, clock: Callable[[], float] = time.time
+) -> AsyncIterator[App]:
     """Store, quote provider, model, agent team, runner and core, closed in reverse order.
-    `tracer`: spans go there instead of where OTEL_EXPORTER_OTLP_ENDPOINT says (tests)."""
+    `tracer`: spans go there instead of where OTEL_EXPORTER_OTLP_ENDPOINT says (tests).
+    `clock`: the core's wall time, which reminders and digests are set from (tests step it)."""
     async with contextlib.AsyncExitStack() as stack:
         if tracer is None:  # before the database opens: a missing package costs nothing
             tracer = await stack.enter_async_context(open_tracing(settings.otel_endpoint))
-        async with _open_app(settings, tracer) as app:
+        async with _open_app(settings, tracer, clock) as app:
             yield app
 
 
 @contextlib.asynccontextmanager
-async def _open_app(settings: Settings, tracer: Tracer) -> AsyncIterator[App]:
+async def _open_app(
+    settings: Settings, tracer: Tracer, clock: Callable[[], float]
+) -> AsyncIterator[App]:
     store = await open_database(settings.database_url, settings.memory_limit)
     metrics = Metrics()  # this app's own registry: counted by the core, runner and quotes
     async with store, agents.QuoteProvider(settings.quotes_base_url, observer=metrics) as quotes:
@@ -116,6 +121,7 @@ async def _open_app(settings: Settings, tracer: Tracer) -> AsyncIterator[App]:
                 observer=metrics,
                 tracer=tracer,
                 charts=charts,
+                clock=clock,
             )
             # Closed first: post-turn jobs in flight finish while the model and store are open.
             async with contextlib.aclosing(core):

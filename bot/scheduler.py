@@ -54,6 +54,9 @@ MAX_BACKOFF_FACTOR = 16  # a failing provider is asked at most every 16 polls' t
 RETRY_SECONDS = 5.0  # a RETRY send waits this long, doubled per attempt ...
 MAX_RETRY_SECONDS = 600.0  # ... up to this
 BATCH = 500  # jobs claimed / outbox rows sent per tick at most
+# An outbox row being sent is hidden from other workers this long; one left by a worker that
+# died mid-send is sent by another (or after a restart) once it runs out.
+LEASE_SECONDS = 15.0
 
 
 class QuoteSource(Protocol):
@@ -200,7 +203,8 @@ class Scheduler:
 
     # -- sending -----------------------------------------------------------------------------
     async def flush(self, now: float) -> None:
-        for item in await self._store.pending_outbox(self._app, now, BATCH):
+        until = now + LEASE_SECONDS
+        for item in await self._store.lease_outbox(self._app, now, until, BATCH):
             await self._send(item, now)
 
     async def _send(self, item: OutboxItem, now: float) -> None:

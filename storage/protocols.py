@@ -281,6 +281,14 @@ class ScheduleStore(Protocol):
         """Outbox rows not sent yet whose next try is due, oldest first."""
         ...
 
+    async def lease_outbox(
+        self, app_name: str, now: float, until: float, limit: int = 500
+    ) -> list[OutboxItem]:
+        """Take the rows due at `now` for sending, oldest first: each is hidden from every
+        other caller until `until` (a worker that dies mid-send leaves it to the others
+        after that), so two workers never send one row at the same time."""
+        ...
+
     async def outbox_sent(self, app_name: str, outbox_id: str) -> None:
         """The platform took it: the row goes."""
         ...

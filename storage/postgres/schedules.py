@@ -40,6 +40,13 @@ _OUTBOX = (
 _LOCK = """SELECT id, version FROM jobs WHERE app_name = $1 AND id = ANY($2::text[])
            FOR UPDATE SKIP LOCKED"""
 
+# Rows another worker is sending are locked or leased (next_try in the future): skipped.
+_LEASE = f"""UPDATE outbox o SET next_try = $3 FROM (
+                 SELECT id FROM outbox WHERE app_name = $1 AND next_try <= $2
+                 ORDER BY created_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) t
+             WHERE o.app_name = $1 AND o.id = t.id
+             RETURNING {", ".join("o." + c.strip() for c in OUTBOX_COLUMNS.split(","))}"""
+
 
 async def apply_changes(
     conn: asyncpg.Connection, app: str, user: str, changes: Sequence[ScheduleChange]
@@ -188,6 +195,14 @@ class PostgresSchedules:
                 limit,
             )
         return [outbox_from_row(tuple(row)) for row in rows]
+
+    async def lease_outbox(
+        self, app_name: str, now: float, until: float, limit: int = 500
+    ) -> list[OutboxItem]:
+        async with db_errors(), self._pool.acquire() as conn:
+            rows = await conn.fetch(_LEASE, app_name, now, until, limit)
+        items = (outbox_from_row(tuple(row)) for row in rows)
+        return sorted(items, key=lambda o: (o.created_at, o.id))
 
     async def outbox_sent(self, app_name: str, outbox_id: str) -> None:
         await self._execute(

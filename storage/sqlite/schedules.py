@@ -136,6 +136,18 @@ def pending_outbox(db: sqlite3.Connection, app: str, now: float, limit: int) -> 
     return [outbox_from_row(row) for row in rows]
 
 
+def lease_outbox(
+    db: sqlite3.Connection, app: str, now: float, until: float, limit: int
+) -> list[OutboxItem]:
+    rows = db.execute(
+        f"UPDATE outbox SET next_try = ? WHERE app_name = ? AND id IN (SELECT id FROM outbox"
+        " WHERE app_name = ? AND next_try <= ? ORDER BY created_at, id LIMIT ?)"
+        f" RETURNING {OUTBOX_COLUMNS}",
+        (until, app, app, now, limit),
+    ).fetchall()
+    return sorted((outbox_from_row(row) for row in rows), key=lambda o: (o.created_at, o.id))
+
+
 def outbox_sent(db: sqlite3.Connection, app: str, outbox_id: str) -> None:
     db.execute("DELETE FROM outbox WHERE app_name = ? AND id = ?", (app, outbox_id))
 
@@ -210,6 +222,12 @@ class SqliteSchedules:
 
     async def pending_outbox(self, app_name: str, now: float, limit: int = 500) -> list[OutboxItem]:
         return await self._read(partial(pending_outbox, app=app_name, now=now, limit=limit))
+
+    async def lease_outbox(
+        self, app_name: str, now: float, until: float, limit: int = 500
+    ) -> list[OutboxItem]:
+        fn = partial(lease_outbox, app=app_name, now=now, until=until, limit=limit)
+        return await self._write(fn)
 
     async def outbox_sent(self, app_name: str, outbox_id: str) -> None:
         await self._write(partial(outbox_sent, app=app_name, outbox_id=outbox_id))

@@ -75,7 +75,11 @@ _ASK = re.compile(
     r"(?:\s+(?:is|was|are))?(?:\s+(?:called|named))?\s*[?.!]*$",
     re.I,
 )
-_WHERE = re.compile(r"\bwhere (?:do|did) i (?P<verb>live|work|stay|come from)\b", re.I)
+_WHERE = re.compile(
+    r"\bwhere (?:do|did) i (?P<verb>live|work|stay|come from)\b"
+    r"|\b(?:know|remember|tell me) where i (?P<also>live|work|stay|come from)\b",
+    re.I,
+)
 _WHERE_SLOTS = {"live": "lives in", "stay": "lives in", "work": "works at", "come from": "is from"}
 # What "my <thing>" questions and statements leave to other readers.
 _NOT_SLOTS = frozenset({"name", "watchlist", "watch list", "portfolio"})
@@ -100,7 +104,8 @@ def read_request(text: str) -> MemoryTalk | None:
 def _question(clause: str) -> MemoryTalk | None:
     where = _WHERE.search(clause)
     if where:
-        return MemoryTalk("ask", about=_WHERE_SLOTS[where.group("verb").lower()])
+        verb = where.group("verb") or where.group("also")
+        return MemoryTalk("ask", about=_WHERE_SLOTS[verb.lower()])
     match = _ASK.search(clause)
     if match is None:
         return None
@@ -127,13 +132,21 @@ _REMEMBER = re.compile(
 )
 
 
+_RECOLLECTION = re.compile(r"^(?:when|what|how|where|who|why|the time|us|me|you)\b", re.I)
+
+
 def _remember(clause: str) -> MemoryTalk | None:
     match = _REMEMBER.search(clause)
     if match is None:
         return None
     what = match.group("what").strip().rstrip("?")
-    facts = read_facts(what, limit=TALK_MAX) or (third_person(what),)
-    return MemoryTalk("remember", facts=facts)
+    facts = read_facts(what, limit=TALK_MAX)
+    if facts:
+        return MemoryTalk("remember", facts=facts)
+    # "remember this", "remember when we ...": nothing told to keep
+    if len(what.split()) < 2 or _RECOLLECTION.match(what):
+        return None
+    return MemoryTalk("remember", facts=(third_person(what),))
 
 
 # -- statements -----------------------------------------------------------------------------
@@ -158,8 +171,16 @@ _FEEL = re.compile(
     re.I,
 )
 _HAVE = re.compile(r"^i\s+(?:have|'ve got|have got)\s+(?P<v>(?:a|an|two|three|\d+)\s+.+)$", re.I)
-# "I love you", "I like it": talk, not facts.
-_NOT_OBJECTS = frozenset({"you", "it", "this", "that", "them", "him", "her", "u", "ya", "so"})
+# "I love you", "I like it", "I hate when ...": talk, not facts.
+_NOT_OBJECTS = frozenset(
+    {"you", "your", "it", "this", "that", "them", "him", "her", "u", "ya", "so", "how", "what"}
+    | {"when", "the way", "talking", "chatting", "these", "those"}
+)
+# "my question is ...", "my point is that ...": talk about the talk, not facts.
+_NOT_KEYS = frozenset(
+    {"question", "point", "guess", "problem", "issue", "answer", "idea", "thought", "opinion"}
+    | {"concern", "request", "bad", "pleasure", "mistake", "message", "reply", "god"}
+)
 
 
 def read_facts(text: str, *, limit: int = STATEMENT_MAX) -> tuple[str, ...]:
@@ -183,17 +204,24 @@ def _fact(clause: str) -> str | None:
     if work:
         return _with(f"Works {work.group('p').lower()}", work.group("v"))
     feel = _FEEL.match(clause)
-    if feel and feel.group("v").lower().split()[0] not in _NOT_OBJECTS:
+    if feel and not _talk(feel.group("v")):
         return _with(_third(feel.group("verb").lower()).capitalize(), feel.group("v"))
     have = _HAVE.match(clause)
     return _with("Has", have.group("v")) if have else None
 
 
+def _talk(thing: str) -> bool:
+    lowered = thing.lower()
+    return any(lowered == w or lowered.startswith(w + " ") for w in _NOT_OBJECTS)
+
+
 def _my_fact(key: str, value: str) -> str | None:
     key = " ".join(key.lower().split())
     value = value.strip(" .!")
-    if key in _NOT_SLOTS or not value or len(value) > VALUE_MAX:
+    if key in _NOT_SLOTS or key in _NOT_KEYS or not value or len(value) > VALUE_MAX:
         return None
+    if value.lower().startswith("that "):
+        return None  # "my point is that ...": an argument, not a value
     return f"{key[0].upper()}{key[1:]}: {value}"
 
 

@@ -27,6 +27,7 @@ from agents.profile import (
     WATCHLIST_KEY,
     as_list,
 )
+from agents.replies import literal
 
 SUMMARY_PREFIX = "Summary of the earlier conversation:"
 MEMORY_KINDS = frozenset(
@@ -178,7 +179,7 @@ def _nothing_to_do(intent: Intent, tools: set[str], block: Sequence[Known]) -> s
     if needed.get(intent.kind, "add_dislike") not in tools:
         return "I can't change what I remember here: memory is switched off for this bot."
     if intent.kind == "remember":
-        known = [spoken(k.text) for fact in intent.facts for k in block if same_text(fact, k.text)]
+        known = [said(k.text) for fact in intent.facts for k in block if same_text(fact, k.text)]
         return f"I know: {'; '.join(known) or 'that'}."
     if intent.kind == "forget":
         return (
@@ -194,18 +195,19 @@ def answer_question(about: str, known: Sequence[Known]) -> str:
         return found
     best = best_match(_search_words(about), known)
     if best is not None:
-        return f"You told me: {spoken(best.text)}."
+        return f"You told me: {said(best.text)}."
     if about in ("lives in", "works at", "is from"):
         where = {"lives in": "where you live", "works at": "where you work"}
         return f"You haven't told me {where.get(about, 'where you are from')} yet."
-    return f"I don't know your {about} yet. Tell me (\"my {about} is ...\") and I'll remember it."
+    thing = literal(about)
+    return f"I don't know your {thing} yet. Tell me (\"my {thing} is ...\") and I'll remember it."
 
 
 def _answer_of(about: str, known: Sequence[Known]) -> str | None:
     """A memory in the slot asked about ("dog", or "dog" for "dog's name"), said back."""
     slots = {about, re.sub(r"(?:'s)?\s+(?:name|called)$", "", about)}
     match = next((k for k in known if slot_of(k.text) in slots), None)
-    return f"{_capital(spoken(match.text))}." if match else None
+    return f"{_capital(said(match.text))}." if match else None
 
 
 def about_me(block: Sequence[Known], state: Mapping[str, Any]) -> str:
@@ -237,14 +239,14 @@ def profile_lines(state: Mapping[str, Any]) -> list[str]:
 def earlier(messages: Sequence[Message], block: Sequence[Known]) -> str:
     """What the user said before: this conversation's messages, the summary of what came
     before them, and the memories."""
-    said = [m for m in earlier_messages(messages) if _told(m)]
+    told = [m for m in earlier_messages(messages) if _told(m)]
     parts = []
-    if said:
-        quoted = [f'- "{_cut(m, QUOTED_CHARS)}"' for m in said[-EARLIER_SHOWN:]]
+    if told:
+        quoted = [f'- "{literal(_cut(m, QUOTED_CHARS))}"' for m in told[-EARLIER_SHOWN:]]
         parts.append("\n".join(["Earlier you told me:", *quoted]))
     before = summary(messages)
     if before:
-        parts.append(f"Before that: {_cut(before, SUMMARY_SHOWN)}")
+        parts.append(f"Before that: {literal(_cut(before, SUMMARY_SHOWN))}")
     if block:
         parts.append("\n".join(["And I remember:", *_listed(block)]))
     return "\n\n".join(parts) or "You haven't told me anything yet that I kept."
@@ -259,7 +261,12 @@ def _told(message: str) -> bool:
 
 
 def _listed(block: Sequence[Known]) -> list[str]:
-    return [f"- {_capital(spoken(k.text))}" for k in block]
+    return [f"- {_capital(said(k.text))}" for k in block]
+
+
+def said(memory: str) -> str:
+    """A memory said back to its user, shown as written inside the Markdown answer."""
+    return literal(spoken(memory))
 
 
 def _cut(text: str, limit: int) -> str:

@@ -17,6 +17,15 @@ CAPABILITIES = (
 )
 
 
+# Markdown's punctuation: the model's answers are read as Markdown, what a user typed is not.
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>~|#])")
+
+
+def literal(text: str) -> str:
+    """User (or tool) text inside an answer, escaped so it shows exactly as typed."""
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
 def small_talk(
     text: str, state: Mapping[str, Any], tools: set[str] | frozenset[str] = frozenset()
 ) -> str:
@@ -65,11 +74,11 @@ def _name(result: Mapping[str, Any], state: Mapping[str, Any]) -> str:
 
 
 def _remembered(result: Mapping[str, Any], state: Mapping[str, Any]) -> str:
-    return f"Got it, I'll remember that {spoken(str(result.get('remembered', '')))}."
+    return f"Got it, I'll remember that {literal(spoken(str(result.get('remembered', ''))))}."
 
 
 def _updated(result: Mapping[str, Any], state: Mapping[str, Any]) -> str:
-    return f"Got it, I've updated that: {spoken(str(result.get('text', '')))}."
+    return f"Got it, I've updated that: {literal(spoken(str(result.get('text', ''))))}."
 
 
 def _forgotten(result: Mapping[str, Any], state: Mapping[str, Any]) -> str:

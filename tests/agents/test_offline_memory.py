@@ -239,3 +239,14 @@ def test_third_person() -> None:
     assert third_person("I go swimming on Mondays") == "Goes swimming on Mondays"
     assert third_person("I'm vegetarian") == "Is vegetarian"
     assert third_person("the key is under my mat") == "The key is under their mat"
+
+
+def test_what_the_user_typed_is_shown_as_typed_not_as_markdown() -> None:
+    memory = ("222222222222", "Favourite emoticon: *_*")
+    assert answer("what is my favourite emoticon?", [memory]) == (
+        r"Your favourite emoticon is \*\_\*."
+    )
+    before = [{"role": "user", "content": "my code is in `main.py` [draft]"}]
+    assert r'"my code is in \`main.py\` \[draft\]"' in answer(
+        "what did I tell you earlier?", before=before
+    )

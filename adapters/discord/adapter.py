@@ -26,7 +26,7 @@ from discord import app_commands
 
 from adapters.buttons import ButtonKey
 from adapters.delivery import Tasks, deliver_turn, pause
-from adapters.discord.buttons import NOT_FOR_YOU, Buttons, pressed
+from adapters.discord.buttons import Buttons, pressed
 from adapters.discord.client import (
     build_client,
     command_guild,
@@ -293,10 +293,11 @@ class DiscordAdapter:
         gets an ephemeral "not for you"."""
         if interaction.type is not discord.InteractionType.component:
             return
-        command = pressed(self._button_key, interaction)
+        press = pressed(self._button_key, interaction)
+        command = press.command
         try:
             if command is None:
-                await interaction.response.send_message(NOT_FOR_YOU, ephemeral=True)
+                await interaction.response.send_message(press.refusal, ephemeral=True)
                 return
             ephemeral = interaction.guild_id is not None
             await interaction.response.defer(ephemeral=ephemeral, thinking=True)

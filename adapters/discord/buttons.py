@@ -13,14 +13,14 @@ from collections.abc import Mapping
 
 import discord
 
-from adapters.buttons import ButtonKey, rows
+from adapters.buttons import NOT_FOR_YOU, ButtonKey, Pressed, rows
 from bot.messages import Action
 
 CUSTOM_ID_LIMIT = 100
 LABEL_LIMIT = 80
 PER_ROW = 5
 MAX_ROWS = 5
-NOT_FOR_YOU = "This button is for someone else."
+__all__ = ["NOT_FOR_YOU", "Buttons", "pressed"]
 
 
 class Buttons:
@@ -50,10 +50,10 @@ class Buttons:
         return view
 
 
-def pressed(key: ButtonKey, interaction: discord.Interaction) -> str | None:
-    """The command a button press runs, or None: someone else's button (or not a button)."""
+def pressed(key: ButtonKey, interaction: discord.Interaction) -> Pressed:
+    """What a button press runs: nothing for someone else's button (or not a button)."""
     data: Mapping[str, object] = interaction.data or {}
     custom_id = data.get("custom_id")
     if not isinstance(custom_id, str) or data.get("component_type") != 2:
-        return None
-    return key.command(custom_id, str(interaction.user.id))
+        return Pressed(None, NOT_FOR_YOU)
+    return key.press(custom_id, str(interaction.user.id))

@@ -40,7 +40,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 from adapters.buttons import ButtonKey
 from adapters.delivery import Tasks, deliver_turn, pause
 from adapters.startup import keep_trying, origin
-from adapters.telegram.buttons import NOT_FOR_YOU, Press, press_of
+from adapters.telegram.buttons import Press, press_of
 from adapters.telegram.delivery import Progress, TurnWriter, Typing
 from adapters.telegram.http import AiohttpRequest
 from adapters.telegram.outgoing import OutgoingSends
@@ -429,7 +429,7 @@ class TelegramAdapter:
         """answerCallbackQuery, once: a redelivered press is answered again in vain (Telegram
         refuses an old query), which only costs a log line."""
         assert self._sender is not None
-        text = NOT_FOR_YOU if press.incoming is None else None
+        text = press.refusal or None
         try:
             await self._sender.bot.answer_callback_query(press.query_id, text=text)
         except TelegramError as exc:

@@ -5,7 +5,8 @@
 an `Incoming` from the presser in the chat of the message the button is under, so the core runs
 it like a typed command, in that user's order in that chat. Its `message_id` is the callback
 query's id: a redelivered update is recorded once and not run twice. A press that is not the
-presser's own button gives no `Incoming`: it is answered "not for you" and nothing runs.
+presser's own button (or whose long command was kept by a run before a restart) gives no
+`Incoming`: it is answered with why, and nothing runs.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from telegram import (
     Chat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    MaybeInaccessibleMessage,
     Message,
     Update,
 )
 
-from adapters.buttons import ButtonKey, rows
+from adapters.buttons import NOT_FOR_YOU, ButtonKey, rows
 from adapters.telegram.translate import PLATFORM
 from bot.messages import Action, ChatKind, Incoming
 
@@ -31,7 +33,7 @@ log = logging.getLogger(__name__)
 CALLBACK_DATA_LIMIT = 64  # bytes
 LABEL_LIMIT = 64
 PER_ROW = 3
-NOT_FOR_YOU = "This button is for someone else."
+__all__ = ["NOT_FOR_YOU", "Press", "keyboard", "press_of"]
 PRESS_PREFIX = "cb:"  # inbox ids of presses: never mistaken for an update id
 
 
@@ -54,10 +56,12 @@ def keyboard(
 
 @dataclass(frozen=True, slots=True)
 class Press:
-    """A callback query: answered in any case; `incoming` is what it runs (None: nothing)."""
+    """A callback query: answered in any case (with `refusal` when it runs nothing);
+    `incoming` is what it runs."""
 
     query_id: str
     incoming: Incoming | None
+    refusal: str = ""
 
 
 def press_of(update: Update, key: ButtonKey) -> Press | None:
@@ -65,18 +69,19 @@ def press_of(update: Update, key: ButtonKey) -> Press | None:
     query = update.callback_query
     if query is None:
         return None
-    return Press(query.id, _incoming(query, key))
+    if query.message is None or query.from_user.is_bot:
+        return Press(query.id, None)  # a button under an inline-mode message: never ours
+    pressed = key.press(query.data or "", str(query.from_user.id))
+    if pressed.command is None:
+        log.info("telegram: press %s runs nothing: %s", query.id, pressed.refusal)
+        return Press(query.id, None, pressed.refusal)
+    return Press(query.id, _incoming(query, query.message, pressed.command))
 
 
-def _incoming(query: CallbackQuery, key: ButtonKey) -> Incoming | None:
-    message = query.message
+def _incoming(
+    query: CallbackQuery, message: MaybeInaccessibleMessage, command: str
+) -> Incoming | None:
     user = query.from_user
-    if message is None or user.is_bot:
-        return None  # a button under an inline-mode message: never one of ours
-    command = key.command(query.data or "", str(user.id))
-    if command is None:
-        log.info("telegram: press %s refused: not the presser's button", query.id)
-        return None
     private = message.chat.type == Chat.PRIVATE
     if private and message.chat.id != user.id:
         log.warning("telegram: press %s refused: a private chat not the presser's", query.id)

@@ -101,6 +101,7 @@ def _checked_text(text: Any) -> str:
 _STYLES = frozenset({"bold", "italic", "underline", "strikethrough", "spoiler"})
 _CODE = frozenset({"code", "pre"})
 _QUOTES = frozenset({"blockquote", "expandable_blockquote"})
+MAX_ENTITIES = 100
 _ENTITY_TYPES = _STYLES | _CODE | _QUOTES | {
     "mention", "hashtag", "cashtag", "bot_command", "url", "email", "phone_number",
     "text_link", "text_mention", "custom_emoji",
@@ -123,7 +124,8 @@ def checked_entities(text: str, entities: Any) -> list[dict[str, Any]] | None:
     for n, first in enumerate(entities):
         for second in entities[n + 1 :]:
             _check_nesting(first, second)
-    return [dict(e) for e in entities] or None
+    # Telegram keeps a message's first 100 entities and ignores the rest (tdlib maintainers).
+    return [dict(e) for e in entities[:MAX_ENTITIES]] or None
 
 
 def _check_entity(entity: Any, size: int) -> None:
@@ -505,7 +507,8 @@ class TelegramApiEmulator:
         if data not in offered:
             raise AssertionError(f"no button with {data!r} under message {message_id}")
         update_id = next(self._update_ids)
-        query_id = str(update_id * 1000 + from_user % 1000)  # unique, like Telegram's
+        # Unique, and as long as Telegram's (19 digits).
+        query_id = str(4_300_000_000_000_000_000 + update_id * 1000 + from_user % 1000)
         query: dict[str, Any] = {
             "id": query_id,
             "from": self._user(from_user, first_name),

@@ -173,3 +173,19 @@ async def test_a_press_keeps_its_place_among_the_users_messages(bot: RunningBot)
     await wait_until(both, timeout=TIMEOUT)
     removed, listed = bot.tg.shown(USER)[before:]
     assert "Removed AAPL" in removed and listed == "Your watchlist: TSLA"
+
+
+async def test_a_pager_command_too_long_for_callback_data_still_pages(bot: RunningBot) -> None:
+    """The oldest event of the page came from a press (its id holds the 19-digit query id):
+    the "Older" command is longer than 64 bytes, so the adapter keeps it and the button
+    carries a reference."""
+    await bot.ask(USER, USER, "/watchlist add AAPL")
+    await bot.ask(USER, USER, "/watchlist")
+    await press(bot, USER, last_message(bot, USER), "Remove AAPL")
+    [page] = await bot.ask(ADMIN, ADMIN, f"/history telegram:{USER} 1")
+    older_command = page.splitlines()[-1].removeprefix("Older: ")
+    assert len(older_command.encode()) > 64 and "telegram:cb:" in older_command
+    message = last_message(bot, ADMIN)
+    assert older_command not in data_of(bot, ADMIN, message, "Older")
+    _, [older] = await press(bot, ADMIN, message, "Older", user=ADMIN)
+    assert "Added AAPL" in older and "Removed AAPL" not in older

@@ -397,9 +397,9 @@ class TelegramAdapter:
 
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         press = press_of(update, self._buttons)
-        if press is not None:  # the button's spinner stops; a foreign press is told why
+        if press is not None:  # the button's spinner stops; a press running nothing says why
             self._tasks.spawn(self._answer_press(press))
-        incoming = self._translate(update)
+        incoming = press.incoming if press is not None else self._translate(update)
         if incoming is None:
             return
         # The turn runs in a task of its own: waiting for its chat's earlier turns, it holds

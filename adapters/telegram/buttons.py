@@ -28,12 +28,12 @@ from adapters.buttons import NOT_FOR_YOU, ButtonKey, rows
 from adapters.telegram.translate import PLATFORM
 from bot.messages import Action, ChatKind, Incoming
 
+__all__ = ["NOT_FOR_YOU", "Press", "keyboard", "press_of"]
 log = logging.getLogger(__name__)
 
 CALLBACK_DATA_LIMIT = 64  # bytes
 LABEL_LIMIT = 64
 PER_ROW = 3
-__all__ = ["NOT_FOR_YOU", "Press", "keyboard", "press_of"]
 PRESS_PREFIX = "cb:"  # inbox ids of presses: never mistaken for an update id
 
 
@@ -96,6 +96,7 @@ def _incoming(
         message_id=PRESS_PREFIX + query.id,
         text=command,
         display_name=user.full_name,
+        username=user.username,
         chat_kind=ChatKind.PRIVATE if private else ChatKind.GROUP,
         extra=extra,
     )

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from agents import OfflineModel
+from agents.compaction import Compaction, OfflineSummariser
 from agents.quotes import QuoteProvider
 from agents.runner import Runner
 from storage import Store, open_store
@@ -251,3 +252,16 @@ async def test_chat_stores_nothing(runner: Runner, store: Store, text: str) -> N
     events = await run(runner, text)
     assert [e.author for e in events] == ["user", "manager"]
     assert await memories(store) == []
+
+
+async def test_what_did_i_tell_you_earlier_reaches_past_a_compaction(
+    store: Store, quotes: QuoteProvider
+) -> None:
+    job = Compaction(store, OfflineSummariser(), after=6)
+    runner = make_runner(store, OfflineModel(), quotes, after_turn=(job,))
+    texts = ["I'm planning a trip to Japan", *(["tell me a joke", "thanks!"] * 5)]
+    for i, text in enumerate(texts):
+        await run(runner, text, invocation_id=f"t{i}")
+        await runner.after_turn("u1", "s1", f"t{i}")
+    answer = await say(runner, "what did I tell you last time?")
+    assert "Before that:" in answer and "trip to Japan" in answer

@@ -91,6 +91,8 @@ def memory_calls(
     intent: Intent, tools: set[str], messages: Sequence[Message], asked: set[str]
 ) -> list[Call]:
     """The memory tools a memory intent calls now ([] when there is nothing to change)."""
+    if intent.kind not in MEMORY_KINDS:
+        return []
     block = memory_block(messages)
     if intent.kind == "remember" and "remember" in tools:
         return [c for fact in intent.facts if (c := _keep(fact, block)) is not None]
@@ -154,6 +156,8 @@ def memory_answer(
     results: Sequence[tuple[str, Any]] = (),
 ) -> str | None:
     """The answer to a memory intent that is not a tool's result to report, or None."""
+    if intent.kind not in MEMORY_KINDS:
+        return None
     block = memory_block(messages)
     if intent.kind == "ask":
         return answer_question(intent.about, block + searched(results))

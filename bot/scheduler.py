@@ -23,7 +23,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -57,6 +57,18 @@ BATCH = 500  # jobs claimed / outbox rows sent per tick at most
 # An outbox row being sent is hidden from other workers this long; one left by a worker that
 # died mid-send is sent by another (or after a restart) once it runs out.
 LEASE_SECONDS = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class PollReport:
+    """What one alert poll did (bench/alerts.py prints these)."""
+
+    symbols: int  # distinct symbols: one quote request each
+    quoted: int  # of them answered
+    alerts: int  # alerts evaluated
+    fired: int  # outbox rows written
+    fetch_seconds: float  # reading the symbols and quoting them
+    evaluate_seconds: float  # reading the alerts, evaluating, claiming
 
 
 class QuoteSource(Protocol):
@@ -169,16 +181,20 @@ class Scheduler:
         return f"📰 Your digest ({day}):\n" + "\n".join(lines)
 
     # -- alerts ------------------------------------------------------------------------------
-    async def poll_alerts(self, now: float) -> None:
+    async def poll_alerts(self, now: float) -> PollReport:
+        started = time.perf_counter()
         symbols = await self._store.alert_symbols(self._app)
         quotes = await self._fetch(symbols)
+        fetched = time.perf_counter()
         self._schedule_next_poll(now, failed=bool(symbols) and not quotes)
-        if not quotes:
-            return
-        jobs = await self._store.alerts_for(self._app, list(quotes))
+        jobs = await self._store.alerts_for(self._app, list(quotes)) if quotes else []
         claims = [c for job in jobs if (c := alert_claim(job, quotes[job.symbol or ""], now))]
+        fired = 0
         for start in range(0, len(claims), BATCH):
-            await self._store.claim(self._app, claims[start : start + BATCH])
+            fired += len(await self._store.claim(self._app, claims[start : start + BATCH]))
+        done = time.perf_counter()
+        fetch, evaluate = fetched - started, done - fetched
+        return PollReport(len(symbols), len(quotes), len(jobs), fired, fetch, evaluate)
 
     def _schedule_next_poll(self, now: float, *, failed: bool) -> None:
         self._failed_polls = self._failed_polls + 1 if failed else 0

@@ -15,6 +15,7 @@ asterisks, an unclosed code fence runs to the end. Nothing here raises for any i
 from __future__ import annotations
 
 import logging
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -52,7 +53,7 @@ class Rich:
 
 def _parser() -> MarkdownIt:
     # Built per call (80 µs): no parser state outlives a reply.
-    return MarkdownIt("commonmark", {"html": False}).enable("strikethrough")
+    return MarkdownIt("commonmark", {"html": False}).enable(["strikethrough", "table"])
 
 
 def read(markdown: str) -> Rich:
@@ -120,6 +121,7 @@ class _Layout:
     lists: list[_List] = field(default_factory=list)
     mark: int = 0  # where the current container's content began: no gap before its first block
     tail: str = ""  # the last characters written (enough to count trailing newlines)
+    table: list[list[str]] | None = None  # the rows of the table being read, cell by cell
 
     def result(self) -> Rich:
         ordered = sorted(self.spans, key=lambda item: (item[0].start, -item[0].end, item[1]))
@@ -145,8 +147,24 @@ class _Layout:
         self._close("heading")
 
     def _b_inline(self, token: Token) -> None:
+        if self.table is not None:
+            self.table[-1].append(_cell(token))
+            return
         for child in token.children or ():
             self._inline(child)
+
+    def _b_table_open(self, token: Token) -> None:
+        self.table = []
+
+    def _b_tr_open(self, token: Token) -> None:
+        if self.table is not None:
+            self.table.append([])
+
+    def _b_table_close(self, token: Token) -> None:
+        """A table as a code block with its columns lined up: chats have no tables, and in a
+        monospaced block the columns still read as columns."""
+        rows, self.table = self.table or [], None
+        self._code("\n".join(_table_lines(rows)), "")
 
     def _b_fence(self, token: Token) -> None:
         self._code(token.content, token.info.split()[0] if token.info.strip() else "")
@@ -249,6 +267,30 @@ class _Layout:
             return
         span = Span(opened.kind, opened.start, self.length, opened.url, language)
         self.spans.append((span, opened.seq))
+
+
+def _cell(token: Token) -> str:
+    """A table cell's text, without its formatting (a code block holds no formatting)."""
+    kinds = ("text", "code_inline", "image")
+    return "".join(c.content for c in token.children or () if c.type in kinds).strip()
+
+
+def _table_lines(rows: list[list[str]]) -> list[str]:
+    columns = max((len(row) for row in rows), default=0)
+    rows = [row + [""] * (columns - len(row)) for row in rows]
+    widths = [max(_width(row[n]) for row in rows) for n in range(columns)]
+    lines = [
+        " | ".join(c + " " * (w - _width(c)) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    if len(lines) > 1:  # the header row, then a rule under it
+        lines.insert(1, "-+-".join("-" * w for w in widths))
+    return lines
+
+
+def _width(text: str) -> int:
+    """Columns a monospaced font gives `text`: wide (CJK, emoji) characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def _tight(tokens: list[Token], index: int) -> bool:

@@ -19,7 +19,7 @@ from datetime import timedelta
 from functools import partial
 from typing import Any, TypeVar
 
-from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
+from telegram import Bot, InlineKeyboardMarkup, Message, MessageEntity, ReplyParameters
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 
@@ -155,11 +155,11 @@ class Sender:
         for n, chunk in enumerate(chunks):
             buttons = markup if n == len(chunks) - 1 else None
             send = partial(
-                self.bot.send_message,
-                text=chunk.text,
-                entities=chunk.entities or None,
-                reply_markup=buttons,
-                **target.kwargs(),
+                _formatted,
+                partial(
+                    self.bot.send_message, text=chunk.text, reply_markup=buttons, **target.kwargs()
+                ),
+                chunk.entities,
             )
             sent = await self._send("sendMessage", send, strict)
             first = first or sent
@@ -175,12 +175,15 @@ class Sender:
         try:
             await self.call(
                 "editMessageText",
-                lambda: self.bot.edit_message_text(
-                    chunk.text,
-                    chat_id=message.chat_id,
-                    message_id=message.message_id,
-                    entities=chunk.entities or None,
-                    reply_markup=markup,
+                lambda: _formatted(
+                    partial(
+                        self.bot.edit_message_text,
+                        chunk.text,
+                        chat_id=message.chat_id,
+                        message_id=message.message_id,
+                        reply_markup=markup,
+                    ),
+                    chunk.entities,
                 ),
             )
         except BadRequest as exc:
@@ -222,11 +225,15 @@ class Sender:
         shown = Chunk(caption) if isinstance(caption, str) else caption
         await self._send(
             what,
-            lambda: send(
-                caption=shown.text if shown else None,
-                caption_entities=(shown.entities if shown else None) or None,
-                reply_markup=markup,
-                **target.kwargs(),
+            lambda: _formatted(
+                partial(
+                    send,
+                    caption=shown.text if shown else None,
+                    reply_markup=markup,
+                    **target.kwargs(),
+                ),
+                shown.entities if shown else (),
+                key="caption_entities",
             ),
             strict,
         )
@@ -240,6 +247,26 @@ class Sender:
                 raise
             log.warning("telegram refused %s: %s", what, exc)
             return None
+
+
+async def _formatted(
+    send: Callable[..., Awaitable[T]],
+    entities: tuple[MessageEntity, ...],
+    *,
+    key: str = "entities",
+) -> T:
+    """`send` with its entities; formatting Telegram refuses (e.g. ENTITIES_TOO_LONG, a limit
+    its documentation does not state) costs the formatting, never the message: the same text
+    goes again without it."""
+    if not entities:
+        return await send()
+    try:
+        return await send(**{key: entities})
+    except BadRequest as exc:
+        if "entit" not in str(exc).lower():
+            raise
+        log.warning("telegram refused the formatting (%s); sending the text unformatted", exc)
+        return await send()
 
 
 def _seconds(exc: RetryAfter) -> float:

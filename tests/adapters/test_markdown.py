@@ -38,6 +38,13 @@ def test_layout_of_each_block_kind() -> None:
     )
 
 
+def test_a_table_is_a_code_block_with_its_columns_lined_up() -> None:
+    rich = read("Prices:\n\n| Name | **Price** |\n|---|--:|\n| AAPL | `187` |\n| 世界 | 1 |")
+    table = "Name | Price\n-----+------\nAAPL | 187\n世界 | 1"  # 世界 is four columns wide
+    assert rich.text == "Prices:\n\n" + table
+    assert rich.spans == (Span("pre", 9, 9 + len(table)),)
+
+
 def test_half_written_markdown_reads_as_text() -> None:
     assert read("so **bol").text == "so **bol"
     assert read("see [the docs](https://exa").text == "see [the docs](https://exa"
@@ -70,7 +77,7 @@ def test_plain_text_gets_no_entities() -> None:
     assert chunk.text == "**not bold** _x_ `y`" and chunk.entities == ()
 
 
-PIECES = [*"ab 字😀\n*_`~#->[]()1.!", "https://x.io", "```py\n", "    "]
+PIECES = [*"ab 字😀\n*_`~#->[]()1.!|", "https://x.io", "```py\n", "    ", "|---|"]
 MARKDOWNISH = st.lists(st.sampled_from(PIECES), max_size=80).map("".join)
 
 

@@ -166,6 +166,18 @@ async def test_a_markdown_caption_goes_with_its_caption_entities() -> None:
     assert found == [("bold", 0, 4), ("code", 13, 3)]
 
 
+async def test_formatting_telegram_refuses_costs_the_formatting_not_the_message() -> None:
+    chat = Target(chat_id=USER, user_id=USER, group=False)
+    async with TelegramApiEmulator(TOKEN) as tg, Bot(TOKEN, base_url=tg.base_url) as bot:
+        tg.fail_next("sendMessage", status=400, description="Bad Request: ENTITIES_TOO_LONG")
+        writer = TurnWriter(Sender(bot, "switchboard_test_bot", clock=Clock()), chat)
+        await writer.write(Reply("**many** [links](https://example.com)", markdown=True))
+    refused, sent = tg.calls_to("sendMessage", ok_only=False)
+    assert refused.status == 400 and "entities" in refused.params
+    assert sent.status == 200 and "entities" not in sent.params
+    assert tg.shown(USER) == ["many links"]
+
+
 async def test_a_command_reply_quoting_the_user_stays_literal(bot: RunningBot) -> None:
     (answer,) = await bot.ask(USER, USER, "/**bold**_x_")
     assert answer.startswith("I don't know /**bold**_x_.")

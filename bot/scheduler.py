@@ -188,7 +188,8 @@ class Scheduler:
         fetched = time.perf_counter()
         self._schedule_next_poll(now, failed=bool(symbols) and not quotes)
         jobs = await self._store.alerts_for(self._app, list(quotes)) if quotes else []
-        claims = [c for job in jobs if (c := alert_claim(job, quotes[job.symbol or ""], now))]
+        day = trading_day(now)
+        claims = [c for job in jobs if (c := alert_claim(job, quotes[job.symbol or ""], day))]
         fired = 0
         for start in range(0, len(claims), BATCH):
             fired += len(await self._store.claim(self._app, claims[start : start + BATCH]))
@@ -272,12 +273,12 @@ class Scheduler:
         return None
 
 
-def alert_claim(job: Job, quote: Quote, now: float) -> Claim | None:
-    """What a fresh quote does to one alert: fire it, re-arm it, or nothing (None)."""
+def alert_claim(job: Job, quote: Quote, day: str) -> Claim | None:
+    """What a fresh quote does to one alert on trading day `day`: fire it, re-arm it, or
+    nothing (None)."""
     condition = AlertCondition(AlertOp(job.op or "above"), float(job.value or 0.0))
     change = quote.change_percent
     if condition.op is AlertOp.MOVE:  # once per trading day
-        day = trading_day(now)
         if job.fired_day == day or not condition.met(quote.price, change):
             return None
         return Claim(job.id, job.version, fired_day=day, outbox=_alert_outbox(job, quote, day))

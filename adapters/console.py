@@ -59,6 +59,7 @@ class ConsoleAdapter:
         self._interactive = _isatty(stdin)
         self._erasable = _isatty(stdout)
         self._shown = ""  # the streamed text of the current reply already printed
+        self._settled = ""  # the Markdown of the whole paragraphs of the preview printed
         self._thinking = False  # the indicator is on screen
         self._at_prompt = False  # "you> " is on screen, waiting for a line
         self._turn_lock = asyncio.Lock()  # a proactive message waits for the turn in flight
@@ -154,6 +155,10 @@ class ConsoleAdapter:
         if reply.typing:  # the core says the answer is taking a while (a slow model)
             self._show_thinking()
             return True
+        if reply.partial and reply.markdown:
+            if _settled(reply.text) == self._settled:
+                return True  # no new whole paragraph (a preview comes per token): read nothing
+            self._settled = _settled(reply.text)
         text = _readable(reply)
         if reply.partial and not text:
             return True  # no whole paragraph yet: "thinking…" stays
@@ -162,7 +167,7 @@ class ConsoleAdapter:
             self._stream(text)
         else:
             self._final(self._shown, replace(reply, text=text))
-            self._shown = ""
+            self._shown, self._settled = "", ""
         return True
 
     def _show_thinking(self) -> None:
@@ -226,10 +231,12 @@ def _readable(reply: Reply) -> str:
     ** or ``` changes what follows), and a terminal cannot take back what it printed."""
     if not reply.markdown:
         return reply.text
-    text = reply.text
-    if reply.partial:
-        text = text[: max(text.rfind("\n\n"), 0)]
-    return plain(read(text))
+    return plain(read(_settled(reply.text) if reply.partial else reply.text))
+
+
+def _settled(markdown: str) -> str:
+    """Its whole paragraphs: up to the last blank line."""
+    return markdown[: max(markdown.rfind("\n\n"), 0)]
 
 
 def _indent(text: str) -> str:

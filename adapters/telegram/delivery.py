@@ -131,21 +131,24 @@ class TurnWriter:
             self._first_partial = now
         if self._stream is None and now - self._first_partial < STREAM_AFTER:
             return  # typing… still shows; the final reply or a later partial shows the text
-        # Half-written Markdown reads as text (an unclosed ** stays): every preview is valid.
-        preview = entities.chunks(reply.text, markdown=reply.markdown)[0]
-        if not self._streaming or not reply.text.strip() or preview == self._shown:
-            return
         chat = self._target.chat_id
+        if not self._streaming or not reply.text.strip():
+            return
+        if self._stream is not None and not self._sender.may_edit(chat):
+            return  # too soon: a later partial or the final reply shows this text
+        # Read only when it may be shown (a preview comes per token). Half-written Markdown
+        # reads as text (an unclosed ** stays): every preview is valid.
+        preview = entities.chunks(reply.text, markdown=reply.markdown)[0]
+        if preview == self._shown:
+            return
         if self._stream is None:
             self._stream = await self._sender.send_text(self._target, preview)
             self._sender.started_edit(chat)
             self._streaming = self._stream is not None
             if self._stream is not None:
                 self._progress.stream = (self._reply, self._stream)
-        elif self._sender.may_edit(chat):
-            self._streaming = await self._sender.edit_text(self._stream, preview)
         else:
-            return  # too soon: a later partial or the final reply shows this text
+            self._streaming = await self._sender.edit_text(self._stream, preview)
         self._shown = preview
 
     def _keyboard(self, reply: Reply) -> InlineKeyboardMarkup | None:

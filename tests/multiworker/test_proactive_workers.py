@@ -5,8 +5,9 @@
 a few seconds and an alert on TSLA below 150; then the quotes emulator moves TSLA to 149. Both
 workers tick every second and poll quotes every second (ALERT_POLL_SECONDS=1), so each job is
 seen due by both: the claim (FOR UPDATE SKIP LOCKED, on the version read) lets only one fire
-it. Checked after several more polls of both workers: one reminder and one alert per user,
-no more, and nothing left in the outbox.
+it, and each unsent outbox row is leased by one worker's send pass at a time. Checked after
+several more polls of both workers: one reminder and one alert per user, no more, and nothing
+left in the outbox. (Before the lease, an alert arrived twice: both send passes read its row.)
 """
 
 from __future__ import annotations
@@ -26,13 +27,6 @@ from testkit.workers import Delivery, Traffic, WorkerPool, run_chat
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.timeout(120)]
 
-# Seen at 21:37 UTC: an alert arrived twice in some chats. The claim is exactly once, but both
-# workers' scheduler ticks read the same unsent outbox row (pending_outbox takes no lease) and
-# both send it. Left to the storage/scheduler owner; this test shows it.
-OUTBOX_NOT_LEASED = pytest.mark.xfail(
-    reason="both workers send the same outbox row: pending_outbox is not leased", strict=False
-)
-
 USERS = 20
 FIRST_CHAT = 850_001
 APP = "multiworker-tests"
@@ -43,7 +37,6 @@ def fired(tg: TelegramApiEmulator, user: int, mark: str) -> int:
     return sum(text.startswith(mark) for text in tg.texts(user))
 
 
-@OUTBOX_NOT_LEASED
 async def test_two_workers_fire_every_job_exactly_once(
     tg: TelegramApiEmulator, postgres_db_url: str, tmp_path: Path
 ) -> None:

@@ -81,6 +81,13 @@ _WHERE = re.compile(
     re.I,
 )
 _WHERE_SLOTS = {"live": "lives in", "stay": "lives in", "work": "works at", "come from": "is from"}
+# Other ways of asking about oneself, and what they ask about.
+_ABOUT_ME_ASKS = (
+    (re.compile(r"\bwhat am i allergic to\b|\bam i allergic to\b", re.I), "allergies"),
+    (re.compile(r"\bwhere am i from\b", re.I), "is from"),
+    (re.compile(r"\bwhat do i do for (?:a )?(?:living|work)\b", re.I), "works as"),
+    (re.compile(r"\bwhat (?:do|did) i (?:like|love|enjoy)\b", re.I), "likes"),
+)
 # What "my <thing>" questions and statements leave to other readers.
 _NOT_SLOTS = frozenset({"name", "watchlist", "watch list", "portfolio"})
 
@@ -106,6 +113,9 @@ def _question(clause: str) -> MemoryTalk | None:
     if where:
         verb = where.group("verb") or where.group("also")
         return MemoryTalk("ask", about=_WHERE_SLOTS[verb.lower()])
+    for pattern, about in _ABOUT_ME_ASKS:
+        if pattern.search(clause):
+            return MemoryTalk("ask", about=about)
     match = _ASK.search(clause)
     if match is None:
         return None

@@ -104,9 +104,14 @@ def memory_calls(
     if intent.kind == "dislike" and intent.topic and "add_dislike" in tools:
         return [("add_dislike", {"topic": intent.topic})]
     searchable = "search_memories" in tools and "search_memories" not in asked
-    if intent.kind == "ask" and searchable and _answer_of(intent.about, block) is None:
+    if intent.kind == "ask" and searchable and not _answered(intent.about, block):
         return [("search_memories", {"query": _search_words(intent.about)})]
     return []
+
+
+def _answered(about: str, block: Sequence[Known]) -> bool:
+    """Whether the block holds an answer (else the memories are searched for one)."""
+    return _answer_of(about, block) is not None or bool(best_matches(_search_words(about), block))
 
 
 def _keep(fact: str, block: Sequence[Known]) -> Call | None:
@@ -130,16 +135,36 @@ def _forget_query(intent: Intent, messages: Sequence[Message]) -> str:
 
 def best_match(query: str, block: Sequence[Known]) -> Known | None:
     """The memory sharing the most words with `query` (the first, most relevant, on a tie)."""
+    best = best_matches(query, block)
+    return best[0] if best else None
+
+
+def best_matches(query: str, block: Sequence[Known]) -> list[Known]:
+    """The memories sharing the most words with `query` (none when none shares any), in the
+    block's order, without repeats."""
     wanted = words(query)
-    scored = [(len(wanted & words(k.text)), -i, k) for i, k in enumerate(block)]
-    best = max(scored, default=None, key=lambda s: (s[0], s[1]))
-    return best[2] if best and best[0] > 0 else None
+    scores = {k.id: len(wanted & words(k.text)) for k in block}
+    top = max(scores.values(), default=0)
+    seen: set[str] = set()
+    found = []
+    for known in block:
+        if top and scores[known.id] == top and known.id not in seen:
+            seen.add(known.id)
+            found.append(known)
+    return found
 
 
+# What to search for when asked about a slot or a thing the memories word differently.
 _SEARCH_WORDS = {
     "lives in": "lives live living home",
     "works at": "works work job",
+    "works as": "works work job",
     "is from": "from",
+    "allergies": "allergic allergy allergies",
+    "allergy": "allergic allergy allergies",
+    "job": "works work job",
+    "likes": "likes loves enjoys adores",
+    "hobbies": "likes loves enjoys hobby hobbies",
 }
 
 
@@ -193,16 +218,25 @@ def _nothing_to_do(intent: Intent, tools: set[str], block: Sequence[Known]) -> s
     return "Okay."
 
 
+_NOT_TOLD = {
+    "lives in": "where you live",
+    "works at": "where you work",
+    "works as": "what you do for a living",
+    "is from": "where you are from",
+    "allergies": "about any allergies",
+    "likes": "what you like",
+}
+
+
 def answer_question(about: str, known: Sequence[Known]) -> str:
     found = _answer_of(about, known)
     if found is not None:
         return found
-    best = best_match(_search_words(about), known)
-    if best is not None:
-        return f"You told me: {said(best.text)}."
-    if about in ("lives in", "works at", "is from"):
-        where = {"lives in": "where you live", "works at": "where you work"}
-        return f"You haven't told me {where.get(about, 'where you are from')} yet."
+    best = best_matches(_search_words(about), known)
+    if best:
+        return f"You told me: {'; '.join(said(k.text) for k in best)}."
+    if about in _NOT_TOLD:
+        return f"You haven't told me {_NOT_TOLD[about]} yet."
     thing = literal(about)
     return f"I don't know your {thing} yet. Tell me (\"my {thing} is ...\") and I'll remember it."
 

@@ -250,3 +250,17 @@ def test_what_the_user_typed_is_shown_as_typed_not_as_markdown() -> None:
     assert r'"my code is in \`main.py\` \[draft\]"' in answer(
         "what did I tell you earlier?", before=before
     )
+
+
+def test_questions_worded_otherwise_find_every_memory_that_answers() -> None:
+    peanuts, cats = ("333333333333", "Allergic to peanuts"), ("444444444444", "Allergic to cats")
+    assert answer("what am I allergic to?", [DOG, peanuts, LISBON, cats]) == (
+        "You told me: you're allergic to peanuts; you're allergic to cats."
+    )
+    assert answer("what do I like?", [DOG, HIKING]) == "You told me: you like hiking."
+    nurse = ("555555555555", "Works as a nurse")
+    assert answer("what do I do for a living?", [nurse]) == "You work as a nurse."
+    assert answer("what is my job?", [DOG, nurse]) == "You told me: you work as a nurse."
+    assert calls("what are my allergies?", [DOG]) == [
+        ("search_memories", {"query": "allergic allergy allergies"})
+    ]

@@ -193,6 +193,22 @@ async def test_questions_are_answered_from_the_memories(
     assert (await say(runner, question)).startswith(answer)
 
 
+async def test_what_am_i_allergic_to_finds_each_allergy_by_search(runner: Runner) -> None:
+    for text in ("I'm allergic to peanuts", "I am allergic to cats"):
+        await say(runner, text)
+    for i in range(6):  # the allergies are no longer among the latest memories
+        await say(runner, f"my {['car', 'boss', 'team', 'band', 'phone', 'book'][i]} is X{i}")
+    # "allergies" is in none of them: the block (recalled with the message) has only the latest
+    events = await run(runner, "what are my allergies?")
+    assert transcript(events)[1] == (
+        "manager",
+        "call search_memories(query='allergic allergy allergies')",
+    )
+    for answer in (final_text(events), await say(runner, "what am I allergic to?")):
+        assert answer.startswith("You told me: ")
+        assert "you're allergic to peanuts" in answer and "you're allergic to cats" in answer
+
+
 async def test_a_question_about_something_never_told(runner: Runner) -> None:
     assert (await say(runner, "what is my dog?")).startswith("I don't know your dog yet.")
     assert await say(runner, "where do I live?") == "You haven't told me where you live yet."

@@ -136,6 +136,11 @@ class ToolContext:
         self._revealed = self._revealed or bool(found)
         return found
 
+    def reveal_private(self) -> None:
+        """This call showed the model some of the user's private data (their alerts or
+        reminders): like a memory search, it keeps the answer out of a shared chat."""
+        self._revealed = True
+
     @property
     def revealed_memories(self) -> bool:
         """Whether a search showed the model any of the user's memories (the runner keeps such

@@ -21,7 +21,7 @@ from agents.intents import Intent, read_intent
 from agents.model import Message, ModelChunk, ModelRequest, ModelResponse, TextDelta, ToolCall
 from agents.offline_memory import TELLS_MEMORIES, memory_answer, memory_calls
 from agents.replies import compose_results, small_talk
-from agents.schedule_intents import SCHEDULE_TOOLS, read_schedule_intent
+from agents.schedule_intents import PRIVATE_TOOLS, SCHEDULE_TOOLS, read_schedule_intent
 
 # Streamed a few words per delta, like a real model's tokens, but not a partial event per word:
 # each one passes through the runner, the core and the adapter, and an instant answer is never
@@ -77,6 +77,8 @@ def respond(request: ModelRequest) -> ModelResponse:
         text = recalled
     elif own:
         text = compose_results(own, request.state)
+        if any(name in PRIVATE_TOOLS for name, _ in own):  # the user's alerts or reminders
+            return ModelResponse(text=text, model="offline", private=True)
     elif intent.kind in ("watch_add", "watch_remove") and "watchlist_add" in tools:
         verb, where = ("add", "to") if intent.kind == "watch_add" else ("remove", "from")
         text = f'Which ticker should I {verb}? For example: "{verb} AAPL {where} my watchlist".'

@@ -13,6 +13,9 @@ import re
 from agents.intents import Intent, find_symbols
 from agents.schedules import WHEN_PATTERN
 
+# Tools whose results tell the user's jobs back: an answer from them is private (only the user
+# sees it, as with /alerts and /reminders).
+PRIVATE_TOOLS = frozenset({"list_alerts", "list_reminders", "remove_alert", "remove_reminder"})
 # kind -> the tool that serves it (the analyst's alert tools, the manager's reminder tools)
 SCHEDULE_TOOLS = {
     "alert_set": "set_alert",

@@ -63,7 +63,7 @@ def alert_tools(clock: Clock = time.time) -> tuple[Tool, ...]:
         if ctx.schedules is None:
             return _error(NO_CHAT)
         shown = [_alert_line(job) for job in await ctx.schedules.jobs("alert")]
-        return _listing("alerts", shown, "You have no price alerts.")
+        return _listing(ctx, "alerts", shown, "You have no price alerts.")
 
     async def remove_alert(ctx: ToolContext, number: Any) -> Mapping[str, Any]:
         return await _remove(ctx, "alert", number, _alert_line)
@@ -112,7 +112,7 @@ def reminder_tools(clock: Clock = time.time) -> tuple[Tool, ...]:
         if ctx.schedules is None:
             return _error(NO_CHAT)
         shown = [_reminder_line(job) for job in await ctx.schedules.jobs("reminder")]
-        return _listing("reminders", shown, "You have no reminders pending.")
+        return _listing(ctx, "reminders", shown, "You have no reminders pending.")
 
     async def remove_reminder(ctx: ToolContext, number: Any) -> Mapping[str, Any]:
         return await _remove(ctx, "reminder", number, _reminder_line)
@@ -171,6 +171,7 @@ async def _remove(
     if index is None or not 1 <= index <= len(jobs):
         return _error(f"there is no {kind} number {str(number)[:10]} (you have {len(jobs)})")
     ctx.change_schedule(ScheduleChange("remove", job_id=jobs[index - 1].id))
+    ctx.reveal_private()  # the answer names the job removed
     return {
         "ok": True,
         "removed": line(jobs[index - 1]),
@@ -178,7 +179,10 @@ async def _remove(
     }
 
 
-def _listing(kind: str, lines: list[str], empty: str) -> Mapping[str, Any]:
+def _listing(ctx: ToolContext, kind: str, lines: list[str], empty: str) -> Mapping[str, Any]:
+    """The user's jobs, numbered as /alerts and /reminders number them: private, like those
+    commands' answers (the runner keeps the answer out of a shared chat)."""
+    ctx.reveal_private()
     numbered = [f"{n}. {text}" for n, text in enumerate(lines, start=1)]
     message = f"Your {kind}:\n" + "\n".join(numbered) if numbered else empty
     return {kind: numbered, "message": message}

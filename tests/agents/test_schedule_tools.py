@@ -118,3 +118,14 @@ async def test_without_a_chat_nothing_is_set(runner: Runner, store: Store) -> No
 
     assert "only be set in a chat" in final_text(events)
     assert await store.jobs(APP, "u1") == []
+
+
+async def test_a_listing_asked_in_a_group_is_private(runner: Runner) -> None:
+    await say(runner, "tell me when TSLA drops below 150", GROUP)
+
+    listed = [e async for e in runner.run_async("u1", "s1", "show my alerts", origin=GROUP)]
+    removed = await say(runner, "remove alert 1", GROUP)
+
+    assert listed[-1].content.get("private") is True
+    assert not any(e.partial for e in listed)  # no streamed preview of it either
+    assert removed[-1].content.get("private") is True

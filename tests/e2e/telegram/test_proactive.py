@@ -15,8 +15,8 @@ from bot.scheduler import Scheduler
 from bot.settings import Settings
 from testkit.emulators.quotes import Listing, QuotesEmulator
 from testkit.emulators.telegram_api import TelegramApiEmulator
-from testkit.helpers import Clock
-from tests.e2e.telegram.conftest import GROUP, USER, RunningBot, bot_env
+from testkit.helpers import Clock, wait_until
+from tests.e2e.telegram.conftest import GROUP, TIMEOUT, USER, RunningBot, bot_env
 
 pytestmark = pytest.mark.e2e
 
@@ -137,3 +137,15 @@ async def test_in_a_group_it_fires_there_and_falls_back_to_the_private_chat(
     await fired.after(POLL)
     assert bot.tg.shown(USER)[-1].startswith("🔔 MSFT above 420: now 421")
     assert sum(text.startswith("🔔") for text in bot.tg.shown(GROUP)) == 0
+
+
+async def test_alerts_listed_in_a_group_go_to_the_private_chat_only(bot: RunningBot) -> None:
+    await bot.ask(GROUP, USER, "@switchboard_test_bot tell me when NVDA goes above 900")
+    before = len(bot.tg.shown(USER))
+
+    [note] = await bot.ask(GROUP, USER, "@switchboard_test_bot show my alerts")
+
+    assert "private chat" in note and "NVDA" not in note
+    assert not any("NVDA above 900" in text for text in bot.tg.shown(GROUP)[-1:])
+    await wait_until(lambda: len(bot.tg.shown(USER)) > before, timeout=TIMEOUT)
+    assert "1. NVDA above 900" in bot.tg.shown(USER)[-1]

@@ -19,12 +19,13 @@ from agents.profile import SESSION_POINTER_PREFIX, as_list
 from bot.commands import ParsedCommand
 from bot.messages import Action, CommandOption, CommandSpec, Reply, ReplyFile
 from bot.user_refs import USERNAME, user_ref_candidates
-from storage import Event, EventNotFound, Store
+from storage import Event, EventNotFound, Memory, Store
 from storage.types import USER_PREFIX
 
 PAGE = 10
 MAX_LIMIT = 200
 LINE_CHARS = 300
+MEMORIES_SHOWN = 50  # of a user's memories in /user; the export has them all
 
 ADMIN_COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
@@ -254,6 +255,7 @@ class AdminCommands:
         if sessions:
             lines.append(f"Last active: {when(sessions[0].updated_at)}")
         lines += [f"{k.removeprefix(USER_PREFIX)}: {_show(v)}" for k, v in sorted(state.items())]
+        lines += memory_lines(await self._store.memories(self._app, user_id))
         return "\n".join(lines)
 
     async def _user_state(self, user_id: str, session_ids: list[str]) -> dict[str, Any]:
@@ -280,6 +282,17 @@ class AdminCommands:
             actor, "export", await self._audit_detail(ParsedCommand("user", (ref,)))
         )
         return await self._store.export_user(self._app, await self.resolve_user(ref))
+
+
+def memory_lines(memories: list[Memory]) -> list[str]:
+    """The user's memories as /memory numbers them (oldest first), the first MEMORIES_SHOWN."""
+    if not memories:
+        return ["Memories: none"]
+    lines = [f"Memories ({len(memories)}):"]
+    lines += [f"{n}. {m.text} [{m.id}]" for n, m in enumerate(memories[:MEMORIES_SHOWN], 1)]
+    if len(memories) > MEMORIES_SHOWN:
+        lines.append(f"… {len(memories) - MEMORIES_SHOWN} more: python -m bot admin export USER")
+    return lines
 
 
 def digest(user_id: str) -> str:

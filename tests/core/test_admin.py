@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from agents.charts import HEIGHT_PX, WIDTH_PX
-from bot.admin_commands import REFUSAL, digest
+from bot.admin_commands import MEMORIES_SHOWN, REFUSAL, digest
+from storage import Event, EventActions, MemoryChange
 from testkit.databases import audit_log
 from testkit.helpers import png_size
 
@@ -104,3 +105,25 @@ async def test_stats_comes_with_a_picture_for_the_admin_only(app) -> None:
     assert reply.text.startswith("Users: ")
     refused = await replies(app, incoming("/stats", user="42"))
     assert all(r.file is None for r in refused)
+
+
+async def test_user_lists_the_users_memories_privately_and_never_in_a_group(app) -> None:
+    user_id = await seed(app)
+    assert "Memories: none" in await admin_says(app, f"/user {user_id}")
+    (info,) = await app.store.list_sessions(app.settings.app_name, user_id)
+    session = await app.store.get_session(app.settings.app_name, user_id, info.session_id)
+    facts = [f"fact {n} about the cat Pixel" for n in range(MEMORIES_SHOWN + 2)]
+    changes = tuple(MemoryChange("add", text) for text in facts)
+    await app.store.append_event(
+        session,
+        Event(author="system", content={"text": ""}, actions=EventActions(memory_changes=changes)),
+    )
+    mine = await app.store.memories(app.settings.app_name, user_id)
+    profile = (await admin_says(app, f"/user {user_id}")).splitlines()
+    at = profile.index(f"Memories ({len(facts)}):")
+    assert profile[at + 1] == f"1. fact 0 about the cat Pixel [{mine[0].id}]"
+    assert profile[at + MEMORIES_SHOWN].startswith(f"{MEMORIES_SHOWN}. fact {MEMORIES_SHOWN - 1} ")
+    assert profile[-1] == "… 2 more: python -m bot admin export USER"
+    asked = incoming(f"/user {user_id}", user=ADMIN[1], platform=ADMIN[0], group=True)
+    got = await replies(app, asked)
+    assert got and not any("Pixel" in r.text for r in got if not r.private)

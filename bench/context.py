@@ -80,6 +80,7 @@ class Plan:
     turns: int = 1000
     compact_after: int = 40
     window: int = 100
+    memory_scale: str = "FULL"  # bench/memory_search.py's scale: FULL, QUICK, or "" (skip)
 
 
 def user_line(i: int, rng: random.Random) -> str:
@@ -203,17 +204,17 @@ async def recall_run(url: str, plan: Plan) -> dict[str, Any]:
     return {"recalled": recalled, "planted": told}
 
 
-async def memory_search() -> Any:
-    """bench/memory_search.py's figures, when that benchmark exists (helper A's)."""
-    if importlib.util.find_spec("bench.memory_search") is None:
+async def memory_search(url: str, plan: Plan) -> dict[str, Any] | None:
+    """bench/memory_search.py's figures (one recall per turn: 10,000 memories of the user,
+    1,000,000 in the database at FULL scale), when that benchmark is there."""
+    if not plan.memory_scale or importlib.util.find_spec("bench.memory_search") is None:
         return None
-    from bench import memory_search  # type: ignore[attr-defined, unused-ignore]
-
-    measure = getattr(memory_search, "measure", None)
-    if measure is None:
+    module = importlib.import_module("bench.memory_search")
+    measure, scale = getattr(module, "measure", None), getattr(module, plan.memory_scale, None)
+    if measure is None or scale is None:
         return None
-    result = measure()
-    return await result if inspect.isawaitable(result) else result
+    figures = measure(url, scale, lambda line: None)
+    return dict(await figures if inspect.isawaitable(figures) else figures)
 
 
 async def bench(url_of: Callable[[str], str], plan: Plan, log: Callable[[str], None]) -> dict:
@@ -231,9 +232,19 @@ async def bench(url_of: Callable[[str], str], plan: Plan, log: Callable[[str], N
     figures["recall"] = await recall_run(url_of("recall"), plan)
     recall = figures["recall"]
     log(f"  recall (offline model): {recall['recalled']}/{recall['planted']} facts")
-    figures["memory_search"] = await memory_search()
-    log(f"  memory search: {figures['memory_search'] if figures['memory_search'] else 'n/a'}")
+    search = figures["memory_search"] = await memory_search(url_of("memories"), plan)
+    log(f"  memory search per turn: {_search_line(search) if search else 'n/a'}")
     return figures
+
+
+def _search_line(figures: dict[str, Any]) -> str:
+    hit, miss = figures.get("matching", {}), figures.get("no_match", {})
+    return (
+        f"median {hit.get('median_ms')} ms (p95 {hit.get('p95_ms')}) for a matching message,"
+        f" {miss.get('median_ms')} ms for one matching nothing;"
+        f" {figures.get('user_memories', 0):,} memories of the user,"
+        f" {figures.get('total_memories', 0):,} in the database ({figures.get('backend')})"
+    )
 
 
 def main() -> int:
@@ -241,9 +252,14 @@ def main() -> int:
     ap.add_argument("--turns", type=int, default=1000)
     ap.add_argument("--compact-after", type=int, default=40)
     ap.add_argument("--window", type=int, default=100)
+    ap.add_argument(
+        "--memory-scale",
+        default="FULL",
+        help="bench/memory_search.py's FULL (1M memories, minutes to fill) or QUICK; '' skips",
+    )
     ap.add_argument("--json", action="store_true", help="print the figures as JSON at the end")
     args = ap.parse_args()
-    plan = Plan(args.turns, args.compact_after, args.window)
+    plan = Plan(args.turns, args.compact_after, args.window, args.memory_scale)
     with tempfile.TemporaryDirectory() as tmp:
         figures = asyncio.run(bench(lambda name: f"sqlite:///{tmp}/{name}.db", plan, print))
     if args.json:

@@ -20,7 +20,7 @@ from bot.commands import ParsedCommand
 from bot.messages import Action, CommandOption, CommandSpec, Reply, ReplyFile
 from bot.user_refs import USERNAME, user_ref_candidates
 from storage import Event, EventNotFound, Memory, Store
-from storage.types import USER_PREFIX
+from storage.types import SUMMARY_AUTHOR, USER_PREFIX
 
 PAGE = 10
 MAX_LIMIT = 200
@@ -101,6 +101,9 @@ def describe_event(event: Event) -> str:
         what = f"tool {result.get('name')} → {result.get('result')}"
     elif event.actions.memory_changes and not event.text:  # memory extraction: no text
         what = "memories: " + ", ".join(c.op for c in event.actions.memory_changes)
+    elif event.author == SUMMARY_AUTHOR:  # compaction: the events it covers stay listed too
+        covers = event.content.get("covers") or {}
+        what = f"summary of {covers.get('count', '?')} events: {event.content.get('summary')}"
     else:
         what = event.text
     line = f"{when(event.timestamp)} {event.author}: {' '.join(str(what).split())}"

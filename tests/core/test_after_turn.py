@@ -12,12 +12,13 @@ from collections.abc import AsyncIterator
 import pytest
 
 import agents
-from agents.compaction import Compaction, OfflineSummariser
+from agents.compaction import Compaction, OfflineSummariser, summary_event
 from agents.runner import AfterTurnJob, Runner
+from bot.admin_commands import describe_event
 from bot.after_turn import AfterTurn
 from bot.conversation import Conversation
 from bot.messages import Incoming
-from storage import InboxStatus, Session, Store, open_store
+from storage import Event, InboxStatus, Session, Store, open_store
 from storage.types import SUMMARY_AUTHOR
 from testkit.helpers import wait_until
 
@@ -161,3 +162,9 @@ async def test_a_conversation_is_compacted_in_the_background(any_db_url: str) ->
             assert "Requests: tell me a joke about cats 0" in session.events[0].content["summary"]
             # The turn after it loads the summary and answers as usual.
             assert len(await answered(core, incoming("hello", message_id="m9"))) == 1
+
+
+def test_the_admin_history_names_a_summary_and_what_it_covers() -> None:
+    events = [Event("user", {"text": f"m{i}"}, f"i{i}", id=f"e{i}") for i in range(3)]
+    line = describe_event(summary_event("telegram:9", "Ada asked about cats.", events))
+    assert line.endswith("summary: summary of 3 events: Ada asked about cats.")

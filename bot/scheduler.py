@@ -22,10 +22,11 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from agents.profile import watchlist_of
 from agents.quotes import Quote, QuoteError
@@ -143,16 +144,30 @@ class Scheduler:
     # -- reminders and digests ---------------------------------------------------------------
     async def fire_due(self, now: float) -> None:
         jobs = await self._store.due_jobs(self._app, now, BATCH)
-        claims = [await self._due_claim(job, now) for job in jobs]
+        watchlists = {
+            job.user_id: watchlist_of(await self._store.user_state(self._app, job.user_id))
+            for job in jobs
+            if job.kind == "digest"
+        }
+        # One quote per symbol for all the digests due together (09:00 is popular).
+        wanted = list(dict.fromkeys(s for symbols in watchlists.values() for s in symbols))
+        quotes = await self._fetch(wanted) if wanted else {}
+        claims = [self._due_claim(job, now, watchlists, quotes) for job in jobs]
         await self._store.claim(self._app, claims)
 
-    async def _due_claim(self, job: Job, now: float) -> Claim:
+    def _due_claim(
+        self,
+        job: Job,
+        now: float,
+        watchlists: Mapping[str, Sequence[str]],
+        quotes: Mapping[str, Quote],
+    ) -> Claim:
         due = job.due_at or now
         zone = zone_or_default(job.zone)
         if job.kind == "digest":
             at = parse_clock(job.at or "09:00")
             following = next_daily(due, at, zone)
-            text = await self._digest_text(job, now)
+            text = digest_text(watchlists.get(job.user_id, ()), quotes, now, zone)
             outbox = self._outbox(job, f"digest:{job.id}:{local_day(due, zone)}", text, now)
             # Once per local day: the next day's time, or (after days offline) the next one.
             following = max(following, next_at(now, at, zone))
@@ -170,15 +185,6 @@ class Scheduler:
         return OutboxItem(
             outbox_id, job.user_id, job.platform, job.chat_id, job.platform_user_id, text, now
         )
-
-    async def _digest_text(self, job: Job, now: float) -> str:
-        symbols = watchlist_of(await self._store.user_state(self._app, job.user_id))
-        day = datetime.fromtimestamp(now, zone_or_default(job.zone)).strftime("%a %d %b")
-        if not symbols:
-            return f"📰 Your digest ({day}): your watchlist is empty — /watchlist add AAPL"
-        quotes = await self._fetch(symbols)
-        lines = [_digest_line(s, quotes.get(s)) for s in symbols]
-        return f"📰 Your digest ({day}):\n" + "\n".join(lines)
 
     # -- alerts ------------------------------------------------------------------------------
     async def poll_alerts(self, now: float) -> PollReport:
@@ -302,6 +308,17 @@ def _alert_outbox(job: Job, quote: Quote, mark: str) -> OutboxItem:
         text,
         time.time(),
     )
+
+
+def digest_text(
+    symbols: Sequence[str], quotes: Mapping[str, Quote], now: float, zone: ZoneInfo
+) -> str:
+    """The daily digest: the watchlist with prices and day changes."""
+    day = datetime.fromtimestamp(now, zone).strftime("%a %d %b")
+    if not symbols:
+        return f"📰 Your digest ({day}): your watchlist is empty — /watchlist add AAPL"
+    lines = [_digest_line(s, quotes.get(s)) for s in symbols]
+    return f"📰 Your digest ({day}):\n" + "\n".join(lines)
 
 
 def _digest_line(symbol: str, quote: Quote | None) -> str:

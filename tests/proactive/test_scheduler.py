@@ -253,3 +253,27 @@ async def test_outgoing_carries_a_deterministic_id(open_proactive: OpenApp, cloc
         clock.now += 60
         await sched.tick()
         assert len(seen) == 2 and seen[0].id == seen[1].id
+
+
+async def test_digest_lists_the_watchlist_with_prices_once_a_day(
+    open_proactive: OpenApp, market: QuotesEmulator, clock: Clock
+) -> None:
+    async with open_proactive() as app:  # the clock: Tue 2026-12-01 15:00 UTC
+        await say(app, "/watchlist add AAPL")
+        await say(app, "/watchlist add NOPE")
+        await say(app, "/digest 16:00")
+        await say(app, "/digest 16:00", user="7")  # an empty watchlist
+        sender = RecordingSender()
+        sched = scheduler(app, clock, sender)
+        market.requests.clear()
+        for _ in range(2 * 24):  # two days, hourly
+            clock.now += 3600
+            await sched.tick()
+        mine = [i.reply.text for i in sender.sent if i.platform_user_id == "42"]
+        assert mine[0] == (
+            "📰 Your digest (Tue 01 Dec):\nAAPL 187.42 USD (+1.25%)\nNOPE: no quote right now"
+        )
+        assert len(mine) == 2 and mine[1].startswith("📰 Your digest (Wed 02 Dec)")
+        theirs = [i.reply.text for i in sender.sent if i.platform_user_id == "7"]
+        assert len(theirs) == 2 and "your watchlist is empty" in theirs[0]
+        assert sorted(s for s, _ in market.requests) == ["AAPL", "AAPL", "NOPE", "NOPE"]

@@ -15,7 +15,7 @@ import pytest
 from adapters.discord.outgoing import NONCE_DIGITS
 from bot.scheduler import Scheduler
 from bot.settings import Settings
-from testkit.emulators.discord_api import DiscordEmulator
+from testkit.emulators.discord_api import EPHEMERAL, DiscordEmulator
 from testkit.emulators.quotes import Listing, QuotesEmulator
 from testkit.helpers import Clock
 from tests.e2e.discord.conftest import USER, RunningBot, bot_env
@@ -108,3 +108,29 @@ async def test_a_reminder_arrives_in_the_dm_and_a_deleted_channel_falls_back_to_
     await fired.after(1)
     assert proactive(bot.emu.channel_messages(dm))[1:] == ['⏰ Reminder: "stretch"']
     assert proactive(bot.emu.channel_messages(guild)) == []
+
+
+async def test_slash_commands_set_list_and_remove_privately(
+    bot: RunningBot, market: QuotesEmulator, fired: Fired
+) -> None:
+    guild = bot.emu.guild_channel_id
+    price(market, "MSFT", 400.0)
+    alert = {"ticker": "MSFT", "condition": "above", "value": "420"}
+    await bot.command(USER, "alert", alert, guild=True)
+    await bot.command(USER, "remind", {"when": "in 10m", "text": "stretch"}, guild=True)
+    await bot.command(USER, "remind", {"when": "in 20m", "text": "drink water"}, guild=True)
+
+    [alerts] = await bot.command(USER, "alerts", guild=True)
+    [reminders] = await bot.command(USER, "reminders", guild=True)
+    assert "1. MSFT above 420" in alerts["content"]
+    assert int(alerts["flags"]) & EPHEMERAL  # only the asking user sees the list
+    assert '"stretch"' in reminders["content"] and '"drink water"' in reminders["content"]
+    [removed] = await bot.command(USER, "remind", {"when": "remove", "text": "1"}, guild=True)
+    assert '"stretch"' in removed["content"]
+
+    price(market, "MSFT", 421.0)
+    await fired.after(21 * 60)  # set in the channel: they fire there
+    shown = proactive(bot.emu.channel_messages(guild))
+    assert len(shown) == 2  # the removed reminder never fires
+    assert '⏰ Reminder: "drink water"' in shown
+    assert any(text.startswith("🔔 MSFT above 420: now 421") for text in shown)

@@ -149,3 +149,26 @@ async def test_alerts_listed_in_a_group_go_to_the_private_chat_only(bot: Running
     assert not any("NVDA above 900" in text for text in bot.tg.shown(GROUP)[-1:])
     await wait_until(lambda: len(bot.tg.shown(USER)) > before, timeout=TIMEOUT)
     assert "1. NVDA above 900" in bot.tg.shown(USER)[-1]
+
+
+async def test_the_commands_set_list_and_remove(
+    bot: RunningBot, market: QuotesEmulator, fired: Fired
+) -> None:
+    price(market, "AAPL", 190.0)
+    await bot.ask(USER, USER, "/alert AAPL above 200")
+    await bot.ask(USER, USER, "/remind in 10m stretch")
+    await bot.ask(USER, USER, "/remind in 20m drink water")
+
+    [alerts] = await bot.ask(USER, USER, "/alerts")
+    [reminders] = await bot.ask(USER, USER, "/reminders")
+    assert "1. AAPL above 200" in alerts
+    assert '"stretch"' in reminders and '"drink water"' in reminders
+    [removed] = await bot.ask(USER, USER, "/remind remove 1")
+    assert '"stretch"' in removed
+
+    price(market, "AAPL", 201.0)
+    await fired.after(21 * 60)
+    alerts_fired = [t for t in bot.tg.shown(USER) if t.startswith("🔔")]
+    reminded = [t for t in bot.tg.shown(USER) if t.startswith("⏰")]
+    assert len(alerts_fired) == 1 and alerts_fired[0].startswith("🔔 AAPL above 200: now 201")
+    assert reminded == ['⏰ Reminder: "drink water"']  # the removed one never fires

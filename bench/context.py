@@ -170,8 +170,9 @@ def runner_for(
     store: Store, model: ModelClient, quotes: QuoteProvider, summariser: Any, plan: Plan
 ) -> Runner:
     team = build_team(model, quotes, JokeBook(random.Random(7)))
-    job = Compaction(store, summariser, after=plan.compact_after)
-    return Runner(store, team, app_name=APP, history_window=plan.window, after_turn=[job])
+    # COMPACT_AFTER=0, as in the app: no compaction, the window slides (for comparison).
+    jobs = [Compaction(store, summariser, after=plan.compact_after)] if plan.compact_after else []
+    return Runner(store, team, app_name=APP, history_window=plan.window, after_turn=jobs)
 
 
 async def turn(runner: Runner, text: str, invocation_id: str) -> str:

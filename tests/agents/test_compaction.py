@@ -192,3 +192,24 @@ async def test_the_offline_summary_keeps_names_topics_tickers_and_requests(
     # The next turn's model sees it as one system message before the events after it.
     session = await store.get_context(APP, "u1", "s1", max_events=100)
     assert session is not None and session.events[0].author == SUMMARY_AUTHOR
+
+
+async def test_a_summariser_that_keeps_failing_leaves_the_load_capped(
+    llm: LLMEmulator, openai_model: OpenAIModel, quotes: QuoteProvider, store: Store
+) -> None:
+    def answer(body: dict[str, Any]) -> Say | Fail:
+        summarising = body["messages"][0]["content"] == SUMMARISER_INSTRUCTION
+        return Fail(400, "no") if summarising else Say("an answer")
+
+    job = Compaction(store, ModelSummariser(openai_model), after=4)
+    runner = make_runner(store, openai_model, quotes, history_window=6, after_turn=[job])
+    llm.script(*[answer] * 40)
+    for i in range(12):
+        await turn(runner, f"question {i}", f"inv{i}")
+    chats = [r.body["messages"] for r in llm.requests if "tools" in r.body]
+    summarised = [r for r in llm.requests if "tools" not in r.body]
+    assert len(summarised) == 10  # tried after every turn once past 4 events, never stored
+    assert summaries(await loaded(store)) == []
+    # system prompt, at most 6 loaded events, the memory block, the message: whatever the history
+    assert max(len(messages) for messages in chats) == 9
+    assert len(await store.history(APP, "u1", "s1", limit=100)) == 24

@@ -281,3 +281,10 @@ async def test_what_did_i_tell_you_earlier_reaches_past_a_compaction(
         await runner.after_turn("u1", "s1", f"t{i}")
     answer = await say(runner, "what did I tell you last time?")
     assert "Before that:" in answer and "trip to Japan" in answer
+
+
+async def test_a_replayed_turn_remembers_once(runner: Runner, store: Store) -> None:
+    first = final_text(await run(runner, "my dog is Rex", invocation_id="telegram:7"))
+    again = final_text(await run(runner, "my dog is Rex", invocation_id="telegram:7"))
+    assert first == again == "Got it, I'll remember that your dog is Rex."
+    assert await memories(store) == ["Dog: Rex"]

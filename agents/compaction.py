@@ -20,10 +20,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agents.model import ModelClient, ModelError, ModelRequest, ModelResponse
+from agents.observer import Observer, Unobserved
 from agents.profile import split_symbols
 from storage import SessionStore
 from storage.types import SUMMARY_AUTHOR, Event, Session
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 COMPACT_AFTER = 40  # events after the latest summary that trigger the next one (COMPACT_AFTER)
 LINE_CHARS = 400  # one event's line in the transcript a summariser reads
+AGENT = "summariser"  # the summariser's name in requests and metrics
 SUMMARISER_INSTRUCTION = (
     "You compress a chat between a user and an assistant team into a summary the assistant will"
     " read instead of the messages. Keep what matters later: the user's name and facts about"
@@ -116,28 +118,42 @@ def _line(event: Event) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ModelSummariser:
-    """One model call, no tools, outside any turn (nothing of it is stored but the summary)."""
+    """One model call, no tools, outside any turn (nothing of it is stored but the summary);
+    counted by the observer like a turn's calls (agent "summariser")."""
 
     model: ModelClient
+    observer: Observer = field(default_factory=Unobserved)
 
     async def summarise(self, previous: str, events: Sequence[Event]) -> str:
         earlier = f"Previous summary:\n{previous}\n\n" if previous else ""
         request = ModelRequest(
-            agent_name="summariser",
+            agent_name=AGENT,
             system=SUMMARISER_INSTRUCTION,
             messages=(
                 {"role": "user", "content": f"{earlier}Conversation:\n{transcript(events)}"},
             ),
         )
-        response: ModelResponse | None = None
+        try:
+            response = await self._call(request)
+        except ModelError as exc:
+            self.observer.model_call(self.model.model, exc.kind)
+            raise
+        model = response.model or self.model.model
+        self.observer.model_call(model, "ok")
+        if response.usage is not None:
+            usage = response.usage
+            self.observer.tokens(model, AGENT, usage.prompt_tokens, usage.completion_tokens)
+        return response.text
+
+    async def _call(self, request: ModelRequest) -> ModelResponse:
         stream = self.model.stream(request)
         try:
             async for chunk in stream:
                 if isinstance(chunk, ModelResponse):
-                    response = chunk
+                    return chunk
         finally:
             await stream.aclose()
-        return response.text if response is not None else ""
+        raise ModelError("internal", "the model stream ended without a response")
 
 
 # The offline summary: one line per field, "Label: value<sep>value", kept most recent last.
@@ -214,6 +230,8 @@ def _format(fields: dict[str, list[str]]) -> str:
     return "\n".join(lines)
 
 
-def summariser_for(model: ModelClient, offline: bool) -> Summariser:
+def summariser_for(
+    model: ModelClient, offline: bool, observer: Observer | None = None
+) -> Summariser:
     """The LLM summariser for a real model, the deterministic one for the offline model."""
-    return OfflineSummariser() if offline else ModelSummariser(model)
+    return OfflineSummariser() if offline else ModelSummariser(model, observer or Unobserved())

@@ -109,7 +109,7 @@ async def _open_app(
                 observer=metrics,
                 tracer=tracer,
                 memory_prompt_chars=settings.memory_prompt_chars,
-                after_turn=after_turn_jobs(settings, store, model),
+                after_turn=after_turn_jobs(settings, store, model, metrics),
             )
             core = Conversation(
                 store,
@@ -130,7 +130,9 @@ async def _open_app(
             await model.aclose()
 
 
-def after_turn_jobs(settings: Settings, store: Store, model: ModelClient) -> list[AfterTurnJob]:
+def after_turn_jobs(
+    settings: Settings, store: Store, model: ModelClient, metrics: Metrics
+) -> list[AfterTurnJob]:
     """What runs after each answered turn, in order: memory extraction (MEMORY_EXTRACTION=auto
     with a real LLM; it reads the turn's events, which a compaction would fold away), then
     compaction (unless COMPACT_AFTER=0)."""
@@ -138,7 +140,7 @@ def after_turn_jobs(settings: Settings, store: Store, model: ModelClient) -> lis
     if settings.memory_extraction == "auto" and settings.llm_api_key is not None:
         jobs.append(MemoryExtraction(store, model))
     if settings.compact_after:
-        summariser = summariser_for(model, offline=settings.llm_api_key is None)
+        summariser = summariser_for(model, settings.llm_api_key is None, metrics)
         jobs.append(Compaction(store, summariser, settings.compact_after))
     return jobs
 

@@ -11,6 +11,8 @@ import itertools
 import json
 from typing import Any
 
+import pytest
+
 from agents import OfflineModel
 from agents.compaction import (
     SUMMARISER_INSTRUCTION,
@@ -19,9 +21,11 @@ from agents.compaction import (
     OfflineSummariser,
 )
 from agents.history import SUMMARY_INTRO
+from agents.model import ModelError
 from agents.openai_model import OpenAIModel
 from agents.quotes import QuoteProvider
 from agents.runner import Runner
+from bot.metrics import Metrics
 from storage import Store
 from storage.types import SUMMARY_AUTHOR, Event
 from testkit.emulators.llm import Fail, LLMEmulator, Say
@@ -213,3 +217,24 @@ async def test_a_summariser_that_keeps_failing_leaves_the_load_capped(
     # system prompt, at most 6 loaded events, the memory block, the message: whatever the history
     assert max(len(messages) for messages in chats) == 9
     assert len(await store.history(APP, "u1", "s1", limit=100)) == 24
+
+
+async def test_summariser_calls_are_counted_like_a_turns(
+    llm: LLMEmulator, openai_model: OpenAIModel, store: Store
+) -> None:
+    metrics = Metrics()
+    summariser = ModelSummariser(openai_model, metrics)
+    events = [Event("user", {"text": f"question {i}"}, f"i{i}", id=f"e{i}") for i in range(6)]
+    llm.script(Say("Six questions.", prompt_tokens=50, completion_tokens=4), Fail(400, "no"))
+    assert await summariser.summarise("", events) == "Six questions."
+    with pytest.raises(ModelError):
+        await summariser.summarise("", events)
+
+    def count(name: str, **labels: str) -> float | None:
+        return metrics.registry.get_sample_value(name, labels)
+
+    calls = "switchboard_model_calls_total"
+    assert count(calls, model="test/model", outcome="ok") == 1
+    assert count(calls, model="test/model", outcome="bad_request") == 1
+    tokens = "switchboard_tokens_total"
+    assert count(tokens, model="test/model", agent="summariser", kind="prompt") == 50

@@ -22,7 +22,7 @@ from storage import Event, InboxStatus, Session, Store, open_store
 from storage.types import SUMMARY_AUTHOR
 from testkit.helpers import wait_until
 
-from .conftest import NO_NETWORK, incoming
+from .conftest import NO_NETWORK, AppFactory, incoming, say
 
 APP = "after-turn"
 
@@ -168,3 +168,23 @@ def test_the_admin_history_names_a_summary_and_what_it_covers() -> None:
     events = [Event("user", {"text": f"m{i}"}, f"i{i}", id=f"e{i}") for i in range(3)]
     line = describe_event(summary_event("telegram:9", "Ada asked about cats.", events))
     assert line.endswith("summary: summary of 3 events: Ada asked about cats.")
+
+
+async def test_the_app_compacts_after_answers_and_its_stop_waits_for_it(
+    app_factory: AppFactory,
+) -> None:
+    """Through the composition root (bot.app): COMPACT_AFTER wires the offline summariser; the
+    app's stop waits for the jobs in flight, so the summary is there after a restart."""
+    settings = {"COMPACT_AFTER": "4", "HISTORY_WINDOW": "12"}
+    async with app_factory(**settings) as app:
+        for topic in ("cats", "space", "rust"):
+            assert await say(app, f"tell me a joke about {topic}")
+    async with app_factory(**settings) as app:
+        user = await app.store.find_user("telegram", "42")
+        assert user is not None
+        app_name = app.settings.app_name
+        session = await app.store.get_context(app_name, user, "telegram:42", max_events=12)
+        assert session is not None and session.events[0].author == SUMMARY_AUTHOR
+        lines = session.events[0].content["summary"].splitlines()
+        assert "Topics: cats, space, rust" in lines
+        assert await say(app, "hello")  # the next turn loads it and answers as usual

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from agents.history import SUMMARY_INTRO
 from agents.intents import Intent, read_intent
 from agents.memory import MEMORY_HEADER
 from agents.memory_talk import same_text, slot_of, spoken, words
@@ -29,7 +30,7 @@ from agents.profile import (
 )
 from agents.replies import literal
 
-SUMMARY_PREFIX = "Summary of the earlier conversation:"
+SUMMARY_PREFIX = SUMMARY_INTRO.strip()  # agents/history.py writes the summary message
 MEMORY_KINDS = frozenset(
     {"remember", "forget", "forget_name", "forget_all", "dislike", "about_me", "ask", "earlier"}
 )

@@ -65,6 +65,9 @@ class Quote:
     previous_close: float | None
     currency: str
     name: str | None = None
+    # When the price was set (UTC seconds; Yahoo's regularMarketTime): the trading day a
+    # `move` alert counts in, so a stale change before the next open is not a new day's move.
+    market_time: float | None = None
 
     @property
     def change(self) -> float | None:
@@ -208,6 +211,7 @@ def parse_chart(symbol: str, data: Any) -> Quote:
         previous = _previous_close(result, meta)
         currency = str(meta.get("currency") or "USD")[:8]
         name = meta.get("longName") or meta.get("shortName")
+        market_time = number(meta.get("regularMarketTime"))
     except (KeyError, IndexError, TypeError, ValueError, AttributeError):
         log.warning("quotes: malformed answer for %s", symbol)
         raise QuotesUnavailable("quotes are unavailable right now") from None
@@ -217,6 +221,7 @@ def parse_chart(symbol: str, data: Any) -> Quote:
         previous_close=previous,
         currency=currency,
         name=str(name)[:80] if name else None,
+        market_time=market_time,
     )
 
 

@@ -194,8 +194,12 @@ class Scheduler:
         fetched = time.perf_counter()
         self._schedule_next_poll(now, failed=bool(symbols) and not quotes)
         jobs = await self._store.alerts_for(self._app, list(quotes)) if quotes else []
-        day = trading_day(now)
-        claims = [c for job in jobs if (c := alert_claim(job, quotes[job.symbol or ""], day))]
+        days = {s: trading_day(q.market_time or now) for s, q in quotes.items()}
+        claims = [
+            claim
+            for job in jobs
+            if (claim := alert_claim(job, quotes[job.symbol or ""], days[job.symbol or ""]))
+        ]
         fired = 0
         for start in range(0, len(claims), BATCH):
             fired += len(await self._store.claim(self._app, claims[start : start + BATCH]))
@@ -280,8 +284,8 @@ class Scheduler:
 
 
 def alert_claim(job: Job, quote: Quote, day: str) -> Claim | None:
-    """What a fresh quote does to one alert on trading day `day`: fire it, re-arm it, or
-    nothing (None)."""
+    """What a fresh quote does to one alert: fire it, re-arm it, or nothing (None). `day` is
+    the quote's trading day (a `move` alert fires at most once in it)."""
     condition = AlertCondition(AlertOp(job.op or "above"), float(job.value or 0.0))
     change = quote.change_percent
     if condition.op is AlertOp.MOVE:  # once per trading day

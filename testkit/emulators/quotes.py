@@ -9,7 +9,8 @@ a price series (`SERIES_POINTS` closes from below the previous close up to the p
 without trades: meta, but no `timestamp` and an empty quote. Requests are recorded, with
 how many were being answered at once (`in_flight`, `max_in_flight`); clearing `gate` holds every
 answer until it is set again, so a test can see how many requests a client has open together.
-`set_price` scripts a price path while a test runs (a price alert's crossing, a day's move).
+`set_price` scripts a price path while a test runs (a price alert's crossing, a day's move);
+`market_time` sets the quotes' regularMarketTime (a test's clock).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class QuotesEmulator:
         self.prices = dict(DEFAULT_PRICES if prices is None else prices)
         self.mode = "ok"
         self.empty: set[str] = set()
+        self.market_time: float | None = None  # regularMarketTime; None: the wall clock
         self.requests: list[tuple[str, dict[str, str]]] = []  # (symbol, query)
         self.headers: list[dict[str, str]] = []
         self.in_flight = 0
@@ -119,7 +121,7 @@ class QuotesEmulator:
         return web.json_response(self._body(symbol.upper(), listing))
 
     def _body(self, symbol: str, listing: Listing) -> dict[str, Any]:
-        now = int(time.time())
+        now = int(self.market_time or time.time())
         meta: dict[str, Any] = {
             "currency": listing.currency,
             "symbol": symbol,

@@ -71,11 +71,18 @@ async def test_move_alert_fires_at_most_once_per_trading_day(
         sched = scheduler(app, clock, sender)
         for change in (2.0, -6.0, -7.0, -5.5):  # crossed at the 2nd poll; same day after
             market.set_price("MSFT", 400.0, change)
+            market.market_time = clock.now
             await sched.tick()
             clock.now += POLL
         assert len(sender.sent) == 1 and "MSFT moves 5% in a day" in sender.texts[0]
         assert "(-6.00% today)" in sender.texts[0]
-        clock.now += 24 * 3600  # the next trading day
+        # Past midnight in New York the quote is still the last session's (its market time
+        # says so): the same move, not a new day's.
+        clock.now += 18 * 3600  # 04:04 in New York, the next day
+        await sched.tick()
+        assert len(sender.sent) == 1
+        market.market_time = clock.now  # the next session trades, still down 5.5%
+        clock.now += POLL
         await sched.tick()
         assert len(sender.sent) == 2
 

@@ -24,7 +24,7 @@ import aiohttp
 import discord
 from discord import app_commands
 
-from adapters.buttons import ButtonKey
+from adapters.buttons import ButtonKey, Pressed
 from adapters.delivery import Tasks, deliver_turn, pause
 from adapters.discord.buttons import Buttons, pressed
 from adapters.discord.client import (
@@ -277,14 +277,7 @@ class DiscordAdapter:
         except SEND_ERRORS as exc:
             log.warning("discord: could not acknowledge /%s: %s", spec.name, exc)
             return
-        replies = InteractionReplies(
-            interaction, ephemeral=ephemeral, buttons=self._buttons(interaction.user.id)
-        )
-        if self._stopping:
-            await self._send_safely(replies, Reply(RESTARTING))
-            return
-        incoming = interaction_incoming(interaction, command_line(spec, values), ephemeral)
-        await self._inflight.spawn(self._handle(incoming, replies))
+        await self._run_interaction(interaction, command_line(spec, values), ephemeral)
 
     async def _on_interaction(self, interaction: discord.Interaction) -> None:
         """A button press (a MESSAGE_COMPONENT interaction): acknowledged at once (within
@@ -294,23 +287,36 @@ class DiscordAdapter:
         if interaction.type is not discord.InteractionType.component:
             return
         press = pressed(self._button_key, interaction)
-        command = press.command
+        ephemeral = interaction.guild_id is not None  # as a slash command's answer
+        if await self._acknowledge(interaction, press, ephemeral) and press.command:
+            await self._run_interaction(interaction, press.command, ephemeral)
+
+    async def _acknowledge(
+        self, interaction: discord.Interaction, press: Pressed, ephemeral: bool
+    ) -> bool:
+        """Within Discord's 3 s: "thinking…" for a press that runs, else its refusal."""
         try:
-            if command is None:
+            if press.command is None:
                 await interaction.response.send_message(press.refusal, ephemeral=True)
-                return
-            ephemeral = interaction.guild_id is not None
-            await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+            else:
+                await interaction.response.defer(ephemeral=ephemeral, thinking=True)
         except SEND_ERRORS as exc:
             log.warning("discord: could not acknowledge a button press: %s", exc)
-            return
+            return False
+        return True
+
+    async def _run_interaction(
+        self, interaction: discord.Interaction, text: str, ephemeral: bool
+    ) -> None:
+        """An acknowledged slash command or button press: its command line through the core,
+        answered by the interaction's response and follow-ups."""
         replies = InteractionReplies(
             interaction, ephemeral=ephemeral, buttons=self._buttons(interaction.user.id)
         )
         if self._stopping:
             await self._send_safely(replies, Reply(RESTARTING))
             return
-        incoming = interaction_incoming(interaction, command, ephemeral)
+        incoming = interaction_incoming(interaction, text, ephemeral)
         await self._inflight.spawn(self._handle(incoming, replies))
 
     def _buttons(self, user_id: int | str) -> Buttons:

@@ -149,6 +149,7 @@ def bot_settings(far: FarSide, model: str, database_url: str) -> Settings:
     }
     if model == "llm":
         env |= {"OPENAI_API_KEY": "sk-bench-not-a-key", "LLM_BASE_URL": far.urls["llm"]}
+        env["MEMORY_EXTRACTION"] = "tools"  # turns only: an extraction call would double them
     return Settings.from_env(env, dotenv_path=None)
 
 

@@ -39,7 +39,11 @@ async def test_a_turn_is_a_span_with_model_tool_and_handover_children(db_url: st
             Say(ANSWER, completion_tokens=9),
         )
         settings = make_settings(
-            db_url, OPENAI_API_KEY="sk-trace-test", LLM_BASE_URL=llm.base_url, LLM_MODEL="t/m"
+            db_url,
+            OPENAI_API_KEY="sk-trace-test",
+            LLM_BASE_URL=llm.base_url,
+            LLM_MODEL="t/m",
+            MEMORY_EXTRACTION="tools",  # one turn's calls traced, no extraction after it
         )
         async with open_app(settings, tracer=OtelTracer(provider)) as app:
             replies = [r async for r in app.core.handle(incoming(TEXT, user=USER))]

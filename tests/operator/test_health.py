@@ -329,6 +329,7 @@ async def test_metrics_count_tokens_model_failures_quote_failures_and_refusals(
             "LLM_MODEL": "test/model",
             "LLM_MAX_RETRIES": "0",
             "USER_RATE_LIMIT": "2/min",
+            "MEMORY_EXTRACTION": "tools",  # scripted per turn: no extraction call after each
         }
         bot, scrape = await started(tg, url, tmp_path, http, **env)
         try:

@@ -56,6 +56,7 @@ def environment(tg: TelegramApiEmulator, dc: DiscordEmulator, llm: LLMEmulator, 
         "LLM_MODEL": "test/model",
         "LLM_TIMEOUT": "5",
         "LLM_MAX_RETRIES": "1",
+        "MEMORY_EXTRACTION": "tools",  # scripted per turn: no extraction call after each
         "DATABASE_URL": db,
         "QUOTES_BASE_URL": NO_NETWORK,
         "ADMIN_IDS": f"telegram:{TG_USER}",

@@ -226,7 +226,8 @@ def _talk(thing: str) -> bool:
 
 
 def _my_fact(key: str, value: str) -> str | None:
-    key = " ".join(key.lower().split())
+    # "my dog's name is Rex" and "my dog is Rex" fill one slot: "Dog: Rex"
+    key = re.sub(r"(?<=\w)'s name$", "", " ".join(key.lower().split()))
     value = value.strip(" .!")
     if key in _NOT_SLOTS or key in _NOT_KEYS or not value or len(value) > VALUE_MAX:
         return None

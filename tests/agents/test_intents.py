@@ -42,6 +42,7 @@ from agents.intents import Intent, read_intent
         ("please remember I'm vegetarian", Intent("remember", facts=("Is vegetarian",))),
         ("remember that I have two cats", Intent("remember", facts=("Has two cats",))),
         ("my dog is Rex", Intent("remember", facts=("Dog: Rex",))),
+        ("my dog's name is Rex", Intent("remember", facts=("Dog: Rex",))),
         ("My favourite colour is blue.", Intent("remember", facts=("Favourite colour: blue",))),
         ("I live in Lisbon", Intent("remember", facts=("Lives in Lisbon",))),
         ("I moved to Porto", Intent("remember", facts=("Lives in Porto",))),

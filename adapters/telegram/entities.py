@@ -8,7 +8,8 @@ writes can make a send fail with "can't parse entities".
 A long text is cut where `split_message` cuts it (adapters/text.py: the one rule for length),
 and each entity is cut with it, so every part is valid on its own. Telegram's nesting rules
 (Bot API, "Formatting options"): entities overlap only by containment, and bold, italic,
-strikethrough and links may not contain code or a code block, so those are cut around code.
+strikethrough and links may not contain code or a code block, so those are cut around code
+(except a link: code inside one loses its monospace instead).
 """
 
 from __future__ import annotations
@@ -59,9 +60,21 @@ def _clip(rich: Rich, start: int, end: int) -> list[Span]:
         for s in rich.spans
         if s.start < end and s.end > start
     ]
+    clipped = _links_over_code(clipped)
     code = [(s.start, s.end) for s in clipped if s.kind in _CODE]
     pieces = [piece for span in _outer_quotes(clipped) for piece in _around(span, code)]
     return sorted(pieces, key=lambda span: (span.start, -span.end))
+
+
+def _links_over_code(spans: list[Span]) -> list[Span]:
+    """Code inside a link is shown as the link's plain text (a link may not hold code): a
+    working link matters more than the monospace."""
+    links = [s for s in spans if s.kind == "link"]
+    return [
+        s
+        for s in spans
+        if s.kind != "code" or not any(k.start <= s.start and s.end <= k.end for k in links)
+    ]
 
 
 def _outer_quotes(spans: list[Span]) -> list[Span]:

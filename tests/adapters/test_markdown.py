@@ -72,6 +72,13 @@ def test_entities_count_utf16_units_and_skip_code_inside_bold() -> None:
     assert found == [("bold", 3, 3), ("code", 6, 1), ("bold", 7, 3)]
 
 
+def test_code_inside_a_link_keeps_the_link() -> None:
+    (chunk,) = chunks("see [`docs`](https://d.example) now", markdown=True)
+    assert [(e.type, e.offset, e.length, e.url) for e in chunk.entities] == [
+        ("text_link", 4, 4, "https://d.example")
+    ]
+
+
 def test_plain_text_gets_no_entities() -> None:
     (chunk,) = chunks("**not bold** _x_ `y`")
     assert chunk.text == "**not bold** _x_ `y`" and chunk.entities == ()

@@ -79,8 +79,10 @@ _TOPIC_BEFORE = re.compile(r"\b([a-z0-9+#]+)\s+(?:jokes?|puns?|facts?|trivia)\b"
 _NOT_TOPICS = _words(
     "a an me another the some good funny nerdy random one any tell dad bad new cool fun your my "
     "interesting short quick great best of like love more want few two three enjoy hate know need "
-    "any some"
+    "any some that this these those them it everything anything something nothing stuff things"
 )
+# "a joke about the weather" is about "weather"
+_ARTICLES = frozenset({"the", "a", "an", "my", "your", "our", "some"})
 _NOT_SYMBOLS = _words(
     "my the a an and also please stock stocks it this that them one some all more these those "
     "to me us you"
@@ -186,8 +188,10 @@ def find_topic(lowered: str) -> str | None:
         return None
     match = _TOPIC_AFTER.search(lowered)
     if match:
-        words = [w for w in re.split(r"[\s]+", match.group(1)) if w][:3]
-        words = [w for w in words if w not in ("please", "pls", "now")]
+        words = [w for w in re.split(r"[\s]+", match.group(1)) if w]
+        while words and words[0] in _ARTICLES:
+            words = words[1:]
+        words = [w for w in words[:3] if w not in ("please", "pls", "now")]
         if words and words[0] not in _NOT_TOPICS:
             return normalize_topic(" ".join(words))
     for match in _TOPIC_BEFORE.finditer(lowered):

@@ -21,7 +21,6 @@ from agents.profile import TICKER_HINT, TIME_ZONE_KEY, parse_ticker
 from agents.schedules import (
     MAX_ALERTS,
     MAX_REMINDERS,
-    AlertCondition,
     AlertOp,
     ScheduleError,
     local_stamp,
@@ -30,7 +29,7 @@ from agents.schedules import (
     reminder_text,
     zone_or_default,
 )
-from agents.user_schedules import UserSchedules
+from agents.user_schedules import UserSchedules, alert_line, reminder_line
 from storage.types import Job, ScheduleChange, new_id
 
 Clock = Callable[[], float]
@@ -62,11 +61,11 @@ def alert_tools(clock: Clock = time.time) -> tuple[Tool, ...]:
     async def list_alerts(ctx: ToolContext) -> Mapping[str, Any]:
         if ctx.schedules is None:
             return _error(NO_CHAT)
-        shown = [_alert_line(job) for job in await ctx.schedules.jobs("alert")]
+        shown = [alert_line(job) for job in await ctx.schedules.jobs("alert")]
         return _listing(ctx, "alerts", shown, "You have no price alerts.")
 
     async def remove_alert(ctx: ToolContext, number: Any) -> Mapping[str, Any]:
-        return await _remove(ctx, "alert", number, _alert_line)
+        return await _remove(ctx, "alert", number, alert_line)
 
     return (
         Tool(
@@ -111,11 +110,11 @@ def reminder_tools(clock: Clock = time.time) -> tuple[Tool, ...]:
     async def list_reminders(ctx: ToolContext) -> Mapping[str, Any]:
         if ctx.schedules is None:
             return _error(NO_CHAT)
-        shown = [_reminder_line(job) for job in await ctx.schedules.jobs("reminder")]
+        shown = [reminder_line(job) for job in await ctx.schedules.jobs("reminder")]
         return _listing(ctx, "reminders", shown, "You have no reminders pending.")
 
     async def remove_reminder(ctx: ToolContext, number: Any) -> Mapping[str, Any]:
-        return await _remove(ctx, "reminder", number, _reminder_line)
+        return await _remove(ctx, "reminder", number, reminder_line)
 
     return (
         Tool(
@@ -186,16 +185,6 @@ def _listing(ctx: ToolContext, kind: str, lines: list[str], empty: str) -> Mappi
     numbered = [f"{n}. {text}" for n, text in enumerate(lines, start=1)]
     message = f"Your {kind}:\n" + "\n".join(numbered) if numbered else empty
     return {kind: numbered, "message": message}
-
-
-def _alert_line(job: Job) -> str:
-    rule = AlertCondition(AlertOp(job.op or "above"), float(job.value or 0))
-    return f"{job.symbol} {rule.describe()}"
-
-
-def _reminder_line(job: Job) -> str:
-    zone = zone_or_default(job.zone)
-    return f'{local_stamp(job.due_at or 0.0, zone)} ({zone.key}): "{job.text}"'
 
 
 def _zone(ctx: ToolContext) -> ZoneInfo:

@@ -32,11 +32,6 @@ _ADD = (
     f" VALUES ({', '.join(f'${n}' for n in range(1, 16))})"
     " ON CONFLICT (app_name, id) DO NOTHING"
 )
-_OUTBOX = (
-    f"INSERT INTO outbox (app_name, {OUTBOX_COLUMNS})"
-    f" VALUES ({', '.join(f'${n}' for n in range(1, 10))})"
-    " ON CONFLICT (app_name, id) DO NOTHING"
-)
 _LOCK = """SELECT id, version FROM jobs WHERE app_name = $1 AND id = ANY($2::text[])
            FOR UPDATE SKIP LOCKED"""
 
@@ -99,45 +94,57 @@ async def merge_user(conn: asyncpg.Connection, old: str, target: str) -> None:
 async def _claim(
     conn: asyncpg.Connection, app: str, claims: Sequence[Claim], now: float
 ) -> list[OutboxItem]:
+    """Set-based: one statement per kind of change for the whole batch (a poll may fire
+    thousands of alerts; a round trip per claim took seconds)."""
     locked = await conn.fetch(_LOCK, app, [c.job_id for c in claims])
     versions = {row["id"]: row["version"] for row in locked}
-    written: list[OutboxItem] = []
+    held: list[Claim] = []
     for item in claims:
-        if versions.get(item.job_id) != item.version:
-            continue  # another worker holds it or has fired it
-        versions.pop(item.job_id)  # one claim per job and batch
-        await _take(conn, app, item)
-        if item.outbox is not None and item.as_notice:
-            await conn.execute(
-                """INSERT INTO notices (platform, platform_user_id, text, created_at)
-                   VALUES ($1, $2, $3, $4)""",
-                item.outbox.platform,
-                item.outbox.platform_user_id,
-                item.outbox.text,
-                now,
-            )
-        elif item.outbox is not None and await _write_outbox(conn, app, item.outbox):
-            written.append(item.outbox)
-    return written
+        if versions.pop(item.job_id, None) == item.version:  # one claim per job and batch
+            held.append(item)  # (else another worker holds it or has fired it)
+    done = [c.job_id for c in held if c.done]
+    kept = [c for c in held if not c.done]
+    if done:
+        await conn.execute(
+            "DELETE FROM jobs WHERE app_name = $1 AND id = ANY($2::text[])", app, done
+        )
+    if kept:
+        await conn.execute(
+            _UPDATE,
+            app,
+            [c.job_id for c in kept],
+            [c.next_due for c in kept],
+            [c.armed for c in kept],
+            [c.fired_day for c in kept],
+        )
+    notices = [c.outbox for c in held if c.outbox is not None and c.as_notice]
+    if notices:
+        await conn.executemany(
+            "INSERT INTO notices (platform, platform_user_id, text, created_at)"
+            " VALUES ($1, $2, $3, $4)",
+            [(o.platform, o.platform_user_id, o.text, now) for o in notices],
+        )
+    outbox = [c.outbox for c in held if c.outbox is not None and not c.as_notice]
+    return await _write_outbox(conn, app, outbox) if outbox else []
 
 
-async def _write_outbox(conn: asyncpg.Connection, app: str, item: OutboxItem) -> bool:
-    return bool(await conn.fetchval(_OUTBOX + " RETURNING 1", app, *outbox_values(item)))
+_UPDATE = """UPDATE jobs j SET version = j.version + 1, due_at = u.due_at, armed = u.armed,
+                                fired_day = u.fired_day
+             FROM unnest($2::text[], $3::float8[], $4::bool[], $5::text[])
+                  AS u(id, due_at, armed, fired_day)
+             WHERE j.app_name = $1 AND j.id = u.id"""
+_INSERT_OUTBOX = f"""INSERT INTO outbox (app_name, {OUTBOX_COLUMNS})
+    SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                             $7::text[], $8::float8[], $9::int[])
+    ON CONFLICT (app_name, id) DO NOTHING RETURNING id"""
 
 
-async def _take(conn: asyncpg.Connection, app: str, item: Claim) -> None:
-    if item.done:
-        await conn.execute("DELETE FROM jobs WHERE app_name = $1 AND id = $2", app, item.job_id)
-        return
-    await conn.execute(
-        """UPDATE jobs SET version = version + 1, due_at = $3, armed = $4, fired_day = $5
-           WHERE app_name = $1 AND id = $2""",
-        app,
-        item.job_id,
-        item.next_due,
-        item.armed,
-        item.fired_day,
-    )
+async def _write_outbox(
+    conn: asyncpg.Connection, app: str, items: Sequence[OutboxItem]
+) -> list[OutboxItem]:
+    columns = [list(column) for column in zip(*(outbox_values(o) for o in items), strict=True)]
+    written = {row["id"] for row in await conn.fetch(_INSERT_OUTBOX, app, *columns)}
+    return [o for o in items if o.id in written]
 
 
 class PostgresSchedules:

@@ -151,28 +151,45 @@ async def test_kill_9_around_an_alert_fires_it_once_per_crossing(
 ) -> None:
     bot = BotProcess(tg, database, tmp_path, extra_env=proactive_env(market))
     watcher = Chat(tg, bot, 741_001)
-    fired = "🔔 TSLA below 150: now 149"
+    first, second = "🔔 TSLA below 150: now 149", "🔔 TSLA below 150: now 148"
     try:
         async with await open_store(database.url) as store:
+            # 1. Before the claim: the price crosses while the bot is down.
             await bot.start()
             await watcher.say("tell me when TSLA drops below 150")
-            tg.hold("sendMessage")
+            bot.kill()
+            assert await bot.wait() == -9
             market.prices["TSLA"] = Listing(149.0, 158.0)
-            await bot.until(lambda: any(fired in str(c.params) for c in tg.holding), TIMEOUT)
-            bot.kill()  # after the claim (the alert is disarmed), before Telegram took it
+            [job] = await jobs_of(store, "telegram", watcher.user)
+            assert job.armed and await unsent(store) == []
+            await bot.start()  # a fresh quote after the restart fires it
+            await bot.until(lambda: watcher.count_prefix(first), TIMEOUT)
+
+            # 2. After the claim (disarmed, outbox row written), before Telegram took it.
+            market.prices["TSLA"] = Listing(152.0, 158.0)  # back up by more than 1%: re-armed
+
+            async def rearmed() -> bool:
+                return all(j.armed for j in await jobs_of(store, "telegram", watcher.user))
+
+            await bot.until(rearmed, TIMEOUT)
+            tg.hold("sendMessage")
+            market.prices["TSLA"] = Listing(148.0, 158.0)
+            await bot.until(lambda: any(second in str(c.params) for c in tg.holding), TIMEOUT)
+            bot.kill()
             assert await bot.wait() == -9
             tg.drop_held()
             [job] = await jobs_of(store, "telegram", watcher.user)
             assert not job.armed and len(await unsent(store)) == 1
 
             await bot.start()
-            await bot.until(lambda: watcher.count_prefix(fired), TIMEOUT)
+            await bot.until(lambda: watcher.count_prefix(second), TIMEOUT)
             polls = len(market.requests)
             await bot.until(lambda: len(market.requests) >= polls + 3, TIMEOUT)
             assert await bot.terminate() == 0, bot.tail()
     finally:
         await bot.close()
-    assert watcher.count_prefix(fired) == 1  # sent once, not fired again from the same crossing
+    # Each crossing told once: not lost to a kill, not fired again from the same crossing.
+    assert (watcher.count_prefix(first), watcher.count_prefix(second)) == (1, 1)
 
 
 async def test_a_restart_catches_up_on_reminders_missed_while_down(

@@ -115,3 +115,15 @@ async def test_in_a_group_what_the_llm_wrote_after_seeing_memories_goes_to_the_u
         got = await everything(app, "hello")
         assert "Lisbon" in llm.requests[-1].body["messages"][-2]["content"]
         assert any(r.partial for r in got) and not any(r.private for r in got)
+
+
+async def test_memory_prompt_chars_bounds_the_block(
+    app_factory: AppFactory, llm: LLMEmulator
+) -> None:
+    env = llm_env(llm, "tools") | {"MEMORY_PROMPT_CHARS": "300"}
+    async with app_factory(**env) as app:
+        await seeded(app, *(f"likes colour number {i} " + "z" * 100 for i in range(6)))
+        llm.script(Say("Many colours."))
+        await say(app, "which colours do I like?")
+    block = llm.requests[-1].body["messages"][-2]["content"]
+    assert block.count("\n- [") == 1 and len(block) <= 300  # a second (~140) would not fit

@@ -68,7 +68,7 @@ true nerdy facts. {_KNOWN}
 STOCK_ANALYST_INSTRUCTION = f"""You are stock_analyst: a concise market assistant. {_KNOWN}
 - For a price or day change call get_quote; for the whole watchlist call watchlist_quotes.
 - Manage the watchlist with watchlist_add, watchlist_remove and watchlist_show.
-- When the user wants to see a chart or how a stock moved over a period ("show me NVDA over 6
+- When the user wants to see a chart or how a stock moved over a period ("show me Apple over 6
   months"), call show_chart; the picture is attached to your answer.
 - "Tell me when TSLA drops below 150": call set_alert (condition below, value 150; above for
   rises; move with a percent for a day's move); list_alerts and remove_alert (by its number)

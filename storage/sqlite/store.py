@@ -199,6 +199,8 @@ class SqliteStore(SqliteSchedules):
     async def recall(
         self, app_name: str, user_id: str, query: str, *, relevant: int = 8, recent: int = 4
     ) -> list[Memory]:
+        # No read transaction around the two SELECTs: a memory changing in between can only
+        # shift which recent ones fill the rest.
         return await self._read(
             partial(
                 memories.recall,
@@ -207,7 +209,8 @@ class SqliteStore(SqliteSchedules):
                 query=query,
                 relevant=relevant,
                 recent=recent,
-            )
+            ),
+            snapshot=False,
         )
 
     # -- admin views ------------------------------------------------------------------------

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import AsyncIterator
+
+import pytest
 
 from agents import build_team
 from agents.jokes import JokeBook
@@ -13,12 +16,20 @@ from agents.openai_model import OpenAIModel
 from agents.profile import DISLIKES_KEY, JOKE_TOPICS_KEY, NAME_KEY
 from agents.quotes import QuoteProvider
 from agents.runner import Runner
-from storage import Event, EventActions, Store
+from storage import Event, EventActions, Store, open_store
 from storage.common import MEMORY_TEXT_MAX
 from storage.types import Memory, MemoryChange
 from testkit.emulators.llm import LLMEmulator, Say, call
 from tests.agents.runner_helpers import APP, make_runner, run
 from tests.transcript import final_text
+
+
+@pytest.fixture
+async def store(any_db_url: str) -> AsyncIterator[Store]:
+    """Both backends: a tool's reach is the store's scoping as much as the ToolContext's."""
+    opened = await open_store(any_db_url)
+    async with opened:
+        yield opened
 
 
 def memory(mid: str, text: str) -> Memory:

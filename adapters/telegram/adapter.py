@@ -43,7 +43,7 @@ from adapters.startup import keep_trying, origin
 from adapters.telegram.buttons import Press, press_of
 from adapters.telegram.delivery import Progress, TurnWriter, Typing
 from adapters.telegram.http import AiohttpRequest
-from adapters.telegram.outgoing import OutgoingSends
+from adapters.telegram.outgoing import OUTGOING_ATTEMPTS, OutgoingSends
 from adapters.telegram.sender import DeliveryFailed, Sender, Target
 from adapters.telegram.translate import PLATFORM, to_incoming
 from bot.health import Health
@@ -125,7 +125,7 @@ class TelegramAdapter:
         # Per message being tried again: the parts of its reply that already went out.
         self._progress: dict[str, Progress] = {}
         self._buttons = ButtonKey(settings.telegram_bot_token)
-        self._outgoing = OutgoingSends()
+        self._outgoing: OutgoingSends | None = None  # alerts, reminders: set by start()
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -137,6 +137,7 @@ class TelegramAdapter:
         self._app = app
         self._bot_id, self._username = app.bot.id, app.bot.username
         self._sender = Sender(app.bot, self._username, retry_delay=self._retry_delay)
+        self._outgoing = OutgoingSends(Sender(app.bot, self._username, attempts=OUTGOING_ATTEMPTS))
         await self._register_commands()
         # Fetched before polling starts, so it holds only what an earlier run left unanswered.
         # Each one starts now, oldest first, before polling can deliver newer messages: the
@@ -340,9 +341,9 @@ class TelegramAdapter:
     async def send_outgoing(self, item: Outgoing) -> SendResult:
         """bot.messages.OutgoingSender: an alert, reminder or digest into its chat (see
         adapters/telegram/outgoing.py); RETRY until the adapter has started."""
-        if self._sender is None:
+        if self._outgoing is None:
             return SendResult.RETRY
-        return await self._outgoing.send(self._sender, item)
+        return await self._outgoing.send(item)
 
     # -- updates -----------------------------------------------------------------------------
     async def _record(self, item: object) -> bool:

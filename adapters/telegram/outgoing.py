@@ -5,8 +5,11 @@ The scheduler hands over an `Outgoing` and learns what became of it (`SendResult
 - CHAT_GONE when Telegram refuses the chat for good (403: the bot was blocked or removed; 400:
   the chat does not exist, or the group moved): the scheduler falls back to the user's
   private chat;
-- RETRY when Telegram could not be reached, answered 5xx or kept rate-limiting after the
-  sender's own retries: nothing was lost, the scheduler tries again later.
+- RETRY when Telegram could not be reached, answered 5xx or kept rate-limiting (PTB's rate
+  limiter retries a 429 itself): nothing was lost, the scheduler tries again later. Each call
+  is tried once here (OUTGOING_ATTEMPTS): the scheduler sends its messages one after another
+  and retries them with its own backoff, so a Telegram that is down costs one attempt per
+  message per pass, not the sender's whole backoff for each.
 
 `None` as the chat, or a private reply, goes to the user's private chat with the bot, whose id
 is the user's id. Telegram takes no idempotency key, so a send in flight at a crash may arrive
@@ -30,6 +33,7 @@ from bot.messages import Outgoing, Reply, SendResult
 log = logging.getLogger(__name__)
 
 REMEMBERED = 1024  # messages whose sent parts are kept while their rest waits for a retry
+OUTGOING_ATTEMPTS = 1  # per Bot API call (the scheduler retries): see the module's doc
 
 
 def target_of(item: Outgoing) -> Target:
@@ -42,16 +46,18 @@ def target_of(item: Outgoing) -> Target:
 
 
 class OutgoingSends:
-    """Sends `Outgoing` messages through the adapter's `Sender`; one per adapter."""
+    """Sends `Outgoing` messages through a `Sender` of their own (OUTGOING_ATTEMPTS tries per
+    call); one per adapter."""
 
-    def __init__(self, remembered: int = REMEMBERED) -> None:
+    def __init__(self, sender: Sender, remembered: int = REMEMBERED) -> None:
+        self._sender = sender
         self._remembered = remembered
         self._parts_sent: OrderedDict[str, int] = OrderedDict()  # item id -> parts gone out
 
-    async def send(self, sender: Sender, item: Outgoing) -> SendResult:
+    async def send(self, item: Outgoing) -> SendResult:
         target = target_of(item)
         try:
-            await self._parts(sender, target, item)
+            await self._parts(self._sender, target, item)
         except DeliveryFailed as exc:
             log.warning("telegram: outgoing %s not sent yet (%s); retried later", item.id, exc)
             return SendResult.RETRY

@@ -88,8 +88,12 @@ class Sender:
         retry_delay: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         typing_refresh: float = TYPING_REFRESH,
+        attempts: int = SEND_ATTEMPTS,
     ) -> None:
+        """`attempts`: tries per call before DeliveryFailed (1 for messages whose caller
+        retries them itself, the scheduler's)."""
         self.bot = bot
+        self._attempts = attempts
         self.bot_username = bot_username
         self._retry_delay = retry_delay
         self._typing_refresh = typing_refresh
@@ -99,24 +103,24 @@ class Sender:
     async def call(self, what: str, action: Callable[[], Awaitable[T]]) -> T:
         """Run a Bot API call, retrying network errors with backoff; raise DeliveryFailed."""
         delay = self._retry_delay
-        for attempt in range(1, SEND_ATTEMPTS + 1):
+        for attempt in range(1, self._attempts + 1):
             try:
                 return await action()
             except (BadRequest, Forbidden, ChatMigrated):
                 raise
             except RetryAfter as exc:  # AIORateLimiter gave up: wait as told, once more
-                if attempt == SEND_ATTEMPTS:
+                if attempt == self._attempts:
                     break
                 wait = _seconds(exc)
                 log.warning("telegram %s: rate limited, retrying in %.0fs", what, wait)
                 await asyncio.sleep(wait)
             except NetworkError as exc:
-                if attempt == SEND_ATTEMPTS:
+                if attempt == self._attempts:
                     break
                 log.warning("telegram %s failed (%s); retry %d in %.1fs", what, exc, attempt, delay)
                 await asyncio.sleep(delay)
                 delay *= 2
-        raise DeliveryFailed(f"telegram {what} failed {SEND_ATTEMPTS} times")
+        raise DeliveryFailed(f"telegram {what} failed {self._attempts} times")
 
     async def refresh_typing(self, target: Target, done: asyncio.Event) -> None:
         """Send "typing…" every few seconds until `done` is set."""

@@ -15,18 +15,20 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agents.memory import MemorySource, UserMemories
 from agents.memory_tools import clean_fact
 from agents.model import ModelClient, ModelError, ModelRequest, ModelResponse
+from agents.observer import Observer, Unobserved
 from storage import SessionStore
 from storage.types import Event, EventActions, Memory, MemoryChange, Session
 
 log = logging.getLogger(__name__)
 
 MEMORY_AUTHOR = "memory"
+AGENT = "memory_extraction"  # the `agent` of its model call (metrics label, request name)
 MAX_CHANGES = 10  # per turn: a runaway answer cannot rewrite a user's whole memory
 TEXT_CHARS = 2000  # of each message shown to the model
 EXTRACTION_INSTRUCTION = """You maintain a user's long-term memory for a chat assistant.
@@ -54,6 +56,7 @@ class MemoryExtraction:
 
     store: ExtractionStore
     model: ModelClient
+    observer: Observer = field(default_factory=Unobserved)  # counted like the turn's calls
 
     async def run(self, session: Session, invocation_id: str) -> None:
         event_id = f"{invocation_id}:memory"
@@ -65,16 +68,25 @@ class MemoryExtraction:
         memories = UserMemories(self.store, session.app_name, session.user_id)
         shown = await memories.search(asked.text)
         try:
-            reply = await _complete(self.model, _request(shown, asked.text, answer.text))
+            response = await _complete(self.model, _request(shown, asked.text, answer.text))
         except ModelError as exc:
+            self.observer.model_call(self.model.model, exc.kind)
             log.warning("memory extraction for %s failed (%s)", invocation_id, exc.kind)
             return
-        changes = parse_changes(reply, {m.id for m in shown})
+        self._observe(response)
+        changes = parse_changes(response.text if response else "", {m.id for m in shown})
         if changes is None:
             log.warning("memory extraction for %s: unusable answer, ignored", invocation_id)
             return
         if changes:
             await self.store.append_event(session, extraction_event(invocation_id, changes))
+
+    def _observe(self, response: ModelResponse | None) -> None:
+        model = (response.model if response else None) or self.model.model
+        self.observer.model_call(model, "ok")
+        if response is not None and response.usage is not None:
+            usage = response.usage
+            self.observer.tokens(model, AGENT, usage.prompt_tokens, usage.completion_tokens)
 
 
 def extraction_event(invocation_id: str, changes: Sequence[MemoryChange]) -> Event:
@@ -92,13 +104,13 @@ def _request(shown: Sequence[Memory], asked: str, answer: str) -> ModelRequest:
     exchange = {"user": asked[:TEXT_CHARS], "assistant": answer[:TEXT_CHARS]}
     body = {"stored_memories": stored, "latest_exchange": exchange}
     return ModelRequest(
-        agent_name="memory_extraction",
+        agent_name=AGENT,
         system=EXTRACTION_INSTRUCTION,
         messages=({"role": "user", "content": json.dumps(body, ensure_ascii=False)},),
     )
 
 
-async def _complete(model: ModelClient, request: ModelRequest) -> str:
+async def _complete(model: ModelClient, request: ModelRequest) -> ModelResponse | None:
     response: ModelResponse | None = None
     stream = model.stream(request)
     try:
@@ -107,7 +119,7 @@ async def _complete(model: ModelClient, request: ModelRequest) -> str:
                 response = chunk
     finally:
         await stream.aclose()
-    return response.text if response is not None else ""
+    return response
 
 
 def parse_changes(text: str, known_ids: set[str]) -> list[MemoryChange] | None:

@@ -138,7 +138,7 @@ def after_turn_jobs(
     compaction (unless COMPACT_AFTER=0)."""
     jobs: list[AfterTurnJob] = []
     if settings.memory_extraction == "auto" and settings.llm_api_key is not None:
-        jobs.append(MemoryExtraction(store, model))
+        jobs.append(MemoryExtraction(store, model, metrics))
     if settings.compact_after:
         summariser = summariser_for(model, settings.llm_api_key is None, metrics)
         jobs.append(Compaction(store, summariser, settings.compact_after))

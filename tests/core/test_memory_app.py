@@ -51,6 +51,12 @@ async def test_auto_extracts_after_the_answer(app_factory: AppFactory, llm: LLME
 
         assert await wait_until(remembered) == ["has a cat called Pixel"]
         assert "1. has a cat called Pixel" in await say(app, "/memory")
+        # Its call is counted like the turn's: calls by outcome, tokens by agent.
+        sample = app.metrics.registry.get_sample_value
+        calls = {"model": "t/m", "outcome": "ok"}
+        assert sample("switchboard_model_calls_total", calls) == 2
+        spent = {"model": "t/m", "agent": "memory_extraction", "kind": "prompt"}
+        assert sample("switchboard_tokens_total", spent) == 11
     turn, extraction = llm.requests
     assert set(turn.tool_names) >= MEMORY_TOOLS
     assert extraction.system == EXTRACTION_INSTRUCTION and extraction.tool_names == []

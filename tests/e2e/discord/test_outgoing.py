@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.discord.outgoing import nonce_key
+from adapters.discord.outgoing import nonce_key, send_outgoing
 from adapters.text import DISCORD_LIMIT
 from bot.messages import Outgoing, Reply, SendResult
 from testkit.emulators.discord_api import Fault
@@ -83,3 +83,19 @@ async def test_a_channel_gone_for_good_says_so(bot: RunningBot, how: str) -> Non
     assert await bot.adapter.send_outgoing(outgoing("hello", channel)) is SendResult.CHAT_GONE
     assert bot.emu.channel_messages(bot.emu.guild_channel_id) == []
     assert bot.emu.channel_messages(bot.emu.dm_channel_id(USER)) == []
+
+
+async def test_a_send_cut_short_is_retried_and_its_landed_post_not_repeated(
+    bot: RunningBot,
+) -> None:
+    guild = bot.emu.guild_channel_id
+    client = bot.adapter.client
+    assert client is not None
+    bot.emu.hold("POST", POSTS)  # Discord is slow: the POST arrives, the answer does not
+
+    result = await send_outgoing(client, outgoing("TSLA below 150", guild), timeout=0.5)
+
+    assert result is SendResult.RETRY
+    bot.emu.release()  # it lands after the bot gave up on it
+    assert await bot.adapter.send_outgoing(outgoing("TSLA below 150", guild)) is SendResult.SENT
+    assert [m["content"] for m in bot.emu.channel_messages(guild)] == ["TSLA below 150"]

@@ -59,16 +59,14 @@ class MemoryExtraction:
     observer: Observer = field(default_factory=Unobserved)  # counted like the turn's calls
 
     async def run(self, session: Session, invocation_id: str) -> None:
-        event_id = f"{invocation_id}:memory"
-        own = [e for e in session.events if e.invocation_id == invocation_id]
-        asked = next((e for e in own if e.id == f"{invocation_id}:u"), None)
-        answer = next((e for e in own if e.final), None)
-        if any(e.id == event_id for e in own) or asked is None or answer is None or answer.error:
-            return  # done already, out of view, or a failed turn: nothing to learn from
+        exchange = _exchange(session, invocation_id)
+        if exchange is None:
+            return
+        asked, answer = exchange
         memories = UserMemories(self.store, session.app_name, session.user_id)
-        shown = await memories.search(asked.text)
+        shown = await memories.search(asked)
         try:
-            response = await _complete(self.model, _request(shown, asked.text, answer.text))
+            response = await _complete(self.model, _request(shown, asked, answer))
         except ModelError as exc:
             self.observer.model_call(self.model.model, exc.kind)
             log.warning("memory extraction for %s failed (%s)", invocation_id, exc.kind)
@@ -87,6 +85,18 @@ class MemoryExtraction:
         if response is not None and response.usage is not None:
             usage = response.usage
             self.observer.tokens(model, AGENT, usage.prompt_tokens, usage.completion_tokens)
+
+
+def _exchange(session: Session, invocation_id: str) -> tuple[str, str] | None:
+    """The turn's message and answer; None when it was extracted already, is out of view, or
+    failed (nothing to learn from)."""
+    own = [e for e in session.events if e.invocation_id == invocation_id]
+    asked = next((e for e in own if e.id == f"{invocation_id}:u"), None)
+    answer = next((e for e in own if e.final), None)
+    done = any(e.id == f"{invocation_id}:memory" for e in own)
+    if done or asked is None or answer is None or answer.error:
+        return None
+    return asked.text, answer.text
 
 
 def extraction_event(invocation_id: str, changes: Sequence[MemoryChange]) -> Event:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from agents import OfflineModel
+from agents.openai_model import OpenAIModel
 from agents.profile import TIME_ZONE_KEY
 from agents.quotes import QuoteProvider
 from agents.runner import Runner
@@ -19,6 +20,7 @@ from agents.schedules import MAX_ALERTS
 from agents.user_schedules import ChatOrigin
 from storage import Store
 from storage.types import Event, EventActions
+from testkit.emulators.llm import LLMEmulator, Say, call
 from tests.agents.runner_helpers import APP, make_runner
 from tests.transcript import Contains, final_text, transcript
 
@@ -129,3 +131,43 @@ async def test_a_listing_asked_in_a_group_is_private(runner: Runner) -> None:
     assert listed[-1].content.get("private") is True
     assert not any(e.partial for e in listed)  # no streamed preview of it either
     assert removed[-1].content.get("private") is True
+
+
+async def test_a_real_llm_sets_an_alert_for_the_caller_only(
+    llm: LLMEmulator, openai_model: OpenAIModel, quotes: QuoteProvider, store: Store
+) -> None:
+    """Through the real openai SDK: the model names the user, the chat and a due time of its
+    own choosing; the job belongs to the caller and fires in the caller's chat regardless."""
+    llm.script(
+        Say(tool_calls=[call("transfer_to_agent", agent_name="stock_analyst")]),
+        Say(
+            tool_calls=[
+                call(
+                    "set_alert",
+                    symbol="tsla",
+                    condition="below",
+                    value=150,
+                    user_id="alice",
+                    chat_id="-1009999",
+                    platform_user_id="666",
+                )
+            ]
+        ),
+        Say("Done: I'll tell you when TSLA drops below 150."),
+    )
+    runner = make_runner(store, openai_model, quotes)
+
+    events = [
+        e async for e in runner.run_async("u1", "s1", "tell me when TSLA < 150", origin=GROUP)
+    ]
+
+    assert (
+        final_text([e for e in events if not e.partial])
+        == "Done: I'll tell you when TSLA drops below 150."
+    )
+    [alert] = await store.jobs(APP, "u1")
+    assert (alert.symbol, alert.op, alert.value) == ("TSLA", "below", 150)
+    assert (alert.chat_id, alert.platform_user_id) == (GROUP.chat_id, GROUP.platform_user_id)
+    assert await store.jobs(APP, "alice") == []
+    analyst = next(r for r in llm.requests if "set_alert" in r.tool_names)
+    assert "stock_analyst" in analyst.system

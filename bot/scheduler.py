@@ -231,14 +231,12 @@ class Scheduler:
     # -- sending -----------------------------------------------------------------------------
     async def flush(self, now: float) -> None:
         until = now + LEASE_SECONDS
-        for item in await self._store.lease_outbox(self._app, now, until, BATCH):
+        platforms = list(self._senders)  # another process sends the others' rows
+        for item in await self._store.lease_outbox(self._app, now, until, platforms, BATCH):
             await self._send(item, now)
 
     async def _send(self, item: OutboxItem, now: float) -> None:
-        sender = self._senders.get(item.platform)
-        if sender is None:  # that platform does not run in this process
-            await self._fall_back(item)
-            return
+        sender = self._senders[item.platform]
         reply = Reply(item.text)
         outgoing = Outgoing(
             item.id, item.platform, item.chat_id, item.platform_user_id, item.user_id, reply
@@ -258,10 +256,11 @@ class Scheduler:
 
     async def _fall_back(self, item: OutboxItem) -> None:
         """The chat is gone: the same identity's private chat, then the user's next linked
-        identity on a platform this process runs; with none left the message is dropped."""
+        identity (on any platform: the process running it sends it); with none left the
+        message is dropped."""
         target = (
             replace(item, chat_id=None)
-            if item.chat_id is not None and item.platform in self._senders
+            if item.chat_id is not None
             else await self._next_identity(item)
         )
         if target is None:
@@ -271,9 +270,7 @@ class Scheduler:
             await self._store.outbox_redirect(self._app, target)
 
     async def _next_identity(self, item: OutboxItem) -> OutboxItem | None:
-        identities = [
-            i for i in await self._store.identities(item.user_id) if i.platform in self._senders
-        ]
+        identities = await self._store.identities(item.user_id)
         keys = [(i.platform, i.platform_user_id) for i in identities]
         current = (item.platform, item.platform_user_id)
         after = keys.index(current) + 1 if current in keys else 0

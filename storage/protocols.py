@@ -282,11 +282,17 @@ class ScheduleStore(Protocol):
         ...
 
     async def lease_outbox(
-        self, app_name: str, now: float, until: float, limit: int = 500
+        self,
+        app_name: str,
+        now: float,
+        until: float,
+        platforms: Sequence[str],
+        limit: int = 500,
     ) -> list[OutboxItem]:
-        """Take the rows due at `now` for sending, oldest first: each is hidden from every
-        other caller until `until` (a worker that dies mid-send leaves it to the others
-        after that), so two workers never send one row at the same time."""
+        """Take the rows due at `now` for these platforms (the ones the caller can send on),
+        oldest first: each is hidden from every other caller until `until` (a worker that dies
+        mid-send leaves it to the others after that), so two workers never send one row at
+        the same time."""
         ...
 
     async def outbox_sent(self, app_name: str, outbox_id: str) -> None:

@@ -38,6 +38,7 @@ _LOCK = """SELECT id, version FROM jobs WHERE app_name = $1 AND id = ANY($2::tex
 # Rows another worker is sending are locked or leased (next_try in the future): skipped.
 _LEASE = f"""UPDATE outbox o SET next_try = $3 FROM (
                  SELECT id FROM outbox WHERE app_name = $1 AND next_try <= $2
+                 AND platform = ANY($5::text[])
                  ORDER BY created_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) t
              WHERE o.app_name = $1 AND o.id = t.id
              RETURNING {", ".join("o." + c.strip() for c in OUTBOX_COLUMNS.split(","))}"""
@@ -204,10 +205,15 @@ class PostgresSchedules:
         return [outbox_from_row(tuple(row)) for row in rows]
 
     async def lease_outbox(
-        self, app_name: str, now: float, until: float, limit: int = 500
+        self,
+        app_name: str,
+        now: float,
+        until: float,
+        platforms: Sequence[str],
+        limit: int = 500,
     ) -> list[OutboxItem]:
         async with db_errors(), self._pool.acquire() as conn:
-            rows = await conn.fetch(_LEASE, app_name, now, until, limit)
+            rows = await conn.fetch(_LEASE, app_name, now, until, limit, list(platforms))
         items = (outbox_from_row(tuple(row)) for row in rows)
         return sorted(items, key=lambda o: (o.created_at, o.id))
 

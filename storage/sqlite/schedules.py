@@ -137,13 +137,20 @@ def pending_outbox(db: sqlite3.Connection, app: str, now: float, limit: int) -> 
 
 
 def lease_outbox(
-    db: sqlite3.Connection, app: str, now: float, until: float, limit: int
+    db: sqlite3.Connection,
+    app: str,
+    now: float,
+    until: float,
+    limit: int,
+    platforms: Sequence[str],
 ) -> list[OutboxItem]:
+    marks = ", ".join("?" * len(platforms))
     rows = db.execute(
         f"UPDATE outbox SET next_try = ? WHERE app_name = ? AND id IN (SELECT id FROM outbox"
-        " WHERE app_name = ? AND next_try <= ? ORDER BY created_at, id LIMIT ?)"
+        f" WHERE app_name = ? AND next_try <= ? AND platform IN ({marks})"
+        " ORDER BY created_at, id LIMIT ?)"
         f" RETURNING {OUTBOX_COLUMNS}",
-        (until, app, app, now, limit),
+        (until, app, app, now, *platforms, limit),
     ).fetchall()
     return sorted((outbox_from_row(row) for row in rows), key=lambda o: (o.created_at, o.id))
 
@@ -224,9 +231,18 @@ class SqliteSchedules:
         return await self._read(partial(pending_outbox, app=app_name, now=now, limit=limit))
 
     async def lease_outbox(
-        self, app_name: str, now: float, until: float, limit: int = 500
+        self,
+        app_name: str,
+        now: float,
+        until: float,
+        platforms: Sequence[str],
+        limit: int = 500,
     ) -> list[OutboxItem]:
-        fn = partial(lease_outbox, app=app_name, now=now, until=until, limit=limit)
+        if not platforms:
+            return []
+        fn = partial(
+            lease_outbox, app=app_name, now=now, until=until, limit=limit, platforms=platforms
+        )
         return await self._write(fn)
 
     async def outbox_sent(self, app_name: str, outbox_id: str) -> None:

@@ -284,3 +284,22 @@ async def test_digest_lists_the_watchlist_with_prices_once_a_day(
         theirs = [i.reply.text for i in sender.sent if i.platform_user_id == "7"]
         assert len(theirs) == 2 and "your watchlist is empty" in theirs[0]
         assert sorted(s for s, _ in market.requests) == ["AAPL", "AAPL", "NOPE", "NOPE"]
+
+
+async def test_each_process_sends_only_on_its_own_platforms(
+    open_proactive: OpenApp, clock: Clock
+) -> None:
+    """Telegram and Discord may run in separate processes on one database: either may claim a
+    due job, but only the one running its platform sends it; a fallback to another platform's
+    account waits for that process too."""
+    async with open_proactive() as app:
+        await say(app, "/remind in 1m on discord", platform="discord", user="d-1")
+        clock.now += 61
+        telegram_only = RecordingSender("telegram")
+        await scheduler(app, clock, telegram_only).tick()
+        assert telegram_only.tried == []
+        [waiting] = await app.store.pending_outbox(app.settings.app_name, clock.now)
+        assert waiting.platform == "discord"
+        discord = RecordingSender("discord")
+        await scheduler(app, clock, discord).tick()
+        assert discord.texts == ['⏰ Reminder: "on discord"']

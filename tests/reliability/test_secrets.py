@@ -69,10 +69,14 @@ async def drive(tg: TelegramApiEmulator, dc: DiscordEmulator, check=lambda p: p)
     await wait_until(check(lambda: dc.connected and dc.commands.get(None)), timeout=TIMEOUT)
     await wait_until(check(lambda: tg.calls_to("getUpdates")), timeout=TIMEOUT)
     tg.fail_next("sendMessage", status=502)
-    for text in ("hello there", "keyecho please", "/stats"):
-        before = len(tg.calls_to("sendMessage"))
+    for text, method in [
+        ("hello there", "sendMessage"),
+        ("keyecho please", "sendMessage"),
+        ("/stats", "sendPhoto"),  # the admin's stats come with a picture, the text its caption
+    ]:
+        before = len(tg.calls_to(method))
         tg.private_text(TG_USER, text)
-        await wait_until(check(lambda b=before: len(tg.calls_to("sendMessage")) > b), TIMEOUT)
+        await wait_until(check(lambda b=before, m=method: len(tg.calls_to(m)) > b), TIMEOUT)
     user = dc.user(DC_USER, "ada")
     for text in ("hello discord", "keyecho again"):
         before = len(dc.channel_messages(DC_USER + 1))

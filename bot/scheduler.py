@@ -22,14 +22,14 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from agents.profile import watchlist_of
-from agents.quotes import Quote, QuoteError
+from agents.quotes import Quote, QuoteError, QuotesUnavailable
 from agents.schedules import (
     LATE_REPORT_SECONDS,
     AlertCondition,
@@ -54,6 +54,7 @@ QUOTE_CONCURRENCY = 8
 MAX_BACKOFF_FACTOR = 16  # a failing provider is asked at most every 16 polls' time
 RETRY_SECONDS = 5.0  # a RETRY send waits this long, doubled per attempt ...
 MAX_RETRY_SECONDS = 600.0  # ... up to this
+DOWN_AFTER = 2 * QUOTE_CONCURRENCY  # quote failures in a row that end a poll early
 BATCH = 500  # jobs claimed / outbox rows sent per tick at most
 # An outbox row being sent is hidden from other workers this long; one left by a worker that
 # died mid-send is sent by another (or after a restart) once it runs out.
@@ -123,22 +124,34 @@ class Scheduler:
                 await task
 
     async def _run(self) -> None:
+        # Two loops: a long poll (thousands of quotes) never holds up a due reminder.
+        await asyncio.gather(self._every_tick(self._due_pass), self._every_tick(self._poll_pass))
+
+    async def _every_tick(self, step: Callable[[float], Awaitable[object]]) -> None:
         while True:
             try:
-                await self.tick()
+                await step(self._clock())
             except StoreError as exc:  # a busy or unreachable database: next tick
                 log.warning("scheduler: store unavailable: %s", type(exc).__name__)
             except Exception:
                 log.exception("scheduler: tick failed")
             await asyncio.sleep(self._tick_seconds)
 
+    async def _due_pass(self, now: float) -> None:
+        await self.fire_due(now)
+        await self.flush(now)
+
+    async def _poll_pass(self, now: float) -> None:
+        if now >= self._next_poll:
+            await self.poll_alerts(now)
+
     async def tick(self) -> None:
-        """One pass: due jobs, alerts when a poll is due, the outbox."""
+        """One pass of both loops, in order (tests step the clock and call this): due jobs,
+        alerts when a poll is due, the outbox."""
         async with self._lock:
             now = self._clock()
             await self.fire_due(now)
-            if now >= self._next_poll:
-                await self.poll_alerts(now)
+            await self._poll_pass(now)
             await self.flush(now)
 
     # -- reminders and digests ---------------------------------------------------------------
@@ -214,16 +227,28 @@ class Scheduler:
         self._next_poll = now + self._poll * (factor + spread)
 
     async def _fetch(self, symbols: Sequence[str]) -> dict[str, Quote]:
-        """One request per symbol, `concurrency` at a time; failures are left out."""
+        """One request per symbol, `concurrency` at a time; failures are left out. Once the
+        provider looks down (`DOWN_AFTER` failures in a row, none answered), the symbols still
+        waiting are given up: 5,000 symbols against a hanging provider would take an hour."""
         gate = asyncio.Semaphore(self._concurrency)
+        failures_in_a_row = 0
 
         async def one(symbol: str) -> Quote | None:
+            nonlocal failures_in_a_row
             async with gate:
+                if failures_in_a_row >= DOWN_AFTER:
+                    return None
                 self.quote_requests += 1
                 try:
-                    return await self._quotes.get_quote(symbol)
-                except QuoteError:
+                    quote = await self._quotes.get_quote(symbol)
+                except QuotesUnavailable:
+                    failures_in_a_row += 1
                     return None
+                except QuoteError:  # an unknown symbol: the provider answered
+                    failures_in_a_row = 0
+                    return None
+                failures_in_a_row = 0
+                return quote
 
         found = await asyncio.gather(*(one(s) for s in symbols))
         return {s: q for s, q in zip(symbols, found, strict=True) if q is not None}

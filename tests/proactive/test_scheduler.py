@@ -8,6 +8,7 @@ restart, a gone chat falls back to the private one, and the user's jobs follow e
 from __future__ import annotations
 
 from bot.messages import Outgoing, SendResult
+from bot.scheduler import DOWN_AFTER, QUOTE_CONCURRENCY
 from testkit.emulators.quotes import QuotesEmulator
 from testkit.helpers import Clock
 
@@ -303,3 +304,17 @@ async def test_each_process_sends_only_on_its_own_platforms(
         discord = RecordingSender("discord")
         await scheduler(app, clock, discord).tick()
         assert discord.texts == ['⏰ Reminder: "on discord"']
+
+
+async def test_a_poll_gives_up_early_when_the_provider_is_down(
+    open_proactive: OpenApp, market: QuotesEmulator, clock: Clock
+) -> None:
+    async with open_proactive() as app:
+        for n in range(40):  # 40 distinct symbols, 20 alerts each for two users
+            await say(app, f"/alert S{n} above 10", user=str(n % 2))
+        market.mode = "error"
+        sender = RecordingSender()
+        await scheduler(app, clock, sender).tick()
+        # Gave up after DOWN_AFTER failures in a row (plus those already in flight).
+        assert len(market.requests) <= DOWN_AFTER + QUOTE_CONCURRENCY < 40
+        assert sender.sent == []

@@ -66,6 +66,13 @@ async def test_a_turn_loads_the_latest_summary_and_the_events_after_it(store: St
     assert got is not None and texts(got.events) == ["summary 0"]
     # A summary is appended once: the same id again changes nothing (a replayed job).
     assert not await store.append_event(session, summary(7, "e5", "e7", 3))
+    # /export has every event, the summaries and what they cover alike; /forgetme erases them.
+    exported = await store.export_user(APP, "u1")
+    [first] = [s for s in exported["sessions"] if s["session_id"] == "s1"]
+    authors = [e["author"] for e in first["events"]]
+    assert authors.count(SUMMARY_AUTHOR) == 2 and len(authors) == 11
+    await store.delete_user(APP, "u1")
+    assert await store.get_context(APP, "u1", "s1", max_events=50) is None
 
 
 async def test_the_load_stays_bounded_with_a_thousand_events(store: Store) -> None:

@@ -31,10 +31,15 @@ ON CONFLICT (app_name, user_id, id) DO UPDATE SET text = EXCLUDED.text,
 """
 _DELETE = "DELETE FROM memories WHERE app_name = $1 AND user_id = $2 AND id = ANY($3::text[])"
 # $3 the tsquery (NULL: nothing to match), $4 how many matches, $5 how many recent others.
+# `hits` asks the GIN index alone (MATERIALIZED: the planner may not fold the owner in and pick
+# the owner's index instead, which reads every memory of the user); the terms are owner-keyed,
+# so the hits are the user's own, the owner check only guards against a hash collision.
 _RECALL = f"""
-WITH rel AS (
-    SELECT {_COLUMNS}, seq, ts_rank(terms, $3::tsquery) AS score FROM memories
-    WHERE app_name = $1 AND user_id = $2 AND terms @@ $3::tsquery
+WITH hits AS MATERIALIZED (
+    SELECT {_COLUMNS}, seq, app_name, user_id, terms FROM memories WHERE terms @@ $3::tsquery
+), rel AS (
+    SELECT {_COLUMNS}, seq, ts_rank(terms, $3::tsquery) AS score FROM hits
+    WHERE app_name = $1 AND user_id = $2
     ORDER BY score DESC, updated_at DESC, seq DESC LIMIT $4
 ), rec AS (
     SELECT {_COLUMNS}, seq FROM memories

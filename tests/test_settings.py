@@ -159,3 +159,12 @@ def test_cli_unreachable_database_is_one_line_without_the_password(tmp_path: Pat
     assert "Traceback" not in proc.stderr and "s3cret-pw" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("Cannot open the database (DATABASE_URL)")
+
+
+def test_compaction_defaults_follow_the_history_window() -> None:
+    default = Settings.from_env({}, dotenv_path=None)
+    assert (default.history_window, default.compact_after) == (100, 40)
+    small = Settings.from_env({"HISTORY_WINDOW": "20"}, dotenv_path=None)
+    assert small.compact_after == 10  # half the window: summarised before the cap cuts it
+    off = Settings.from_env({"COMPACT_AFTER": "0"}, dotenv_path=None)
+    assert off.compact_after == 0

@@ -43,7 +43,12 @@ USER_ASKS: list[tuple[str, dict[str, Any]]] = [
     ("link", {"code": "list"}),
     ("export", {}),
     ("forgetme", {}),
+    ("alerts", {}),
+    ("reminders", {}),
+    ("tz", {}),
+    ("digest", {}),
 ]
+SCHEDULE_LISTS = {"alerts", "reminders", "tz", "digest"}
 
 
 @pytest.fixture
@@ -59,6 +64,7 @@ async def bot(emu: DiscordEmulator, tmp_path: Path, any_db_url: str) -> AsyncIte
     async with start_bot(Settings.from_env(env, dotenv_path=None), emu) as running:
         for _ in range(6):  # enough history for /history to need more than one message
             await running.say(USER, LONG)
+        await running.say(USER, f"/remind in 1d {MARKER}")  # /reminders quotes it
         yield running
 
 
@@ -90,6 +96,7 @@ async def test_private_answers_never_reach_a_shared_place(bot: RunningBot, place
         "link",
         "export",
         "forgetme",
+        *SCHEDULE_LISTS,
     }
     interactions = []
     for who, name, options in asks:

@@ -42,6 +42,10 @@ COMMANDS = (
     (USER, "/link list"),
     (USER, "/export"),
     (USER, "/forgetme"),
+    (USER, "/alerts"),
+    (USER, "/reminders"),
+    (USER, "/tz"),
+    (USER, "/digest"),
     (ADMIN, f"/history telegram:{USER}"),
     (ADMIN, "/sessions"),
     (ADMIN, "/stats"),
@@ -58,6 +62,7 @@ async def running(any_db_url: str, tmp_path: Path) -> AsyncIterator[RunningBot]:
         env = bot_env(tg, tmp_path) | {"DATABASE_URL": any_db_url}
         async for bot in start_bot(Settings.from_env(env, dotenv_path=None), tg):
             await bot.ask(USER, USER, f"Please remember this: {MARKER}")
+            await bot.ask(USER, USER, f"/remind in 1d {MARKER}")  # /reminders quotes it
             await bot.ask(OTHER, OTHER, "hello")
             await bot.ask(ADMIN, ADMIN, "hello")
             yield bot
@@ -69,6 +74,7 @@ async def test_private_answers_in_the_private_chat(running: RunningBot) -> None:
     assert LINK_CODE.search(answers["/link"][0])
     assert [d.params["chat_id"] for d in tg.calls_to("sendDocument")] == [USER]
     assert MARKER in answers[f"/history telegram:{USER}"][0]
+    assert MARKER in answers["/reminders"][0]
     said = [text for texts in answers.values() for text in texts]
     assert not any(SENT_PRIVATELY in text or START_FIRST in text for text in said)
 

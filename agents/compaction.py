@@ -11,15 +11,17 @@ previous one, so the latest says everything.
 
 Guards: a summary is never empty and is shorter than what it replaces (the previous summary plus
 the transcript of the events it covers); a failing summariser appends nothing, the raw window
-stays and a later turn tries again (the load's cap bounds it meanwhile); summaries are never
-counted as events to compact.
+stays and a turn at least RETRY_AFTER later tries again (the load's cap bounds it meanwhile);
+summaries are never counted as events to compact.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -34,6 +36,8 @@ log = logging.getLogger(__name__)
 COMPACT_AFTER = 40  # events after the latest summary that trigger the next one (COMPACT_AFTER)
 LINE_CHARS = 400  # one event's line in the transcript a summariser reads
 AGENT = "summariser"  # the summariser's name in requests and metrics
+RETRY_AFTER = 120.0  # seconds before a session's failed compaction is tried again
+REMEMBERED_FAILURES = 4096  # sessions whose last failure is remembered (the oldest forgotten)
 SUMMARISER_INSTRUCTION = (
     "You compress a chat between a user and an assistant team into a summary the assistant will"
     " read instead of the messages. Keep what matters later: the user's name and facts about"
@@ -51,28 +55,54 @@ class Summariser(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
 class Compaction:
-    """The after-turn job (agents.runner.AfterTurnJob)."""
+    """The after-turn job (agents.runner.AfterTurnJob). A session whose last try failed waits
+    `retry_after` seconds (on `clock`) before the next: the job holds the session's lock, and a
+    summariser that keeps failing must not cost every turn a model call."""
 
-    store: SessionStore
-    summariser: Summariser
-    after: int = COMPACT_AFTER
+    def __init__(
+        self,
+        store: SessionStore,
+        summariser: Summariser,
+        after: int = COMPACT_AFTER,
+        *,
+        retry_after: float = RETRY_AFTER,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._summariser = summariser
+        self._after = after
+        self._retry_after = retry_after
+        self._clock = clock
+        self._failed: dict[tuple[str, str, str], float] = {}  # session -> its last failed try
 
     async def run(self, session: Session, invocation_id: str) -> None:
         previous, events = split_summary(session.events)
-        if len(events) <= self.after:
+        key = (session.app_name, session.user_id, session.session_id)
+        if len(events) <= self._after or self._clock() < self._failed.get(key, -math.inf):
             return
+        text = await self._summary(previous, events, invocation_id)
+        if text is None:
+            self._failed.pop(key, None)
+            self._failed[key] = self._clock() + self._retry_after
+            if len(self._failed) > REMEMBERED_FAILURES:
+                del self._failed[next(iter(self._failed))]  # the oldest: it only retries sooner
+            return
+        self._failed.pop(key, None)
+        await self._store.append_event(session, summary_event(invocation_id, text, events))
+
+    async def _summary(self, previous: str, events: Sequence[Event], inv: str) -> str | None:
+        """The summary, or None (logged) when the summariser failed or its text is unusable:
+        empty, or not shorter than what it replaces."""
         try:
-            text = (await self.summariser.summarise(previous, events)).strip()
+            text = (await self._summariser.summarise(previous, events)).strip()
         except ModelError as exc:
-            log.warning("compaction of %s failed (%s); retried later", invocation_id, exc.kind)
-            return
-        replaced = len(previous) + len(transcript(events))
-        if not text or len(text) >= replaced:
-            log.warning("compaction of %s gave an unusable summary; retried later", invocation_id)
-            return
-        await self.store.append_event(session, summary_event(invocation_id, text, events))
+            log.warning("compaction of %s failed (%s); retried later", inv, exc.kind)
+            return None
+        if not text or len(text) >= len(previous) + len(transcript(events)):
+            log.warning("compaction of %s gave an unusable summary; retried later", inv)
+            return None
+        return text
 
 
 def split_summary(events: Sequence[Event]) -> tuple[str, Sequence[Event]]:

@@ -15,6 +15,7 @@ import pytest
 
 from agents import OfflineModel
 from agents.compaction import (
+    RETRY_AFTER,
     SUMMARISER_INSTRUCTION,
     Compaction,
     ModelSummariser,
@@ -29,6 +30,7 @@ from bot.metrics import Metrics
 from storage import Store
 from storage.types import SUMMARY_AUTHOR, Event
 from testkit.emulators.llm import Fail, LLMEmulator, Say
+from testkit.helpers import Clock
 from tests.agents.runner_helpers import APP, make_runner, run
 
 
@@ -48,8 +50,14 @@ def summaries(events: tuple[Event, ...]) -> list[Event]:
     return [e for e in events if e.author == SUMMARY_AUTHOR]
 
 
-def llm_runner(store: Store, model: OpenAIModel, quotes: QuoteProvider, after: int = 4) -> Runner:
-    job = Compaction(store, ModelSummariser(model), after=after)
+def llm_runner(
+    store: Store,
+    model: OpenAIModel,
+    quotes: QuoteProvider,
+    after: int = 4,
+    clock: Clock | None = None,
+) -> Runner:
+    job = Compaction(store, ModelSummariser(model), after=after, clock=clock or Clock())
     return make_runner(store, model, quotes, after_turn=[job])
 
 
@@ -108,7 +116,8 @@ async def test_between_compactions_each_prompt_extends_the_previous_one(
 async def test_a_failing_summariser_keeps_the_raw_window_and_is_retried(
     llm: LLMEmulator, openai_model: OpenAIModel, quotes: QuoteProvider, store: Store
 ) -> None:
-    runner = llm_runner(store, openai_model, quotes)
+    clock = Clock()
+    runner = llm_runner(store, openai_model, quotes, clock=clock)
     for i in range(2):
         llm.script(Say(f"answer {i}"))
         await turn(runner, f"question {i}", f"inv{i}")
@@ -116,16 +125,21 @@ async def test_a_failing_summariser_keeps_the_raw_window_and_is_retried(
     await turn(runner, "question 2", "inv2")
     assert summaries(await loaded(store)) == []
     assert len(await loaded(store)) == 6
-    llm.script(Say("answer 3"), Say(""))  # empty: refused
+    llm.script(Say("answer 3"))  # not tried again this soon: the turn's model call only
     await turn(runner, "question 3", "inv3")
-    llm.script(Say("answer 4"), Say("x" * 5000))  # longer than what it replaces: refused
+    clock.now += RETRY_AFTER
+    llm.script(Say("answer 4"), Say(""))  # empty: refused
     await turn(runner, "question 4", "inv4")
-    assert summaries(await loaded(store)) == []
-    llm.script(Say("answer 5"), Say("Six questions, six answers."))
+    clock.now += RETRY_AFTER
+    llm.script(Say("answer 5"), Say("x" * 5000))  # longer than what it replaces: refused
     await turn(runner, "question 5", "inv5")
+    assert summaries(await loaded(store)) == []
+    clock.now += RETRY_AFTER
+    llm.script(Say("answer 6"), Say("Seven questions, seven answers."))
+    await turn(runner, "question 6", "inv6")
     [summary] = await loaded(store)
-    assert summary.content["covers"] == {"first": "inv0:u", "last": "inv5:final", "count": 12}
-    assert llm.unexpected == []
+    assert summary.content["covers"] == {"first": "inv0:u", "last": "inv6:final", "count": 14}
+    assert llm.unexpected == [] and llm.remaining == 0
 
 
 async def test_compaction_never_runs_on_its_own_output(
@@ -205,14 +219,16 @@ async def test_a_summariser_that_keeps_failing_leaves_the_load_capped(
         summarising = body["messages"][0]["content"] == SUMMARISER_INSTRUCTION
         return Fail(400, "no") if summarising else Say("an answer")
 
-    job = Compaction(store, ModelSummariser(openai_model), after=4)
+    clock = Clock()
+    job = Compaction(store, ModelSummariser(openai_model), after=4, clock=clock)
     runner = make_runner(store, openai_model, quotes, history_window=6, after_turn=[job])
     llm.script(*[answer] * 40)
     for i in range(12):
         await turn(runner, f"question {i}", f"inv{i}")
+        clock.now += RETRY_AFTER / 2
     chats = [r.body["messages"] for r in llm.requests if "tools" in r.body]
     summarised = [r for r in llm.requests if "tools" not in r.body]
-    assert len(summarised) == 10  # tried after every turn once past 4 events, never stored
+    assert len(summarised) == 5  # past 4 events: tried, then again once RETRY_AFTER passed
     assert summaries(await loaded(store)) == []
     # system prompt, at most 6 loaded events, the memory block, the message: whatever the history
     assert max(len(messages) for messages in chats) == 9

@@ -59,6 +59,7 @@ BATCH = 500  # jobs claimed / outbox rows sent per tick at most
 # An outbox row being sent is hidden from other workers this long; one left by a worker that
 # died mid-send is sent by another (or after a restart) once it runs out.
 LEASE_SECONDS = 15.0
+STOP_WAIT = 10.0  # seconds a stop waits for the passes in flight
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,17 +109,26 @@ class Scheduler:
         self._failed_polls = 0
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self.quote_requests = 0  # for the benchmark and tests: requests made so far
 
     # -- lifetime ----------------------------------------------------------------------------
     async def start(self) -> None:
         """Begin ticking; the first tick sends what a previous run left in the outbox."""
         if self._task is None:
+            self._stopping.clear()
             self._task = asyncio.create_task(self._run(), name="scheduler")
 
     async def stop(self) -> None:
+        """Let the passes in flight finish (a send half done would otherwise wait out its
+        lease, and on Telegram might arrive twice), then end; cancelled after STOP_WAIT."""
         task, self._task = self._task, None
-        if task is not None:
+        if task is None:
+            return
+        self._stopping.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), STOP_WAIT)
+        except TimeoutError:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -128,14 +138,15 @@ class Scheduler:
         await asyncio.gather(self._every_tick(self._due_pass), self._every_tick(self._poll_pass))
 
     async def _every_tick(self, step: Callable[[float], Awaitable[object]]) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await step(self._clock())
             except StoreError as exc:  # a busy or unreachable database: next tick
                 log.warning("scheduler: store unavailable: %s", type(exc).__name__)
             except Exception:
                 log.exception("scheduler: tick failed")
-            await asyncio.sleep(self._tick_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._tick_seconds)
 
     async def _due_pass(self, now: float) -> None:
         await self.fire_due(now)

@@ -7,10 +7,12 @@ restart, a gone chat falls back to the private one, and the user's jobs follow e
 
 from __future__ import annotations
 
+import time
+
 from bot.messages import Outgoing, SendResult
-from bot.scheduler import DOWN_AFTER, QUOTE_CONCURRENCY
+from bot.scheduler import DOWN_AFTER, QUOTE_CONCURRENCY, Scheduler
 from testkit.emulators.quotes import QuotesEmulator
-from testkit.helpers import Clock
+from testkit.helpers import Clock, wait_until
 
 from .conftest import POLL, OpenApp, RecordingSender, say, scheduler, text_of
 
@@ -318,3 +320,23 @@ async def test_a_poll_gives_up_early_when_the_provider_is_down(
         # Gave up after DOWN_AFTER failures in a row (plus those already in flight).
         assert len(market.requests) <= DOWN_AFTER + QUOTE_CONCURRENCY < 40
         assert sender.sent == []
+
+
+async def test_running_on_its_own_and_stopping_cleanly(
+    open_proactive: OpenApp, clock: Clock
+) -> None:
+    async with open_proactive() as app:
+        await say(app, "/remind in 1m stand up")
+        clock.now += 61
+        sender = RecordingSender()
+        assert app.quotes is not None
+        sched = Scheduler(
+            app.store, app.settings.app_name, app.quotes, [sender], clock=clock, tick_seconds=0.01
+        )
+        await sched.start()
+        await wait_until(lambda: sender.sent, timeout=10)
+        started = time.monotonic()
+        await sched.stop()
+        assert time.monotonic() - started < 2
+        await sched.stop()  # idempotent
+        assert sender.texts == ['⏰ Reminder: "stand up"']

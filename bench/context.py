@@ -12,7 +12,8 @@ of a realistic size (the LLM summariser: compaction makes real model calls). Pri
     schemas, the same every call, left out) at turns 10, 100 and 1,000: flat, not growing;
   * the share of each turn's prompt that is a byte-identical prefix of the previous turn's
     prompt: its minimum and median over the turns between compactions (what providers' prompt
-    caches reuse), and over the turns right after one;
+    caches reuse), of the messages alone and with the tool definitions before them (as
+    providers render a request for their caches), and over the turns right after one;
   * recall of 20 facts planted across a conversation as long, with the offline model: each
     fact told once ("remember that my ... is ..."), then asked for at the end;
   * the memory search cost per turn (bench/memory_search.py's `measure`, when it is there).
@@ -128,17 +129,24 @@ async def prompts_run(url: str, plan: Plan, log: Callable[[str], None]) -> dict[
             llm.script(*[chat_answer] * (plan.turns * 3))
             sizes: list[int] = []
             shares: list[float] = []
+            with_tools: list[float] = []
             after: list[float] = []
-            previous, compacted = "", False
+            previous, previous_tools, compacted = "", "", False
             for i in range(1, plan.turns + 1):
                 first = len(llm.requests)
                 await turn(runner, user_line(i, rng), f"t{i}")
-                prompt = json.dumps(llm.requests[first].body["messages"], ensure_ascii=False)
+                body = llm.requests[first].body
+                prompt = json.dumps(body["messages"], ensure_ascii=False)
+                # As providers render it for their caches: the tool definitions, then messages.
+                tooled = json.dumps(body.get("tools", []), ensure_ascii=False) + prompt
                 sizes.append(len(prompt))
-                if previous:
-                    (after if compacted else shares).append(prefix_share(previous, prompt))
+                if previous and compacted:
+                    after.append(prefix_share(previous, prompt))
+                elif previous:
+                    shares.append(prefix_share(previous, prompt))
+                    with_tools.append(prefix_share(previous_tools, tooled))
                 compacted = any(_is_summary(r.body) for r in llm.requests[first + 1 :])
-                previous = prompt
+                previous, previous_tools = prompt, tooled
                 if i in MARKS:
                     log(f"  turn {i:>5}: {len(prompt):>7,} prompt characters")
         finally:
@@ -148,6 +156,7 @@ async def prompts_run(url: str, plan: Plan, log: Callable[[str], None]) -> dict[
         "prompt_chars_max": max(sizes),
         "compactions": len(after),
         "prefix_share_between": _spread(shares),
+        "prefix_share_between_with_tools": _spread(with_tools),
         "prefix_share_after_compaction": _spread(after),
     }
 
@@ -227,11 +236,10 @@ async def bench(url_of: Callable[[str], str], plan: Plan, log: Callable[[str], N
     figures.update(await prompts_run(url_of("prompts"), plan, log))
     between, after = figures["prefix_share_between"], figures["prefix_share_after_compaction"]
     log(f"  largest prompt: {figures['prompt_chars_max']:,} characters")
-    kept = (
-        f"min {between.get('min')}, median {between.get('median')},"
-        f" >= 0.9 in {between.get('turns_at_90', 0):.0%} of turns"
-    )
-    log(f"  share of a prompt that is the previous one's prefix, between compactions: {kept}")
+    log("  share of a prompt that is the previous one's prefix, between compactions:")
+    log(f"    messages only: {_share_line(between)}")
+    tooled = figures["prefix_share_between_with_tools"]
+    log(f"    tool definitions + messages: {_share_line(tooled)}")
     log(f"  right after a compaction ({figures['compactions']}): min {after.get('min')}")
     figures["recall"] = await recall_run(url_of("recall"), plan)
     recall = figures["recall"]
@@ -239,6 +247,13 @@ async def bench(url_of: Callable[[str], str], plan: Plan, log: Callable[[str], N
     search = figures["memory_search"] = await memory_search(url_of("memories"), plan)
     log(f"  memory search per turn: {_search_line(search) if search else 'n/a'}")
     return figures
+
+
+def _share_line(spread: dict[str, float]) -> str:
+    return (
+        f"min {spread.get('min')}, median {spread.get('median')},"
+        f" >= 0.9 in {spread.get('turns_at_90', 0):.0%} of turns"
+    )
 
 
 def _search_line(figures: dict[str, Any]) -> str:

@@ -15,6 +15,8 @@ async def test_context_bench_runs_end_to_end(tmp_path: Path) -> None:
     assert set(figures["prompt_chars"]) == {10}
     assert figures["compactions"] >= 2  # the summariser ran through the emulator
     assert set(figures["prefix_share_between"]) == {"min", "median", "turns_at_90"}
+    between, tooled = figures["prefix_share_between"], figures["prefix_share_between_with_tools"]
+    assert tooled["min"] >= between["min"]  # the same tool definitions lead every prompt
     assert figures["recall"]["planted"] == 20
     assert 0 <= figures["recall"]["recalled"] <= 20
     assert any("recall" in line for line in lines)

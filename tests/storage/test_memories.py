@@ -3,10 +3,11 @@ applied by append_event in the event's transaction; scoped per user; bounded; se
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from storage import Event, EventActions, Session, Store
-from storage.common import MEMORY_TEXT_MAX, memory_id
+from storage.common import MEMORY_TEXT_MAX, memory_id, normalise_memory
 from storage.types import Memory, MemoryChange
 from tests.storage.conftest import Backend
 
@@ -266,3 +267,22 @@ async def test_recall_takes_any_text_as_words_never_as_syntax(store: Store) -> N
     got = await store.recall(APP, "u1", "rock'n'roll?", recent=0)
     assert texts(got) == ["likes C++ and rock'n'roll"]
     assert texts(await store.recall(APP, "u1", "near", recent=0)) == ["NEAR the sea"]
+
+
+async def test_concurrent_changes_from_several_sessions_keep_the_rules(backend: Backend) -> None:
+    store = await backend.open(memory_limit=5)
+    try:
+        sessions = [await store.create_session(APP, "u1", f"s{n}") for n in range(4)]
+        facts = [f"fact {n} about the garden" for n in range(12)] + ["Fact 3 about the garden."] * 4
+        await asyncio.gather(
+            *(
+                change(store, sessions[n % 4], *add(fact), eid=f"e{n}", ts=100 + n)
+                for n, fact in enumerate(facts)
+            )
+        )
+        kept = texts(await store.memories(APP, "u1"))
+        assert len(kept) == 5
+        folded = {normalise_memory(text) for text in kept}
+        assert len(folded) == 5  # no two near-duplicates side by side
+    finally:
+        await store.close()

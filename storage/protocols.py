@@ -179,8 +179,9 @@ class IdentityStore(Protocol):
         notice: str = "",
     ) -> str | None:
         """Move this identity to a new user of its own, whose `user:` state is `state` (a copy
-        of the preferences; the history stays), leaving `notice` for it. Returns the new user
-        id, or None when the identity is unknown or its user has no other identity."""
+        of the preferences; the history and the memories stay), leaving `notice` for it.
+        Returns the new user id, or None when the identity is unknown or its user has no other
+        identity."""
         ...
 
     async def notices(self, platform: str, platform_user_id: str) -> list[Notice]:

@@ -286,3 +286,15 @@ async def test_concurrent_changes_from_several_sessions_keep_the_rules(backend: 
         assert len(folded) == 5  # no two near-duplicates side by side
     finally:
         await store.close()
+
+
+async def test_unlink_leaves_the_memories_with_the_account(store: Store) -> None:
+    main = await store.resolve_user("telegram", "1")
+    s = await store.create_session(APP, main, "a")
+    await change(store, s, *add("has a cat called Pixel"))
+    code = await store.create_link_code(main)
+    assert await store.redeem_link_code(code, "discord", "2") == main
+    new = await store.detach_identity(APP, "discord", "2", {"user:name": "Ann"})
+    assert new is not None and new != main
+    assert await store.memories(APP, new) == []
+    assert texts(await store.memories(APP, main)) == ["has a cat called Pixel"]

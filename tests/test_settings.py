@@ -53,6 +53,11 @@ def test_memory_settings() -> None:
     assert (s.memory_extraction, s.memory_prompt_chars) == ("tools", 900)
 
 
+def test_alert_poll_seconds() -> None:
+    assert Settings.from_env({}, dotenv_path=None).alert_poll_seconds == 60
+    assert Settings.from_env({"ALERT_POLL_SECONDS": "1"}, dotenv_path=None).alert_poll_seconds == 1
+
+
 def test_memory_limit() -> None:
     assert Settings.from_env({}, dotenv_path=None).memory_limit == 200
     assert Settings.from_env({"MEMORY_LIMIT": "50"}, dotenv_path=None).memory_limit == 50
@@ -95,6 +100,8 @@ def test_secrets_are_listed_and_never_in_repr() -> None:
         ("MEMORY_LIMIT", "0"),
         ("COMPACT_AFTER", "often"),
         ("COMPACT_AFTER", "100"),
+        ("ALERT_POLL_SECONDS", "0"),
+        ("ALERT_POLL_SECONDS", "every minute"),
     ],
 )
 def test_a_bad_value_names_its_variable(name: str, value: str) -> None:

@@ -91,9 +91,19 @@ _STOPWORDS = frozenset(
 _MAX_QUERY_TERMS = 32
 
 
+# A surrogate code point on its own (JSON can carry one, "\\ud800"): no UTF-8 database stores it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable_text(text: str) -> str:
+    """Text either backend can store: lone surrogates become U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
 def memory_text(text: str) -> str:
-    """What the store keeps of a memory's text: stripped, cut at MEMORY_TEXT_MAX characters."""
-    return text.strip()[:MEMORY_TEXT_MAX].rstrip()
+    """What the store keeps of a memory's text: without NUL (PostgreSQL text cannot hold it, and
+    both backends must keep the same), stripped, cut at MEMORY_TEXT_MAX characters."""
+    return storable_text(text.replace("\x00", "")).strip()[:MEMORY_TEXT_MAX].rstrip()
 
 
 def normalise_memory(text: str) -> str:
@@ -149,7 +159,7 @@ def memory_changes_to_json(changes: tuple[MemoryChange, ...]) -> list[dict[str, 
     for change in changes:
         item = {"op": change.op}
         if change.text:
-            item["text"] = change.text
+            item["text"] = storable_text(change.text)
         if change.memory_id:
             item["memory_id"] = change.memory_id
         out.append(item)

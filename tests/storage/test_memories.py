@@ -76,6 +76,14 @@ async def test_text_is_cut_at_the_limit(store: Store) -> None:
     await change(store, s, *add("x" * 1000, "   "))
     (only,) = await store.memories(APP, "u1")
     assert only.text == "x" * MEMORY_TEXT_MAX
+    # What JSON from a model may carry and no database can store is made storable, not refused.
+    await change(store, s, *add("cat \ud800 called\x00 Pixel"), eid="odd")
+    got = await store.get_session(APP, "u1", "s1")
+    assert (
+        got is not None
+        and got.events[-1].actions.memory_changes[0].text == "cat \ufffd called\x00 Pixel"
+    )
+    assert texts(await store.memories(APP, "u1"))[-1] == "cat \ufffd called Pixel"
 
 
 async def test_scoped_per_user_and_app(store: Store) -> None:

@@ -20,6 +20,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from storage.types import Job
+
 MAX_ALERTS = 20
 MAX_REMINDERS = 50
 MAX_REMINDER_TEXT = 500
@@ -229,6 +231,18 @@ def reminder_text(text: str) -> str:
     if len(cleaned) > MAX_REMINDER_TEXT:
         raise ScheduleError(f"A reminder's text can be at most {MAX_REMINDER_TEXT} characters.")
     return cleaned
+
+
+def alert_line(job: Job) -> str:
+    """An alert as /alerts lists it: `AAPL above 200`."""
+    rule = AlertCondition(AlertOp(job.op or "above"), float(job.value or 0.0))
+    return f"{job.symbol} {rule.describe()}"
+
+
+def reminder_line(job: Job) -> str:
+    """A reminder as /reminders lists it: `2026-12-24 18:00 (Europe/Berlin): "gifts"`."""
+    zone = zone_or_default(job.zone)
+    return f'{local_stamp(job.due_at or 0.0, zone)} ({zone.key}): "{job.text}"'
 
 
 def alert_text(symbol: str, condition: AlertCondition, price: float, change: float | None) -> str:

@@ -23,15 +23,15 @@ from agents.schedules import (
     MAX_ALERTS,
     MAX_REMINDERS,
     TZ_USAGE,
-    AlertCondition,
-    AlertOp,
     ScheduleError,
+    alert_line,
     local_stamp,
     next_at,
     parse_clock,
     parse_condition,
     parse_reminder,
     parse_zone,
+    reminder_line,
     zone_or_default,
 )
 from bot.messages import Action, ChatKind, CommandOption, CommandSpec, Reply
@@ -87,16 +87,6 @@ SCHEDULE_COMMANDS: tuple[CommandSpec, ...] = (
 def job_id(event_id: str, index: int = 0) -> str:
     """Derived from the recording event: a redelivered command adds the same job (no-op)."""
     return hashlib.blake2b(f"{event_id}#{index}".encode(), digest_size=6).hexdigest()
-
-
-def alert_line(job: Job) -> str:
-    rule = AlertCondition(AlertOp(job.op or "above"), float(job.value or 0.0))
-    return f"{job.symbol} {rule.describe()}"
-
-
-def reminder_line(job: Job) -> str:
-    zone = zone_or_default(job.zone)
-    return f'{local_stamp(job.due_at or 0.0, zone)} ({zone.key}): "{job.text}"'
 
 
 def _private(text: str, actions: tuple[Action, ...] = ()) -> list[Reply]:

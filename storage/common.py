@@ -140,12 +140,22 @@ def memory_terms(app_name: str, user_id: str, text: str, limit: int | None = Non
     for word in _WORD.findall(text.casefold()):
         if word in _STOPWORDS:
             continue
-        term = hashlib.blake2b(owner + word.encode(), digest_size=6).hexdigest()
+        term = hashlib.blake2b(owner + _stem(word).encode(), digest_size=6).hexdigest()
         if term not in terms:
             terms.append(term)
             if limit is not None and len(terms) >= limit:
                 break
     return terms
+
+
+def _stem(word: str) -> str:
+    """A plural or third-person "s" off, so "where do I live?" finds "lives in Lisbon" and "my
+    cats" finds "has a cat"; nothing cleverer (both sides of a search go through it)."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
 
 
 def recall_terms(app_name: str, user_id: str, query: str) -> list[str]:

@@ -236,6 +236,8 @@ async def test_recall_ranks_matches_first_then_the_most_recent(store: Store) -> 
     only = await store.recall(APP, "u1", "cat", relevant=1, recent=2)
     assert len(only) == 3 and "Pixel" in only[0].text
     assert texts(await store.recall(APP, "u1", "LISBON!", recent=0)) == ["lives in Lisbon"]
+    assert texts(await store.recall(APP, "u1", "where do I live?", recent=0)) == ["lives in Lisbon"]
+    assert texts(await store.recall(APP, "u1", "Nurses?", recent=0)) == ["works as a nurse"]
 
 
 async def test_recall_with_nothing_matching_gives_the_most_recent(store: Store) -> None:

@@ -50,6 +50,10 @@ def test_terms_are_keyed_by_their_owner_and_hold_no_plain_word() -> None:
     assert set(mine).isdisjoint(memory_terms("other", "u1", "Has a CAT called Pixel"))
     assert not any("pixel" in term or "cat" in term for term in mine)
     assert memory_terms("app", "u1", "the and of a") == []  # stop words say nothing
+    assert memory_terms("app", "u1", "lives cats allergies") == memory_terms(
+        "app", "u1", "live cat allergy"
+    )
+    assert memory_terms("app", "u1", "boss virus") != memory_terms("app", "u1", "bos viru")
     assert len(recall_terms("app", "u1", " ".join(f"w{n}" for n in range(500)))) == 32
 
 

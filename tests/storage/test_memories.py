@@ -4,9 +4,14 @@ applied by append_event in the event's transaction; scoped per user; bounded; se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sqlite3
+from pathlib import Path
 
-from storage import Event, EventActions, Session, Store
+import pytest
+
+from storage import Event, EventActions, Session, Store, open_store
 from storage.common import MEMORY_TEXT_MAX, memory_id, normalise_memory
 from storage.types import Memory, MemoryChange
 from tests.storage.conftest import Backend
@@ -308,3 +313,27 @@ async def test_unlink_leaves_the_memories_with_the_account(store: Store) -> None
     assert new is not None and new != main
     assert await store.memories(APP, new) == []
     assert texts(await store.memories(APP, main)) == ["has a cat called Pixel"]
+
+
+@pytest.mark.parametrize("checkpointed", [False, True], ids=["in the WAL", "in the file"])
+async def test_an_erased_memory_leaves_no_byte_in_the_sqlite_files(
+    tmp_path: Path, checkpointed: bool
+) -> None:
+    """The bytes, not only the rows: the full-text index's pages included (its terms are
+    hashed, so not even index pages FTS5 has yet to merge hold the words)."""
+    path = tmp_path / "m.db"
+    async with await open_store(f"sqlite:///{path}") as store:
+        s = await store.create_session(APP, "u1", "s1")
+        await change(store, s, *add("owns a zebra named Quixotic"))
+        await change(store, s, MemoryChange("add", "Quixotic sleeps in Xanadu"), eid="e2")
+        other = await store.create_session(APP, "u2", "s1")
+        await change(store, other, *add("owns a llama named Bartholomew"))
+        if checkpointed:
+            with contextlib.closing(sqlite3.connect(path)) as db:
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            assert b"Quixotic" in path.read_bytes()
+        await store.delete_user(APP, "u1")
+        files = [p.read_bytes() for p in (path, path.with_name(path.name + "-wal"))]
+    for word in (b"Quixotic", b"Xanadu", b"zebra"):
+        assert not any(word in data for data in files), word
+    assert any(b"Bartholomew" in data for data in files)

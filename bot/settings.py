@@ -189,7 +189,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
         otel_endpoint=_url(get, "OTEL_EXPORTER_OTLP_ENDPOINT"),
         memory_extraction=_choice(get, "MEMORY_EXTRACTION", MEMORY_EXTRACTION_MODES),
         memory_prompt_chars=_int(get, "MEMORY_PROMPT_CHARS", 1500, low=200, high=20_000),
-        memory_limit=_int(get, "MEMORY_LIMIT", 200, low=1, high=100_000),
+        memory_limit=_int(get, "MEMORY_LIMIT", 200, low=1, high=10_000),
         alert_poll_seconds=_int(get, "ALERT_POLL_SECONDS", 60, low=1, high=86_400),
     )
 

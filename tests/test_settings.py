@@ -98,6 +98,7 @@ def test_secrets_are_listed_and_never_in_repr() -> None:
         ("MEMORY_PROMPT_CHARS", "50"),
         ("MEMORY_LIMIT", "many"),
         ("MEMORY_LIMIT", "0"),
+        ("MEMORY_LIMIT", "100000"),
         ("COMPACT_AFTER", "often"),
         ("COMPACT_AFTER", "100"),
         ("ALERT_POLL_SECONDS", "0"),

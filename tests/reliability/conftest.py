@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
+from agents.memory_extraction import MEMORY_AUTHOR
 from storage import Event, Store
+from storage.types import SUMMARY_AUTHOR
 from testkit.bot_process import (  # noqa: F401 (tests import them from here)
     APP,
     NO_NETWORK,
@@ -132,10 +134,15 @@ async def consistency_problems(store: Store, user_id: str, events: list[Event]) 
     by_invocation: dict[str, list[Event]] = {}
     for event in events:
         by_invocation.setdefault(event.invocation_id, []).append(event)
-    for inv, mine in by_invocation.items():
+    for inv, everything in by_invocation.items():
+        # A summary or a memory update is appended after the turn was answered (under the turn's
+        # invocation id, so a replay cannot add it twice): the turn itself ends at its final.
+        mine = [e for e in everything if e.author not in (SUMMARY_AUTHOR, MEMORY_AUTHOR)]
         finals = [e for e in mine if e.final]
         if len(finals) != 1 or mine[-1] is not finals[0]:
             problems.append(f"invocation {inv}: {len(finals)} final events, last {mine[-1].id}")
+        elif everything.index(finals[0]) != len(mine) - 1:
+            problems.append(f"invocation {inv}: an after-turn event came before its final")
         elif finals[0].error:
             problems.append(f"invocation {inv} ended with error {finals[0].error}")
         if sum(e.author == "user" for e in mine) != 1:

@@ -63,6 +63,7 @@ def llm_env(base_url: str, *, timeout: int = 2, retries: int = 1) -> dict[str, s
         "LLM_TIMEOUT": str(timeout),
         "LLM_MAX_RETRIES": str(retries),
         "MEMORY_EXTRACTION": "tools",  # scripted per turn: no extraction call after each
+        "COMPACT_AFTER": "0",  # nor a summariser call once a long test's history grows
     }
 
 

@@ -157,6 +157,7 @@ def scheduler_for(
         senders,
         poll_seconds=app.settings.alert_poll_seconds,
         clock=clock,
+        observer=app.metrics,
     )
 
 

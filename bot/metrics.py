@@ -17,6 +17,8 @@ __all__ = ["CONTENT_TYPE", "Metrics"]
 # Seconds: an offline turn takes milliseconds, a model turn seconds, the turn deadline is 60.
 _TURN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60)
 _LOCK_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30)
+# An alert poll's phases: a handful of symbols in milliseconds, 5,000 in seconds.
+_POLL_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60)
 _PREFIX = "switchboard"
 
 
@@ -52,6 +54,14 @@ class Metrics:
         self._quote_failures = Counter(
             f"{p}_quote_provider_failures", "Quote provider failures", ["reason"], registry=r
         )
+        self._proactive = Counter(
+            f"{p}_proactive_messages", "Alerts, reminders and digests by what their send did",
+            ["kind", "outcome"], registry=r,
+        )  # fmt: skip
+        self._polls = Histogram(
+            f"{p}_alert_poll_seconds", "Alert polls: quoting and evaluating", ["phase"],
+            registry=r, buckets=_POLL_BUCKETS,
+        )  # fmt: skip
         self._backlog = Gauge(f"{p}_inbox_backlog", "Unanswered inbox messages", registry=r)
         self._oldest = Gauge(
             f"{p}_inbox_oldest_pending_seconds", "Age of the oldest unanswered message",
@@ -85,6 +95,13 @@ class Metrics:
 
     def quote_failure(self, reason: str) -> None:
         self._quote_failures.labels(reason).inc()
+
+    def proactive(self, kind: str, outcome: str) -> None:
+        """bot.scheduler.SchedulerObserver: one send of an alert, reminder or digest."""
+        self._proactive.labels(kind, outcome).inc()
+
+    def alert_poll(self, phase: str, seconds: float) -> None:
+        self._polls.labels(phase).observe(seconds)
 
     def inbox(self, backlog: int, oldest_age: float) -> None:
         """The inbox as last read (by a scrape or a readiness check)."""

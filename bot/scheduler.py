@@ -74,6 +74,25 @@ class PollReport:
     evaluate_seconds: float  # reading the alerts, evaluating, claiming
 
 
+class SchedulerObserver(Protocol):
+    """Where the scheduler counts (bot.metrics.Metrics). Labels are bounded names."""
+
+    def proactive(self, kind: str, outcome: str) -> None:
+        """A send of an `alert`/`reminder`/`digest`: `sent`, `retry`, `chat_gone`,
+        `dropped`."""
+
+    def alert_poll(self, phase: str, seconds: float) -> None:
+        """How long a poll's `quote` and `evaluate` phases took."""
+
+
+class Unobserved:
+    def proactive(self, kind: str, outcome: str) -> None:
+        pass
+
+    def alert_poll(self, phase: str, seconds: float) -> None:
+        pass
+
+
 class QuoteSource(Protocol):
     """What the scheduler quotes with (agents.quotes.QuoteProvider)."""
 
@@ -93,6 +112,7 @@ class Scheduler:
         clock: Callable[[], float] = time.time,
         jitter: float = 0.1,
         concurrency: int = QUOTE_CONCURRENCY,
+        observer: SchedulerObserver | None = None,
     ) -> None:
         """`jitter`: each poll is moved up to this fraction of `poll_seconds` later, so many
         processes do not ask the provider in lockstep (0 in tests)."""
@@ -105,6 +125,7 @@ class Scheduler:
         self._clock = clock
         self._jitter = jitter
         self._concurrency = concurrency
+        self._observer = observer or Unobserved()
         self._next_poll = 0.0
         self._failed_polls = 0
         self._lock = asyncio.Lock()
@@ -229,6 +250,8 @@ class Scheduler:
             fired += len(await self._store.claim(self._app, claims[start : start + BATCH]))
         done = time.perf_counter()
         fetch, evaluate = fetched - started, done - fetched
+        self._observer.alert_poll("quote", fetch)
+        self._observer.alert_poll("evaluate", evaluate)
         return PollReport(len(symbols), len(quotes), len(jobs), fired, fetch, evaluate)
 
     def _schedule_next_poll(self, now: float, *, failed: bool) -> None:
@@ -282,6 +305,7 @@ class Scheduler:
         except Exception:
             log.exception("scheduler: %s send_outgoing failed", item.platform)
             result = SendResult.RETRY
+        self._observer.proactive(_kind(item), result.value)
         if result is SendResult.SENT:
             await self._store.outbox_sent(self._app, item.id)
         elif result is SendResult.RETRY:
@@ -301,6 +325,7 @@ class Scheduler:
         )
         if target is None:
             log.warning("scheduler: no chat left for outgoing %s; dropped", item.id)
+            self._observer.proactive(_kind(item), "dropped")
             await self._store.outbox_sent(self._app, item.id)
         else:
             await self._store.outbox_redirect(self._app, target)
@@ -356,6 +381,11 @@ def digest_text(
         return f"📰 Your digest ({day}): your watchlist is empty — /watchlist add AAPL"
     lines = [_digest_line(s, quotes.get(s)) for s in symbols]
     return f"📰 Your digest ({day}):\n" + "\n".join(lines)
+
+
+def _kind(item: OutboxItem) -> str:
+    """`alert`, `reminder` or `digest`: the outbox id's first part."""
+    return item.id.split(":", 1)[0]
 
 
 def _digest_line(symbol: str, quote: Quote | None) -> str:

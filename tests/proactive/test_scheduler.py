@@ -340,3 +340,29 @@ async def test_running_on_its_own_and_stopping_cleanly(
         assert time.monotonic() - started < 2
         await sched.stop()  # idempotent
         assert sender.texts == ['⏰ Reminder: "stand up"']
+
+
+async def test_sends_and_polls_are_counted_without_user_data(
+    open_proactive: OpenApp, clock: Clock
+) -> None:
+    async with open_proactive() as app:
+        await say(app, "/remind in 1m secret errand")
+        await say(app, "/alert AAPL above 1")
+        sender = RecordingSender()
+        answers = iter([SendResult.RETRY, SendResult.SENT, SendResult.SENT])
+        sender.answer = lambda item: next(answers)
+        assert app.quotes is not None
+        sched = Scheduler(
+            app.store, app.settings.app_name, app.quotes, [sender], clock=clock, jitter=0,
+            observer=app.metrics,
+        )  # fmt: skip
+        clock.now += 61
+        await sched.tick()  # the alert fires and is sent; the reminder is retried
+        clock.now += 10
+        await sched.tick()
+        text = app.metrics.render().decode()
+        for kind, outcome in (("reminder", "retry"), ("reminder", "sent"), ("alert", "sent")):
+            line = f'switchboard_proactive_messages_total{{kind="{kind}",outcome="{outcome}"}} 1.0'
+            assert line in text
+        assert 'switchboard_alert_poll_seconds_count{phase="quote"} 1.0' in text
+        assert "secret" not in text and "AAPL" not in text and '"42"' not in text

@@ -23,13 +23,15 @@ from agents.schedules import (
     MAX_REMINDERS,
     AlertOp,
     ScheduleError,
+    alert_line,
     local_stamp,
     parse_condition,
     parse_when,
+    reminder_line,
     reminder_text,
     zone_or_default,
 )
-from agents.user_schedules import UserSchedules, alert_line, reminder_line
+from agents.user_schedules import UserSchedules
 from storage.types import Job, ScheduleChange, new_id
 
 Clock = Callable[[], float]
@@ -58,15 +60,6 @@ def alert_tools(clock: Clock = time.time) -> tuple[Tool, ...]:
         said = f"{ticker} {rule.describe()}"
         return {"ok": True, "alert": said, "message": f"OK: I'll tell you {where} when {said}."}
 
-    async def list_alerts(ctx: ToolContext) -> Mapping[str, Any]:
-        if ctx.schedules is None:
-            return _error(NO_CHAT)
-        shown = [alert_line(job) for job in await ctx.schedules.jobs("alert")]
-        return _listing(ctx, "alerts", shown, "You have no price alerts.")
-
-    async def remove_alert(ctx: ToolContext, number: Any) -> Mapping[str, Any]:
-        return await _remove(ctx, "alert", number, alert_line)
-
     return (
         Tool(
             "set_alert",
@@ -84,8 +77,7 @@ def alert_tools(clock: Clock = time.time) -> tuple[Tool, ...]:
                 "required": ["symbol", "condition", "value"],
             },
         ),
-        Tool("list_alerts", "The user's price alerts, numbered.", list_alerts, _NO_ARGS),
-        Tool("remove_alert", "Remove a price alert by its number.", remove_alert, _NUMBER),
+        *_list_and_remove("alert", alert_line, "price alert", "You have no price alerts."),
     )
 
 
@@ -107,15 +99,6 @@ def reminder_tools(clock: Clock = time.time) -> tuple[Tool, ...]:
         stamp = f"{local_stamp(due, zone)} ({zone.key})"
         return {"ok": True, "due": stamp, "message": f'OK: at {stamp} I\'ll remind you: "{what}"'}
 
-    async def list_reminders(ctx: ToolContext) -> Mapping[str, Any]:
-        if ctx.schedules is None:
-            return _error(NO_CHAT)
-        shown = [reminder_line(job) for job in await ctx.schedules.jobs("reminder")]
-        return _listing(ctx, "reminders", shown, "You have no reminders pending.")
-
-    async def remove_reminder(ctx: ToolContext, number: Any) -> Mapping[str, Any]:
-        return await _remove(ctx, "reminder", number, reminder_line)
-
     return (
         Tool(
             "set_reminder",
@@ -132,8 +115,9 @@ def reminder_tools(clock: Clock = time.time) -> tuple[Tool, ...]:
                 "required": ["when", "text"],
             },
         ),
-        Tool("list_reminders", "The user's pending reminders, numbered.", list_reminders, _NO_ARGS),
-        Tool("remove_reminder", "Remove a reminder by its number.", remove_reminder, _NUMBER),
+        *_list_and_remove(
+            "reminder", reminder_line, "pending reminder", "You have no reminders pending."
+        ),
     )
 
 
@@ -143,6 +127,27 @@ _NUMBER: Mapping[str, Any] = {
     "properties": {"number": {"type": "integer", "description": "Its number in the list"}},
     "required": ["number"],
 }
+
+
+def _list_and_remove(
+    kind: str, line: Callable[[Job], str], noun: str, empty: str
+) -> tuple[Tool, Tool]:
+    """`list_<kind>s` and `remove_<kind>`: one way to number a user's jobs of any kind, so the
+    number a list shows is the number removal takes. `noun`: a job, as the model is told."""
+
+    async def list_jobs(ctx: ToolContext) -> Mapping[str, Any]:
+        if ctx.schedules is None:
+            return _error(NO_CHAT)
+        shown = [line(job) for job in await ctx.schedules.jobs(kind)]
+        return _listing(ctx, f"{kind}s", shown, empty)
+
+    async def remove_job(ctx: ToolContext, number: Any) -> Mapping[str, Any]:
+        return await _remove(ctx, kind, number, line)
+
+    return (
+        Tool(f"list_{kind}s", f"The user's {noun}s, numbered.", list_jobs, _NO_ARGS),
+        Tool(f"remove_{kind}", f"Remove a {noun} by its number.", remove_job, _NUMBER),
+    )
 
 
 def _job(ctx: ToolContext, schedules: UserSchedules, kind: str, now: float, **fields: Any) -> Job:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from agents.schedules import AlertCondition, AlertOp, local_stamp, zone_or_default
 from storage.types import Job
 
 
@@ -43,15 +42,3 @@ class UserSchedules:
         """The user's jobs of `kind`, oldest first: the order /alerts and /reminders number."""
         jobs = await self._source.jobs(self._app_name, self._user_id)
         return sorted((j for j in jobs if j.kind == kind), key=lambda j: (j.created_at, j.id))
-
-
-def alert_line(job: Job) -> str:
-    """An alert as a list shows it: `AAPL above 200`, `NVDA moves 5% in a day`."""
-    rule = AlertCondition(AlertOp(job.op or "above"), float(job.value or 0.0))
-    return f"{job.symbol} {rule.describe()}"
-
-
-def reminder_line(job: Job) -> str:
-    """A reminder as a list shows it: its local time (and zone) and its text."""
-    zone = zone_or_default(job.zone)
-    return f'{local_stamp(job.due_at or 0.0, zone)} ({zone.key}): "{job.text}"'

@@ -174,7 +174,12 @@ class Scheduler:
         await self.flush(now)
 
     async def _poll_pass(self, now: float) -> None:
-        if now >= self._next_poll:
+        """Poll when due - and, across the workers on one database, only the one that takes
+        the turn (`claim_poll`): one request per distinct symbol per interval in all."""
+        if now < self._next_poll:
+            return
+        taken, self._next_poll = await self._store.claim_poll(self._app, now, self._after(now, 1))
+        if taken:
             await self.poll_alerts(now)
 
     async def tick(self) -> None:
@@ -237,7 +242,13 @@ class Scheduler:
         symbols = await self._store.alert_symbols(self._app)
         quotes = await self._fetch(symbols)
         fetched = time.perf_counter()
-        self._schedule_next_poll(now, failed=bool(symbols) and not quotes)
+        if symbols and not quotes:  # the provider is down: every worker waits longer
+            self._failed_polls += 1
+            factor = min(2**self._failed_polls, MAX_BACKOFF_FACTOR)
+            self._next_poll = self._after(now, factor)
+            await self._store.delay_poll(self._app, self._next_poll)
+        else:
+            self._failed_polls = 0
         jobs = await self._store.alerts_for(self._app, list(quotes)) if quotes else []
         days = {s: trading_day(q.market_time or now) for s, q in quotes.items()}
         claims = [
@@ -254,11 +265,9 @@ class Scheduler:
         self._observer.alert_poll("evaluate", evaluate)
         return PollReport(len(symbols), len(quotes), len(jobs), fired, fetch, evaluate)
 
-    def _schedule_next_poll(self, now: float, *, failed: bool) -> None:
-        self._failed_polls = self._failed_polls + 1 if failed else 0
-        factor = min(2**self._failed_polls, MAX_BACKOFF_FACTOR)
+    def _after(self, now: float, factor: float) -> float:
         spread = random.uniform(0, self._jitter) if self._jitter else 0.0
-        self._next_poll = now + self._poll * (factor + spread)
+        return now + self._poll * (factor + spread)
 
     async def _fetch(self, symbols: Sequence[str]) -> dict[str, Quote]:
         """One request per symbol, `concurrency` at a time; failures are left out. Once the

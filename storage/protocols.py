@@ -308,6 +308,16 @@ class ScheduleStore(Protocol):
         """The chat is gone: send it to `item`'s platform, chat and identity instead."""
         ...
 
+    async def claim_poll(self, app_name: str, now: float, until: float) -> tuple[bool, float]:
+        """Take the alert poll due at `now` (kept in `meta`): `(True, until)` when this caller
+        moved the next one on to `until` - so of the workers on one database one polls per
+        interval - else `(False, when the next one is due)`."""
+        ...
+
+    async def delay_poll(self, app_name: str, until: float) -> None:
+        """The poll failed (the provider is down): the next one, for every worker, at `until`."""
+        ...
+
     async def user_state(self, app_name: str, user_id: str) -> dict[str, Any]:
         """The user's `user:` state (what the digest reads)."""
         ...

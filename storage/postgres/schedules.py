@@ -32,6 +32,10 @@ _ADD = (
     f" VALUES ({', '.join(f'${n}' for n in range(1, 16))})"
     " ON CONFLICT (app_name, id) DO NOTHING"
 )
+# The next alert poll's time, per app, in `meta`: the worker that moves it on polls.
+POLL_KEY = "alert_poll:"
+_CLAIM_POLL = """INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE
+                 SET value = EXCLUDED.value WHERE meta.value::float8 <= $3 RETURNING value"""
 _LOCK = """SELECT id, version FROM jobs WHERE app_name = $1 AND id = ANY($2::text[])
            FOR UPDATE SKIP LOCKED"""
 
@@ -241,6 +245,17 @@ class PostgresSchedules:
             item.chat_id,
             item.platform_user_id,
         )
+
+    async def claim_poll(self, app_name: str, now: float, until: float) -> tuple[bool, float]:
+        key = f"{POLL_KEY}{app_name}"
+        async with db_errors(), self._pool.acquire() as conn:
+            if await conn.fetchval(_CLAIM_POLL, key, repr(until), now) is not None:
+                return True, until
+            return False, float(await conn.fetchval("SELECT value FROM meta WHERE key = $1", key))
+
+    async def delay_poll(self, app_name: str, until: float) -> None:
+        key = f"{POLL_KEY}{app_name}"
+        await self._execute("UPDATE meta SET value = $2 WHERE key = $1", key, repr(until))
 
     async def user_state(self, app_name: str, user_id: str) -> dict[str, Any]:
         async with db_errors(), self._pool.acquire() as conn:

@@ -31,6 +31,12 @@ _ADD = (
     f"INSERT INTO jobs (app_name, {JOB_DEFINITION}) VALUES (?{', ?' * 14})"
     " ON CONFLICT (app_name, id) DO NOTHING"
 )
+# The next alert poll's time, per app, in `meta`: the worker that moves it on polls.
+POLL_KEY = "alert_poll:"
+_CLAIM_POLL = (
+    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE"
+    " SET value = excluded.value WHERE CAST(meta.value AS REAL) <= ? RETURNING value"
+)
 _OUTBOX = (
     f"INSERT INTO outbox (app_name, {OUTBOX_COLUMNS}) VALUES (?{', ?' * 8})"
     " ON CONFLICT (app_name, id) DO NOTHING"
@@ -184,6 +190,19 @@ def user_outbox(db: sqlite3.Connection, app: str, user: str) -> list[OutboxItem]
     return [outbox_from_row(row) for row in rows]
 
 
+def claim_poll(db: sqlite3.Connection, app: str, now: float, until: float) -> tuple[bool, float]:
+    key = f"{POLL_KEY}{app}"
+    taken = db.execute(_CLAIM_POLL, (key, repr(until), now)).fetchone()
+    if taken is not None:
+        return True, until
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return False, float(row[0])
+
+
+def delay_poll(db: sqlite3.Connection, app: str, until: float) -> None:
+    db.execute("UPDATE meta SET value = ? WHERE key = ?", (repr(until), f"{POLL_KEY}{app}"))
+
+
 def user_state(db: sqlite3.Connection, app: str, user: str) -> dict[str, Any]:
     rows = db.execute(
         "SELECT key, value FROM user_state WHERE app_name = ? AND user_id = ?", (app, user)
@@ -255,6 +274,12 @@ class SqliteSchedules:
 
     async def outbox_redirect(self, app_name: str, item: OutboxItem) -> None:
         await self._write(partial(outbox_redirect, app=app_name, item=item))
+
+    async def claim_poll(self, app_name: str, now: float, until: float) -> tuple[bool, float]:
+        return await self._write(partial(claim_poll, app=app_name, now=now, until=until))
+
+    async def delay_poll(self, app_name: str, until: float) -> None:
+        await self._write(partial(delay_poll, app=app_name, until=until))
 
     async def user_state(self, app_name: str, user_id: str) -> dict[str, Any]:
         """The user's `user:` state (the digest reads the watchlist and time zone)."""

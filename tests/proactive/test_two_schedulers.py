@@ -1,6 +1,6 @@
 """Two schedulers (two apps: their own pools, as two worker processes) on one PostgreSQL
 database, ticking at the same moments: every due reminder and every crossed alert is claimed by
-exactly one of them and sent exactly once."""
+exactly one of them and sent exactly once, and only one of them polls the quotes each interval."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ async def test_every_job_fires_exactly_once_across_two_schedulers(
         senders = [RecordingSender(), RecordingSender()]
         schedulers = [scheduler(one, clock, senders[0]), scheduler(two, clock, senders[1])]
         market.set_price("AAPL", 180.0)
+        market.requests.clear()
         for price in (180.0, 195.0, 196.0, 197.0):  # crossed at the second poll
             market.set_price("AAPL", price)
             clock.now += POLL
@@ -44,3 +45,5 @@ async def test_every_job_fires_exactly_once_across_two_schedulers(
         texts = sorted(item.reply.text for item in sent)
         assert texts.count('⏰ Reminder: "job 0"') == 1
         assert sum("AAPL above 190" in t for t in texts) == USERS
+        # One poll per interval between them: one request for the one symbol, not one each.
+        assert len(market.requests) == 4

@@ -125,7 +125,9 @@ class ScheduleCommands:
 
     def _new_job(self, ctx: CommandContext, kind: str, **fields: Any) -> Job:
         inc = ctx.incoming
-        private = inc.chat_kind is ChatKind.PRIVATE
+        # The digest lists the user's watchlist, which is theirs alone: always the private
+        # chat. Alerts and reminders fire where they were set (the user said them there).
+        private = inc.chat_kind is ChatKind.PRIVATE or kind == "digest"
         return Job(
             id=job_id(ctx.event_id(kind)),
             kind=kind,
@@ -218,7 +220,10 @@ class ScheduleCommands:
             return [Reply(text)]
         at, zone = parse_clock(args[0]), await self._zone(ctx)
         job = self._digest(ctx, at.strftime("%H:%M"), zone)
-        text = f"Every day at {job.at} ({zone.key}) I'll send your watchlist with prices."
+        text = (
+            f"Every day at {job.at} ({zone.key}) I'll send you your watchlist with prices"
+            " (in our private chat)."
+        )
         await self._record(ctx, "digest", text, {}, (*removes, ScheduleChange("add", job)))
         return [Reply(text)]
 
@@ -236,13 +241,8 @@ class ScheduleCommands:
         changes: tuple[ScheduleChange, ...] = ()
         for old in await self._jobs(ctx, "digest"):  # the digest follows the user's clock
             new = self._digest(ctx, old.at or "09:00", zone)
-            # It keeps firing where it was set.
-            moved = replace(
-                new,
-                platform=old.platform,
-                chat_id=old.chat_id,
-                platform_user_id=old.platform_user_id,
-            )
+            # It keeps going to the account it was set on.
+            moved = replace(new, platform=old.platform, platform_user_id=old.platform_user_id)
             changes += (ScheduleChange("remove", job_id=old.id), ScheduleChange("add", moved))
         text = f"Your time zone is now {zone.key}."
         await self._record(ctx, "tz", text, {TIME_ZONE_KEY: zone.key}, changes)

@@ -137,8 +137,13 @@ async def test_lists_about_a_user_never_reach_a_shared_chat(open_proactive: Open
         for command in ("/alerts", "/reminders", "/tz", "/digest", "/alert remove 1"):
             for reply in await say(app, command, group=True):
                 assert reply.private, command
+        await say(app, "/digest 08:00", group=True)
         jobs = await app.store.jobs(app.settings.app_name, await _user(app))
-        assert [j.chat_id for j in jobs] == ["group-42"]  # fires where it was set
+        # Alerts and reminders fire where they were set; the digest (the watchlist) privately.
+        assert [(j.kind, j.chat_id) for j in jobs] == [
+            ("reminder", "group-42"),
+            ("digest", None),
+        ]
 
 
 async def test_a_redelivered_command_adds_nothing(open_proactive: OpenApp) -> None:

@@ -1,11 +1,13 @@
 """The scheduler: fires due reminders and digests, polls quotes for price alerts, and sends what
 fired through the adapters (docs/architecture.md, "How a proactive message travels").
 
-One per process, started and stopped by bot/app.py with the adapters. Each tick:
+One per process, started and stopped by bot/app.py with the adapters. Two loops tick every
+second (one for 1 and 3, one for 2, so a long poll never holds up a reminder):
 1. due reminders and digests are claimed (`ScheduleStore.claim`: exactly once across workers),
    each with its outbox row written in the same transaction - before anything is sent;
-2. every `ALERT_POLL_SECONDS` (jittered, backing off while the provider fails) each distinct
-   alert symbol is quoted once, with bounded concurrency; alerts met by a fresh quote are
+2. every `ALERT_POLL_SECONDS` (jittered, backing off while the provider fails; across workers
+   on one database, by the one that takes the turn) each distinct alert symbol is quoted once,
+   with bounded concurrency; alerts met by a fresh quote are
    claimed the same way (a symbol whose quote failed is not evaluated at all: a failing
    provider delays alerts, never fires one);
 3. the outbox is sent: a row goes only after the platform accepted it (SENT); RETRY waits with
@@ -240,9 +242,9 @@ class Scheduler:
     async def poll_alerts(self, now: float) -> PollReport:
         started = time.perf_counter()
         symbols = await self._store.alert_symbols(self._app)
-        quotes = await self._fetch(symbols)
+        quotes, down = await self._quote_all(symbols)
         fetched = time.perf_counter()
-        if symbols and not quotes:  # the provider is down: every worker waits longer
+        if down:  # every worker waits longer
             self._failed_polls += 1
             factor = min(2**self._failed_polls, MAX_BACKOFF_FACTOR)
             self._next_poll = self._after(now, factor)
@@ -270,14 +272,19 @@ class Scheduler:
         return now + self._poll * (factor + spread)
 
     async def _fetch(self, symbols: Sequence[str]) -> dict[str, Quote]:
+        return (await self._quote_all(symbols))[0]
+
+    async def _quote_all(self, symbols: Sequence[str]) -> tuple[dict[str, Quote], bool]:
         """One request per symbol, `concurrency` at a time; failures are left out. Once the
         provider looks down (`DOWN_AFTER` failures in a row, none answered), the symbols still
-        waiting are given up: 5,000 symbols against a hanging provider would take an hour."""
+        waiting are given up: 5,000 symbols against a hanging provider would take an hour.
+        Also says whether the provider was down (unavailable, and no quote came back; unknown
+        symbols do not count)."""
         gate = asyncio.Semaphore(self._concurrency)
-        failures_in_a_row = 0
+        failures_in_a_row = unavailable = 0
 
         async def one(symbol: str) -> Quote | None:
-            nonlocal failures_in_a_row
+            nonlocal failures_in_a_row, unavailable
             async with gate:
                 if failures_in_a_row >= DOWN_AFTER:
                     return None
@@ -286,6 +293,7 @@ class Scheduler:
                     quote = await self._quotes.get_quote(symbol)
                 except QuotesUnavailable:
                     failures_in_a_row += 1
+                    unavailable += 1
                     return None
                 except QuoteError:  # an unknown symbol: the provider answered
                     failures_in_a_row = 0
@@ -294,7 +302,8 @@ class Scheduler:
                 return quote
 
         found = await asyncio.gather(*(one(s) for s in symbols))
-        return {s: q for s, q in zip(symbols, found, strict=True) if q is not None}
+        quotes = {s: q for s, q in zip(symbols, found, strict=True) if q is not None}
+        return quotes, bool(unavailable) and not quotes
 
     # -- sending -----------------------------------------------------------------------------
     async def flush(self, now: float) -> None:

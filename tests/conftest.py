@@ -1,9 +1,11 @@
-"""Database fixtures for every test directory (the helpers behind them: testkit/databases.py).
+"""Fixtures for every test directory: databases (the helpers behind them: testkit/databases.py),
+the market-data emulator, the logging setup undone.
 
 - `db_url`: an SQLite file in the test's tmp_path.
 - `postgres_db_url`: a fresh PostgreSQL database, dropped afterwards (skipped without
   TEST_POSTGRES_URL, failing when CI is set).
 - `any_db_url`: the test runs twice, on `db_url` and on `postgres_db_url` (marked `postgres`).
+- `market`: the quotes emulator, with no prices until the test sets them.
 - `restore_logging`: undoes what `setup_logging` did to the root logger and the noisy loggers.
 """
 
@@ -18,6 +20,7 @@ import pytest
 
 from bot.logging_setup import NOISY_LOGGERS, RedactingFilter
 from testkit.databases import postgres_database
+from testkit.emulators.quotes import QuotesEmulator
 
 
 @pytest.fixture
@@ -39,6 +42,12 @@ async def postgres_db_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def any_db_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue("db_url" if request.param == "sqlite" else "postgres_db_url")
+
+
+@pytest.fixture
+async def market() -> AsyncIterator[QuotesEmulator]:
+    async with QuotesEmulator() as emulator:
+        yield emulator
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Fixtures: the LLM and market-data emulators, the real clients pointed at them, a real store."""
+"""Fixtures: the LLM emulator, the real clients pointed at it and at the market-data emulator
+(`market`, tests/conftest.py), a real store."""
 
 from __future__ import annotations
 
@@ -16,12 +17,6 @@ from testkit.emulators.quotes import QuotesEmulator
 @pytest.fixture
 async def llm() -> AsyncIterator[LLMEmulator]:
     async with LLMEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def market() -> AsyncIterator[QuotesEmulator]:
-    async with QuotesEmulator() as emulator:
         yield emulator
 
 

@@ -5,22 +5,19 @@ emulators), the real scheduler on a stepped clock."""
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from adapters.discord import DiscordAdapter
-from adapters.telegram import TelegramAdapter
-from bot.app import App, open_app
+from bot.app import App
 from bot.messages import OutgoingSender
-from bot.scheduler import Scheduler
 from bot.settings import Settings
 from testkit.emulators.discord_api import DiscordEmulator
 from testkit.emulators.telegram_api import TelegramApiEmulator
-from testkit.helpers import Clock, wait_until
+from testkit.helpers import wait_until
+from tests.e2e.conftest import Fired, both_platforms
 
 pytestmark = pytest.mark.e2e
 
@@ -53,16 +50,8 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
             "QUOTES_BASE_URL": "http://127.0.0.1:9",
         }
         settings = Settings.from_env(env, dotenv_path=None)
-        async with open_app(settings) as app:
-            telegram = TelegramAdapter(settings, app.core, retry_delay=0.05)
-            discord = DiscordAdapter(settings, app.core, guild_ready_timeout=0.05)
-            await telegram.start()
-            await discord.start()
-            try:
-                yield Running(app, tg, dc, (telegram, discord))
-            finally:
-                await discord.stop()
-                await telegram.stop()
+        async with both_platforms(settings) as (app, telegram, discord):
+            yield Running(app, tg, dc, (telegram, discord))
 
 
 # Seen 21:53 UTC: bot/scheduler.py's fallback tries only the identities created after the one
@@ -110,13 +99,8 @@ async def test_a_blocked_telegram_chat_falls_back_to_the_linked_discord_dm(
     await telegram("remind me in 1 minute to call mom", "remind you")
 
     tg.chat_gone(TG_USER, "blocked")  # the user blocked the bot on Telegram
-    clock = Clock()
-    clock.now = time.time() + 61
-    assert app.quotes is not None
-    scheduler = Scheduler(
-        app.store, app.settings.app_name, app.quotes, running.senders, clock=clock, jitter=0.0
-    )
-    await scheduler.tick()  # refused on Telegram (403): moved to the next identity
-    await scheduler.tick()
+    fired = Fired(app, running.senders)
+    await fired.after(61)  # refused on Telegram (403): moved to the next identity
+    await fired.after(0)
     assert dc.channel_messages(dm)[-1]["content"] == '⏰ Reminder: "call mom"'
     assert not any(text.startswith("⏰") for text in tg.shown(TG_USER))

@@ -13,9 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from adapters.discord.adapter import DiscordAdapter
-from adapters.telegram.adapter import TelegramAdapter
-from bot.app import open_app
 from bot.logging_setup import NOISY_LOGGERS, setup_logging
 from bot.settings import Settings
 from testkit.databases import dump_rows
@@ -23,6 +20,7 @@ from testkit.emulators.discord_api import DiscordEmulator
 from testkit.emulators.llm import Fail, LLMEmulator, Say
 from testkit.emulators.telegram_api import TelegramApiEmulator
 from testkit.helpers import wait_until
+from tests.e2e.conftest import both_platforms
 from tests.reliability.fault_fixtures import (
     DC_TOKEN,
     LLM_KEY,
@@ -110,21 +108,13 @@ async def test_no_secret_in_logs_or_rows_in_process(
         setup_logging(settings.log_level, settings.secrets)
         for name in NOISY_LOGGERS:  # and then the most verbose: every library at DEBUG
             logging.getLogger(name).setLevel(logging.DEBUG)
-        async with open_app(settings) as app:
-            telegram = TelegramAdapter(settings, app.core, retry_delay=0.05)
-            discord = DiscordAdapter(settings, app.core, guild_ready_timeout=0.05)
-            await telegram.start()
-            await discord.start()
-            try:
-                await drive(tg, dc)
+        async with both_platforms(settings) as (app, _, _):
+            await drive(tg, dc)
 
-                async def settled() -> bool:
-                    return not await app.store.inbox_pending()
+            async def settled() -> bool:
+                return not await app.store.inbox_pending()
 
-                await wait_until(settled, timeout=TIMEOUT)
-            finally:
-                await discord.stop()
-                await telegram.stop()
+            await wait_until(settled, timeout=TIMEOUT)
         assert any(r.last_user_text.startswith("keyecho") for r in llm.requests)
         assert len(caplog.records) > 50  # DEBUG really was on
         # Secrets were offered to the logs (token in request URLs, the key in the LLM's error)

@@ -4,12 +4,15 @@ refusal means (CHAT_GONE) and what a transient failure means (RETRY)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from adapters.discord.outgoing import nonce_key, send_outgoing
 from adapters.text import DISCORD_LIMIT
-from bot.messages import Outgoing, Reply, SendResult
+from bot.messages import Outgoing, SendResult
 from testkit.emulators.discord_api import Fault
+from tests.e2e.conftest import outgoing as to_user
 from tests.e2e.discord.conftest import USER, RunningBot
 
 pytestmark = pytest.mark.e2e
@@ -18,16 +21,9 @@ POSTS = r"/channels/\d+/messages"
 
 
 def outgoing(
-    text: str, chat: int | None = None, *, id: str = "alert:7:1", **reply: object
+    text: str, chat: int | None = None, *, id: str = "alert:7:1", **reply: Any
 ) -> Outgoing:
-    return Outgoing(
-        id=id,
-        platform="discord",
-        chat_id=None if chat is None else str(chat),
-        platform_user_id=str(USER),
-        user_id="u1",
-        reply=Reply(text, **reply),  # type: ignore[arg-type]
-    )
+    return to_user("discord", USER, text, chat, id=id, **reply)
 
 
 async def test_to_the_channel_it_was_set_in_or_the_dm(bot: RunningBot) -> None:

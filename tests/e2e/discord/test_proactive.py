@@ -5,67 +5,25 @@ quotes emulator scripting the price path; each message's nonce comes from its ou
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from adapters.discord.outgoing import NONCE_DIGITS
-from bot.scheduler import Scheduler
 from bot.settings import Settings
 from testkit.emulators.discord_api import EPHEMERAL, DiscordEmulator
-from testkit.emulators.quotes import Listing, QuotesEmulator
-from testkit.helpers import Clock
+from testkit.emulators.quotes import QuotesEmulator
+from tests.e2e.conftest import POLL, Fired, price
 from tests.e2e.discord.conftest import USER, RunningBot, bot_env
 
 pytestmark = pytest.mark.e2e
-
-POLL = 1.0
-
-
-@pytest.fixture
-async def market() -> AsyncIterator[QuotesEmulator]:
-    async with QuotesEmulator() as emulator:
-        yield emulator
 
 
 @pytest.fixture
 def settings(emu: DiscordEmulator, tmp_path: Path, market: QuotesEmulator) -> Settings:
     env = bot_env(emu, tmp_path, QUOTES_BASE_URL=market.base_url)
     return Settings.from_env(env, dotenv_path=None)
-
-
-class Fired:
-    """The scheduler of the running bot, ticked by the test on its own clock."""
-
-    def __init__(self, bot: RunningBot) -> None:
-        assert bot.app.quotes is not None
-        self.clock = Clock()
-        self.clock.now = time.time()  # the tools stamp reminders with the real time
-        self.scheduler = Scheduler(
-            bot.app.store,
-            bot.app.settings.app_name,
-            bot.app.quotes,
-            [bot.adapter],
-            poll_seconds=POLL,
-            clock=self.clock,
-            jitter=0.0,
-        )
-
-    async def after(self, seconds: float) -> None:
-        self.clock.now += seconds
-        await self.scheduler.tick()
-
-
-@pytest.fixture
-def fired(bot: RunningBot) -> Fired:
-    return Fired(bot)
-
-
-def price(market: QuotesEmulator, symbol: str, value: float) -> None:
-    market.prices[symbol] = Listing(value, 190.0, "USD", symbol)
 
 
 def proactive(messages: list[dict[str, Any]]) -> list[str]:

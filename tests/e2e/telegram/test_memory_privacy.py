@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from tests.e2e.conftest import MEMORY_QUESTIONS
 from tests.e2e.telegram.conftest import GROUP, USER, RunningBot
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.parametrize(
-    "question", ["what is my dog?", "what do you know about me?", "what did I tell you earlier?"]
-)
+@pytest.mark.parametrize("question", MEMORY_QUESTIONS)
 async def test_memories_asked_about_in_a_group_reach_only_the_private_chat(
     bot: RunningBot, question: str
 ) -> None:

@@ -4,24 +4,20 @@ and what a transient failure means (RETRY: nothing lost, no part sent twice)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from adapters.text import TELEGRAM_LIMIT
-from bot.messages import Outgoing, Reply, ReplyFile, SendResult
+from bot.messages import Outgoing, ReplyFile, SendResult
+from tests.e2e.conftest import outgoing as to_user
 from tests.e2e.telegram.conftest import GROUP, USER, RunningBot
 
 pytestmark = pytest.mark.e2e
 
 
-def outgoing(text: str, chat: int | None = None, **reply: object) -> Outgoing:
-    return Outgoing(
-        id=f"reminder:job1:{len(text)}",
-        platform="telegram",
-        chat_id=None if chat is None else str(chat),
-        platform_user_id=str(USER),
-        user_id="u1",
-        reply=Reply(text, **reply),  # type: ignore[arg-type]
-    )
+def outgoing(text: str, chat: int | None = None, **reply: Any) -> Outgoing:
+    return to_user("telegram", USER, text, chat, id=f"reminder:job1:{len(text)}", **reply)
 
 
 async def test_to_the_chat_it_was_set_in_or_the_private_chat(bot: RunningBot) -> None:

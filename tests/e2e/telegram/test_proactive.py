@@ -5,65 +5,24 @@ each one is a poll, since the clock moves past ALERT_POLL_SECONDS between them."
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from bot.scheduler import Scheduler
 from bot.settings import Settings
-from testkit.emulators.quotes import Listing, QuotesEmulator
+from testkit.emulators.quotes import QuotesEmulator
 from testkit.emulators.telegram_api import TelegramApiEmulator
-from testkit.helpers import Clock, wait_until
+from testkit.helpers import wait_until
+from tests.e2e.conftest import POLL, Fired, price
 from tests.e2e.telegram.conftest import GROUP, TIMEOUT, USER, RunningBot, bot_env
 
 pytestmark = pytest.mark.e2e
-
-POLL = 1.0
-
-
-@pytest.fixture
-async def market() -> AsyncIterator[QuotesEmulator]:
-    async with QuotesEmulator() as emulator:
-        yield emulator
 
 
 @pytest.fixture
 def settings(tg: TelegramApiEmulator, tmp_path: Path, market: QuotesEmulator) -> Settings:
     env = {**bot_env(tg, tmp_path), "QUOTES_BASE_URL": market.base_url}
     return Settings.from_env(env, dotenv_path=None)
-
-
-class Fired:
-    """The scheduler of the running bot, ticked by the test on its own clock."""
-
-    def __init__(self, bot: RunningBot) -> None:
-        assert bot.app.quotes is not None
-        self.clock = Clock()
-        self.clock.now = time.time()  # the tools stamp reminders with the real time
-        self.scheduler = Scheduler(
-            bot.app.store,
-            bot.app.settings.app_name,
-            bot.app.quotes,
-            [bot.adapter],
-            poll_seconds=POLL,
-            clock=self.clock,
-            jitter=0.0,
-        )
-
-    async def after(self, seconds: float) -> None:
-        self.clock.now += seconds
-        await self.scheduler.tick()
-
-
-@pytest.fixture
-def fired(bot: RunningBot) -> Fired:
-    return Fired(bot)
-
-
-def price(market: QuotesEmulator, symbol: str, value: float) -> None:
-    market.prices[symbol] = Listing(value, 156.0, "USD", symbol)
 
 
 async def test_an_alert_set_by_chat_fires_once_per_crossing(

@@ -28,6 +28,7 @@ from testkit.bot_process import (  # noqa: F401 (tests import them from here)
     Database,
 )
 from testkit.databases import postgres_database  # noqa: F401 (tests/multiworker, bench import it here)
+from testkit.emulators.discord_api import DiscordEmulator
 from testkit.emulators.telegram_api import TelegramApiEmulator
 
 
@@ -51,6 +52,17 @@ async def bot(
         yield process
     finally:
         await process.close()
+
+
+async def start_on_discord(bot: BotProcess, emu: DiscordEmulator, timeout: float) -> None:
+    """Start the process (configured for Discord only) and wait until this run has identified
+    on the emulator's gateway (an IDENTIFY more than the runs before) and is connected."""
+    identified = sum(op["op"] == 2 for op in emu.gateway_ops)
+    await bot.start(wait_polling=False)
+    await bot.until(
+        lambda: sum(op["op"] == 2 for op in emu.gateway_ops) > identified and emu.connected,
+        timeout,
+    )
 
 
 # -- checks after a crash ----------------------------------------------------------------------

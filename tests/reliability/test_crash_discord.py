@@ -23,7 +23,13 @@ import pytest
 
 from storage import open_store
 from testkit.emulators.discord_api import DiscordEmulator
-from tests.reliability.conftest import APP, BotProcess, Database, consistency_problems
+from tests.reliability.conftest import (
+    APP,
+    BotProcess,
+    Database,
+    consistency_problems,
+    start_on_discord,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -60,7 +66,7 @@ async def test_kill_9_on_discord_replayed_replies_are_deduplicated_by_nonce(
     try:
         async with await open_store(database.url) as store:
             for text in TEXTS:
-                await _start(bot, emu)
+                await start_on_discord(bot, emu, TIMEOUT)
                 emu.hold("POST", POSTS)
                 held_before = len(emu.held)  # `held` keeps earlier rounds' (released) entries
                 ids = set()
@@ -79,7 +85,7 @@ async def test_kill_9_on_discord_replayed_replies_are_deduplicated_by_nonce(
                 assert await bot.wait() == -9
                 landed_late += len(emu.held) - held_before
                 emu.release()  # the replies on their way land after the bot died
-            await _start(bot, emu)
+            await start_on_discord(bot, emu, TIMEOUT)
 
             async def answered() -> bool:
                 return not await store.inbox_pending("discord")
@@ -111,13 +117,4 @@ async def test_kill_9_on_discord_replayed_replies_are_deduplicated_by_nonce(
         f"\n[{database.kind}] discord: {USERS * ROUNDS} messages, {ROUNDS} kills, "
         f"{landed_late} replies landed after the kill, {replayed} replayed POSTs deduplicated "
         f"by nonce, duplicates 0"
-    )
-
-
-async def _start(bot: BotProcess, emu: DiscordEmulator) -> None:
-    identified = sum(op["op"] == 2 for op in emu.gateway_ops)
-    await bot.start(wait_polling=False)
-    await bot.until(
-        lambda: sum(op["op"] == 2 for op in emu.gateway_ops) > identified and emu.connected,
-        TIMEOUT,
     )

@@ -31,7 +31,7 @@ from testkit.emulators.discord_api import DiscordEmulator
 from testkit.emulators.quotes import Listing, QuotesEmulator
 from testkit.emulators.telegram_api import Call, TelegramApiEmulator
 from testkit.helpers import wait_until
-from tests.reliability.conftest import APP, BotProcess, Database
+from tests.reliability.conftest import APP, BotProcess, Database, start_on_discord
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -247,7 +247,7 @@ async def test_kill_9_on_discord_resends_without_a_duplicate(
                 for user, text in zip(users, texts, strict=True):
                     await _kill_while_posting(bot, emu, market, store, user, text)
                     assert len(await unsent(store)) == 1  # the bot never saw it accepted
-                await _discord_start(bot, emu)
+                await start_on_discord(bot, emu, TIMEOUT)
                 await bot.until(_no_outbox(store), TIMEOUT)
                 assert await bot.terminate() == 0, bot.tail()
         finally:
@@ -277,7 +277,7 @@ async def _kill_while_posting(
     Discord's message POSTs, let it fire (TSLA crosses), SIGKILL while its POST is held, then
     let the POST land."""
     market.prices["TSLA"] = Listing(160.0, 158.0)
-    await _discord_start(bot, emu)
+    await start_on_discord(bot, emu, TIMEOUT)
     await bot.until(_no_outbox(store), TIMEOUT)
     dm = emu.dm_channel_id(user["id"])
     await emu.send_message(user, text)
@@ -311,12 +311,3 @@ async def _add_reminders(store: Store, user: int, due: dict[str, float]) -> None
     changes = tuple(ScheduleChange("add", job=job) for job in jobs)
     event = Event("system", {"text": "/remind"}, actions=EventActions(schedule_changes=changes))
     assert await store.append_event(session, event)
-
-
-async def _discord_start(bot: BotProcess, emu: DiscordEmulator) -> None:
-    identified = sum(op["op"] == 2 for op in emu.gateway_ops)
-    await bot.start(wait_polling=False)
-    await bot.until(
-        lambda: sum(op["op"] == 2 for op in emu.gateway_ops) > identified and emu.connected,
-        TIMEOUT,
-    )

@@ -17,15 +17,11 @@ would be met by a search that was not scoped to its user.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import os
 import random
-import shutil
 import sqlite3
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -36,6 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.databases import add_database_options, run_on_database
 from storage import Memory, Store, open_store
 from storage.common import memory_terms
 from storage.postgres import PostgresStore
@@ -221,23 +218,9 @@ async def measure(
     return figures
 
 
-async def on_fresh_postgres(scale: Scale) -> dict[str, Any]:
-    if not os.environ.get("TEST_POSTGRES_URL"):
-        raise SystemExit("--fresh-postgres needs TEST_POSTGRES_URL (a server to create it on)")
-    from testkit.databases import postgres_database  # the tests' helper: creates, then drops
-
-    async with postgres_database("bench_memory") as url:
-        return await measure(url, scale)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--url", help="store URL (default: a temp SQLite file)")
-    ap.add_argument(
-        "--fresh-postgres",
-        action="store_true",
-        help="a fresh database on the TEST_POSTGRES_URL server, dropped afterwards",
-    )
+    add_database_options(ap)
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     ap.add_argument("--calls", type=int, help="timed calls per kind of message")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON at the end")
@@ -245,15 +228,7 @@ def main() -> int:
     scale = QUICK if args.quick else FULL
     if args.calls:
         scale = Scale(scale.user_memories, scale.total, args.calls)
-    tmp = None if args.url or args.fresh_postgres else tempfile.mkdtemp(prefix="switchboard-")
-    try:
-        if args.fresh_postgres:
-            figures = asyncio.run(on_fresh_postgres(scale))
-        else:
-            figures = asyncio.run(measure(args.url or f"sqlite:///{tmp}/memories.db", scale))
-    finally:
-        if tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
+    figures = run_on_database(args, "memory", partial(measure, scale=scale))
     if args.json:
         print(json.dumps(figures, indent=2))
     return 0

@@ -20,12 +20,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import resource
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -34,6 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.databases import add_database_options, run_on_database
 from bench.fill import append_fresh
 from storage import Event, EventActions, Session, Store, open_store
 
@@ -173,23 +171,9 @@ async def bench(url: str, plan: Plan, log: Any) -> dict[str, Any]:
     return figures
 
 
-async def on_fresh_postgres(plan: Plan) -> dict[str, Any]:
-    if not os.environ.get("TEST_POSTGRES_URL"):
-        raise SystemExit("--fresh-postgres needs TEST_POSTGRES_URL (a server to create it on)")
-    from testkit.databases import postgres_database  # the tests' helper: creates, then drops
-
-    async with postgres_database("bench_store") as url:
-        return await bench(url, plan, print)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--url", help="store URL (default: a temp SQLite file)")
-    ap.add_argument(
-        "--fresh-postgres",
-        action="store_true",
-        help="a fresh database on the TEST_POSTGRES_URL server, dropped afterwards",
-    )
+    add_database_options(ap)
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     ap.add_argument("--runs", type=int, help="runs per figure (median is printed)")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON at the end")
@@ -197,15 +181,7 @@ def main() -> int:
     plan = QUICK if args.quick else FULL
     if args.runs:
         plan = Plan(**{**plan.__dict__, "runs": args.runs})
-    tmp = None if args.url or args.fresh_postgres else tempfile.mkdtemp(prefix="switchboard-")
-    try:
-        if args.fresh_postgres:
-            figures = asyncio.run(on_fresh_postgres(plan))
-        else:
-            figures = asyncio.run(bench(args.url or f"sqlite:///{tmp}/bench.db", plan, print))
-    finally:
-        if tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
+    figures = run_on_database(args, "store", lambda url: bench(url, plan, print))
     if args.json:
         print(json.dumps(figures))
     return 0

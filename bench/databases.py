@@ -1,30 +1,43 @@
-"""Which database a store benchmark runs on, chosen the same way by each of them:
+"""The options every store benchmark takes, and the database it runs on, chosen the same way:
 
 --url URL          a store URL given (the benchmark cleans up its own rows);
 --fresh-postgres   a database of its own on the TEST_POSTGRES_URL server, dropped afterwards;
-(neither)          a fresh SQLite file in a temp directory, removed afterwards.
+(neither)          a fresh SQLite file in a temp directory, removed afterwards;
+--quick            small sizes, for a smoke run;
+--json             the figures as JSON at the end (`print_figures`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 
-def add_database_options(ap: argparse.ArgumentParser) -> None:
+def store_benchmark_parser(doc: str) -> argparse.ArgumentParser:
+    """The options above; the benchmark adds its own. `doc`: its module docstring."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--url", help="store URL (default: a temp SQLite file)")
     ap.add_argument(
         "--fresh-postgres",
         action="store_true",
         help="a fresh database on the TEST_POSTGRES_URL server, dropped afterwards",
     )
+    ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON at the end")
+    return ap
+
+
+def print_figures(args: argparse.Namespace, figures: Mapping[str, Any]) -> None:
+    if args.json:
+        print(json.dumps(figures, indent=2))
 
 
 def run_on_database(

@@ -16,8 +16,6 @@ would be met by a search that was not scoped to its user.
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import sqlite3
 import statistics
@@ -32,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.databases import add_database_options, run_on_database
+from bench.databases import print_figures, run_on_database, store_benchmark_parser
 from storage import Memory, Store, open_store
 from storage.common import memory_terms
 from storage.postgres import PostgresStore
@@ -219,18 +217,14 @@ async def measure(
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_database_options(ap)
-    ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    ap = store_benchmark_parser(__doc__)
     ap.add_argument("--calls", type=int, help="timed calls per kind of message")
-    ap.add_argument("--json", action="store_true", help="print the figures as JSON at the end")
     args = ap.parse_args()
     scale = QUICK if args.quick else FULL
     if args.calls:
         scale = Scale(scale.user_memories, scale.total, args.calls)
     figures = run_on_database(args, "memory", partial(measure, scale=scale))
-    if args.json:
-        print(json.dumps(figures, indent=2))
+    print_figures(args, figures)
     return 0
 
 

@@ -17,9 +17,7 @@ append_event calls (much slower).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import resource
 import statistics
 import sys
@@ -31,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.databases import add_database_options, run_on_database
+from bench.databases import print_figures, run_on_database, store_benchmark_parser
 from bench.fill import append_fresh
 from storage import Event, EventActions, Session, Store, open_store
 
@@ -172,18 +170,14 @@ async def bench(url: str, plan: Plan, log: Any) -> dict[str, Any]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_database_options(ap)
-    ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    ap = store_benchmark_parser(__doc__)
     ap.add_argument("--runs", type=int, help="runs per figure (median is printed)")
-    ap.add_argument("--json", action="store_true", help="print the figures as JSON at the end")
     args = ap.parse_args()
     plan = QUICK if args.quick else FULL
     if args.runs:
         plan = Plan(**{**plan.__dict__, "runs": args.runs})
     figures = run_on_database(args, "store", lambda url: bench(url, plan, print))
-    if args.json:
-        print(json.dumps(figures))
+    print_figures(args, figures)
     return 0
 
 

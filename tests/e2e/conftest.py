@@ -6,7 +6,8 @@
 - `price`: the quotes emulator's next price for a symbol;
 - `outgoing`: a message the bot sends on its own, to one user of one platform;
 - `MEMORY_QUESTIONS`: the ways a user asks what the bot remembers about them;
-- `both_platforms`: one app with the Telegram and the Discord adapter started on it.
+- `both_emulators`, `both_platforms_env`, `both_platforms`: the Telegram and the Discord
+  emulator, a configuration for both, one app with both adapters started on it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ from bot.app import App, open_app
 from bot.messages import Outgoing, OutgoingSender, Reply
 from bot.scheduler import Scheduler
 from bot.settings import Settings
+from testkit.bot_process import NO_NETWORK
+from testkit.emulators.discord_api import DiscordEmulator
 from testkit.emulators.quotes import Listing, QuotesEmulator
+from testkit.emulators.telegram_api import TelegramApiEmulator
 from testkit.helpers import Clock
 
 POLL = 1.0  # the alerts' poll interval: each `after(POLL)` is one poll
@@ -87,6 +91,31 @@ def outgoing(
         user_id="u1",
         reply=Reply(text, **reply),
     )
+
+
+@asynccontextmanager
+async def both_emulators(
+    tg_token: str, dc_token: str
+) -> AsyncIterator[tuple[TelegramApiEmulator, DiscordEmulator]]:
+    """Each emulator accepting only its own platform's token."""
+    async with TelegramApiEmulator(tg_token) as tg, DiscordEmulator() as dc:
+        dc.expected_auth = f"Bot {dc_token}"
+        yield tg, dc
+
+
+def both_platforms_env(
+    tg: TelegramApiEmulator, dc: DiscordEmulator, dc_token: str, database_url: str
+) -> dict[str, str]:
+    """Both platforms configured, on their emulators (as environment variables)."""
+    return {
+        "TELEGRAM_BOT_TOKEN": tg.token,
+        "TELEGRAM_API_BASE": tg.base_url,
+        "DISCORD_BOT_TOKEN": dc_token,
+        "DISCORD_API_BASE": dc.api_base,
+        "DISCORD_GATEWAY_URL": dc.gateway_url,
+        "DATABASE_URL": database_url,
+        "QUOTES_BASE_URL": NO_NETWORK,
+    }
 
 
 @asynccontextmanager

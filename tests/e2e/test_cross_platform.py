@@ -16,6 +16,7 @@ import pytest
 from testkit.emulators.discord_api import DiscordEmulator
 from testkit.emulators.telegram_api import TelegramApiEmulator
 from testkit.helpers import wait_until
+from tests.e2e.conftest import both_emulators, both_platforms_env
 
 pytestmark = pytest.mark.e2e
 
@@ -45,9 +46,8 @@ class BotProcess:
 
 @pytest.fixture
 async def emulators() -> AsyncIterator[tuple[TelegramApiEmulator, DiscordEmulator]]:
-    async with TelegramApiEmulator(TG_TOKEN) as tg, DiscordEmulator() as dc:
-        dc.expected_auth = f"Bot {DC_TOKEN}"
-        yield tg, dc
+    async with both_emulators(TG_TOKEN, DC_TOKEN) as both:
+        yield both
 
 
 @pytest.fixture
@@ -58,13 +58,7 @@ async def bot_process(
     env = {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": str(REPO),
-        "TELEGRAM_BOT_TOKEN": TG_TOKEN,
-        "TELEGRAM_API_BASE": tg.base_url,
-        "DISCORD_BOT_TOKEN": DC_TOKEN,
-        "DISCORD_API_BASE": dc.api_base,
-        "DISCORD_GATEWAY_URL": dc.gateway_url,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
-        "QUOTES_BASE_URL": "http://127.0.0.1:9",
+        **both_platforms_env(tg, dc, DC_TOKEN, f"sqlite:///{tmp_path / 'bot.db'}"),
         "LOG_LEVEL": "DEBUG",
     }
     log = tmp_path / "bot.log"

@@ -17,7 +17,7 @@ from bot.settings import Settings
 from testkit.emulators.discord_api import DiscordEmulator
 from testkit.emulators.telegram_api import TelegramApiEmulator
 from testkit.helpers import wait_until
-from tests.e2e.conftest import Fired, both_platforms
+from tests.e2e.conftest import Fired, both_emulators, both_platforms, both_platforms_env
 
 pytestmark = pytest.mark.e2e
 
@@ -38,17 +38,8 @@ class Running:
 
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[Running]:
-    async with TelegramApiEmulator(TG_TOKEN) as tg, DiscordEmulator() as dc:
-        dc.expected_auth = f"Bot {DC_TOKEN}"
-        env = {
-            "TELEGRAM_BOT_TOKEN": TG_TOKEN,
-            "TELEGRAM_API_BASE": tg.base_url,
-            "DISCORD_BOT_TOKEN": DC_TOKEN,
-            "DISCORD_API_BASE": dc.api_base,
-            "DISCORD_GATEWAY_URL": dc.gateway_url,
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
-            "QUOTES_BASE_URL": "http://127.0.0.1:9",
-        }
+    async with both_emulators(TG_TOKEN, DC_TOKEN) as (tg, dc):
+        env = both_platforms_env(tg, dc, DC_TOKEN, f"sqlite:///{tmp_path / 'bot.db'}")
         settings = Settings.from_env(env, dotenv_path=None)
         async with both_platforms(settings) as (app, telegram, discord):
             yield Running(app, tg, dc, (telegram, discord))

@@ -20,11 +20,10 @@ from testkit.emulators.discord_api import DiscordEmulator
 from testkit.emulators.llm import Fail, LLMEmulator, Say
 from testkit.emulators.telegram_api import TelegramApiEmulator
 from testkit.helpers import wait_until
-from tests.e2e.conftest import both_platforms
+from tests.e2e.conftest import both_platforms, both_platforms_env
 from tests.reliability.fault_fixtures import (
     DC_TOKEN,
     LLM_KEY,
-    NO_NETWORK,
     SECRETS,
     TG_TOKEN,
     WEBHOOK_SECRET,
@@ -43,20 +42,14 @@ ECHO = Fail(401, f"Incorrect API key provided: {LLM_KEY}")
 
 def environment(tg: TelegramApiEmulator, dc: DiscordEmulator, llm: LLMEmulator, db: str) -> dict:
     return {
-        "TELEGRAM_BOT_TOKEN": TG_TOKEN,
-        "TELEGRAM_API_BASE": tg.base_url,
+        **both_platforms_env(tg, dc, DC_TOKEN, db),
         "WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "DISCORD_BOT_TOKEN": DC_TOKEN,
-        "DISCORD_API_BASE": dc.api_base,
-        "DISCORD_GATEWAY_URL": dc.gateway_url,
         "OPENROUTER_API_KEY": LLM_KEY,
         "LLM_BASE_URL": llm.base_url,
         "LLM_MODEL": "test/model",
         "LLM_TIMEOUT": "5",
         "LLM_MAX_RETRIES": "1",
         "MEMORY_EXTRACTION": "tools",  # scripted per turn: no extraction call after each
-        "DATABASE_URL": db,
-        "QUOTES_BASE_URL": NO_NETWORK,
         "ADMIN_IDS": f"telegram:{TG_USER}",
         "LOG_LEVEL": "DEBUG",
     }

@@ -122,6 +122,7 @@ async def _open_app(
                 tracer=tracer,
                 charts=charts,
                 clock=clock,
+                quotes=quotes,
             )
             # Closed first: post-turn jobs in flight finish while the model and store are open.
             async with contextlib.aclosing(core):

@@ -37,6 +37,7 @@ from bot.link_commands import LINK_USAGE, UNLINK_USAGE, LinkCommands
 from bot.memory_commands import MEMORY_USAGE, MemoryCommands
 from bot.messages import Action, CommandOption, CommandSpec, Incoming, Reply, ReplyFile
 from bot.schedule_commands import SCHEDULE_COMMANDS, ScheduleCommands
+from bot.scheduler import QuoteSource
 from storage import Event, EventActions, Session, Store
 from storage.types import MemoryChange, ScheduleChange
 
@@ -191,8 +192,10 @@ class UserCommands:
         all_commands: tuple[CommandSpec, ...],
         charts: Charts | None = None,
         clock: Callable[[], float] = time.time,
+        quotes: QuoteSource | None = None,
     ) -> None:
-        """`clock`: wall time, what reminders and digests are timed from (tests step it)."""
+        """`clock`: wall time, what reminders and digests are timed from (tests step it).
+        `quotes`: what /alert checks a symbol with."""
         self._store = store
         self._charts = charts
         self._app = app_name
@@ -201,7 +204,7 @@ class UserCommands:
         self._links = LinkCommands(store, app_name)
         self._memory = MemoryCommands(store, app_name)
         self._schedules = ScheduleCommands(
-            store, app_name, self._record_schedule, self._state, clock
+            store, app_name, self._record_schedule, self._state, clock, quotes
         )
 
     def handles(self, name: str) -> bool:

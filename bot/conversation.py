@@ -44,6 +44,7 @@ from bot.chat_sessions import ChatSession, ChatSessions
 from bot.commands import USER_COMMANDS, CommandContext, UserCommands, parse_command
 from bot.fairness import FREE, FairnessGate, Ticket, Verdict
 from bot.messages import ChatKind, CommandSpec, Incoming, Reply, ReplyFile, chat_origin
+from bot.scheduler import QuoteSource
 from bot.settings import RateLimit
 from storage import Event, InboxStatus, Session, Store, StoreBusy
 from storage.locks import KeyedLocks
@@ -160,12 +161,14 @@ class Conversation:
         observer: Observer | None = None,
         tracer: Tracer | None = None,
         charts: Charts | None = None,
+        quotes: QuoteSource | None = None,
     ) -> None:
         """`clock` (wall time, as the inbox records it) paces the per-user limits and dates
         the order wait's bound; tests step it. `typing_after=None`: never signal typing.
         `observer`: where turns, replies, lock waits and refusals are counted (bot.metrics).
         `tracer`: where each turn is a span, the runner's spans its children (bot.tracing).
-        `charts`: what /chart draws with (none: /chart says charts are unavailable)."""
+        `charts`: what /chart draws with (none: /chart says charts are unavailable).
+        `quotes`: what /alert checks a symbol with (none: not checked)."""
         self._observer = observer or Unobserved()
         self._tracer = tracer or Untraced()
         self._store = store
@@ -185,7 +188,7 @@ class Conversation:
         self.commands: tuple[CommandSpec, ...] = USER_COMMANDS + ADMIN_COMMANDS
         self._charts = charts
         self._user_commands = UserCommands(
-            store, app_name, self._sessions, self.commands, charts, clock
+            store, app_name, self._sessions, self.commands, charts, clock, quotes
         )
         self._admin_commands = AdminCommands(store, app_name)
         self._order = KeyedLocks()

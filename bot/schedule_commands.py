@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from agents.profile import TICKER_HINT, TIME_ZONE_KEY, parse_ticker
+from agents.quotes import Quote, QuoteError, UnknownTicker
 from agents.schedules import (
     ALERT_USAGE,
     DIGEST_USAGE,
@@ -35,6 +36,7 @@ from agents.schedules import (
     zone_or_default,
 )
 from bot.messages import Action, ChatKind, CommandOption, CommandSpec, Reply
+from bot.scheduler import QuoteSource
 from storage import Store
 from storage.types import Job, ScheduleChange
 
@@ -103,7 +105,10 @@ class ScheduleCommands:
         record: Record,
         state: State,
         clock: Callable[[], float] = time.time,
+        quotes: QuoteSource | None = None,
     ) -> None:
+        """`quotes`: what /alert checks a symbol with (none: any well-formed one is taken)."""
+        self._quotes = quotes
         self._store = store
         self._app = app_name
         self._record = record
@@ -153,8 +158,10 @@ class ScheduleCommands:
         rule = parse_condition(list(args[1:]))
         if len(await self._jobs(ctx, "alert")) >= MAX_ALERTS:
             return [Reply(f"You have {MAX_ALERTS} alerts, the most I keep — remove one first.")]
+        current = await self._current(symbol)
         job = self._new_job(ctx, "alert", symbol=symbol, op=rule.op.value, value=rule.value)
-        text = f"Alert set: {alert_line(job)}. I'll tell you here when it happens."
+        now = "" if current is None else f" (now {current.price:,.2f} {current.currency})"
+        text = f"Alert set: {alert_line(job)}{now}. I'll tell you here when it happens."
         await self._record(ctx, "alert", text, {}, (ScheduleChange("add", job),))
         return [Reply(text)]
 
@@ -163,6 +170,19 @@ class ScheduleCommands:
         if not jobs:
             return _private("No alerts. Set one with /alert AAPL above 200")
         return self._listing("alert", "Your alerts", [alert_line(j) for j in jobs])
+
+    async def _current(self, symbol: str) -> Quote | None:
+        """The symbol's quote now, or None when it cannot be checked (no provider, or it is
+        down: the alert is set anyway). A symbol the provider does not know is refused."""
+        if self._quotes is None:
+            return None
+        try:
+            return await self._quotes.get_quote(symbol)
+        except UnknownTicker:
+            unknown = f"I couldn't find a quote for {symbol}; check the symbol."
+            raise ScheduleError(unknown) from None
+        except QuoteError:
+            return None
 
     # -- reminders ---------------------------------------------------------------------------
     async def _cmd_remind(self, ctx: CommandContext, args: tuple[str, ...]) -> list[Reply]:

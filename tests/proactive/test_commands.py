@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from agents.profile import TIME_ZONE_KEY
 from agents.schedules import MAX_ALERTS, MAX_REMINDERS
+from testkit.emulators.quotes import QuotesEmulator
 from testkit.helpers import Clock
 
 from .conftest import OpenApp, say, text_of
@@ -21,7 +22,8 @@ async def _user(app) -> str:  # type: ignore[no-untyped-def]
 
 async def test_alerts_set_listed_removed_with_buttons(open_proactive: OpenApp) -> None:
     async with open_proactive() as app:
-        assert "Alert set: AAPL above 200" in await text_of(app, "/alert aapl above 200")
+        set_ = await text_of(app, "/alert aapl above 200")
+        assert set_.startswith("Alert set: AAPL above 200 (now 187.42 USD).")
         assert "Alert set: TSLA below 150.5" in await text_of(app, "/alert $TSLA below 150.50")
         assert "MSFT moves 5% in a day" in await text_of(app, "/alert MSFT move 5%")
         [listing] = await say(app, "/alerts")
@@ -46,7 +48,7 @@ async def test_alerts_set_listed_removed_with_buttons(open_proactive: OpenApp) -
         assert "1. AAPL above 200\n2. MSFT moves 5% in a day" in await text_of(app, "/alerts")
 
 
-async def test_alert_usage_lines_and_limit(open_proactive: OpenApp) -> None:
+async def test_alert_usage_lines_and_limit(open_proactive: OpenApp, market: QuotesEmulator) -> None:
     async with open_proactive() as app:
         for bad in (
             "/alert",
@@ -59,7 +61,11 @@ async def test_alert_usage_lines_and_limit(open_proactive: OpenApp) -> None:
         assert "is not a price" in await text_of(app, "/alert AAPL above cheap")
         assert "is not a percentage" in await text_of(app, "/alert AAPL move 150%")
         assert "A ticker is" in await text_of(app, "/alert $$$ above 3")
-        for n in range(MAX_ALERTS):
+        assert "couldn't find a quote for NOPE" in await text_of(app, "/alert NOPE above 3")
+        market.mode = "error"  # the provider is down: the alert is set, unchecked
+        assert "Alert set: MSFT above 1. I'll" in await text_of(app, "/alert MSFT above 1")
+        market.mode = "ok"
+        for n in range(MAX_ALERTS - 1):
             assert "Alert set" in await text_of(app, f"/alert AAPL above {100 + n}")
         assert "remove one first" in await text_of(app, "/alert AAPL above 999")
         assert len(await app.store.jobs(app.settings.app_name, await _user(app))) == MAX_ALERTS

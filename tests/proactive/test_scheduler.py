@@ -312,9 +312,10 @@ async def test_a_poll_gives_up_early_when_the_provider_is_down(
     open_proactive: OpenApp, market: QuotesEmulator, clock: Clock
 ) -> None:
     async with open_proactive() as app:
+        market.mode = "error"  # (set first: /alert takes a symbol it cannot check now)
         for n in range(40):  # 40 distinct symbols, 20 alerts each for two users
             await say(app, f"/alert S{n} above 10", user=str(n % 2))
-        market.mode = "error"
+        market.requests.clear()
         sender = RecordingSender()
         await scheduler(app, clock, sender).tick()
         # Gave up after DOWN_AFTER failures in a row (plus those already in flight).

@@ -1,11 +1,15 @@
-"""Building a runner on the real team, and running one turn to the end."""
+"""Building a runner on the real team, running one turn to the end, reading what a tool told
+the model."""
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Sequence
+from typing import Any
 
 from agents import JokeBook, ModelClient, QuoteProvider, build_team
+from agents.charts import Charts
 from agents.runner import AfterTurnJob, Runner
 from storage import Store
 from storage.types import Event
@@ -21,8 +25,9 @@ def make_runner(
     history_window: int = 20,
     turn_timeout: float = 5.0,
     after_turn: Sequence[AfterTurnJob] = (),
+    charts: Charts | None = None,
 ) -> Runner:
-    team = build_team(model, quotes, JokeBook(random.Random(7)))
+    team = build_team(model, quotes, JokeBook(random.Random(7)), charts)
     return Runner(
         store,
         team,
@@ -31,6 +36,11 @@ def make_runner(
         turn_timeout=turn_timeout,
         after_turn=after_turn,
     )
+
+
+def last_tool_result(body: dict[str, Any]) -> Any:
+    """The last tool result in a model request's messages, decoded."""
+    return json.loads([m for m in body["messages"] if m["role"] == "tool"][-1]["content"])
 
 
 async def run(

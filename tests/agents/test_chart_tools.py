@@ -4,9 +4,7 @@ offline model understands "show me TSLA over 6 months". Real store, LLM and quot
 
 from __future__ import annotations
 
-import random
-
-from agents import JokeBook, ModelClient, QuoteProvider, build_team
+from agents import ModelClient, QuoteProvider, build_team
 from agents.charts import Charts
 from agents.offline import OfflineModel
 from agents.openai_model import OpenAIModel
@@ -14,13 +12,11 @@ from agents.runner import Runner
 from storage import Store
 from testkit.emulators.llm import LLMEmulator, Say, call
 from testkit.emulators.quotes import QuotesEmulator
-from tests.agents.runner_helpers import APP, run
-from tests.agents.test_runner import last_tool_result
+from tests.agents.runner_helpers import APP, last_tool_result, make_runner, run
 
 
 def runner_with_charts(store: Store, model: ModelClient, quotes: QuoteProvider) -> Runner:
-    team = build_team(model, quotes, JokeBook(random.Random(7)), charts=Charts(quotes))
-    return Runner(store, team, app_name=APP, history_window=20, turn_timeout=5.0)
+    return make_runner(store, model, quotes, charts=Charts(quotes))
 
 
 async def test_the_chart_is_attached_to_the_final_event(

@@ -14,12 +14,8 @@ from storage.types import Event
 from testkit.emulators.llm import Fail, Hang, LLMEmulator, Say, call
 from testkit.emulators.quotes import QuotesEmulator
 from tests.agents.conftest import make_openai
-from tests.agents.runner_helpers import APP, make_runner, run
+from tests.agents.runner_helpers import APP, last_tool_result, make_runner, run
 from tests.transcript import Contains, final_text, transcript
-
-
-def last_tool_result(body: dict[str, Any]) -> Any:
-    return json.loads([m for m in body["messages"] if m["role"] == "tool"][-1]["content"])
 
 
 async def test_a_joke_goes_manager_to_funny_nerd_and_the_topic_is_stored(

@@ -86,6 +86,13 @@ async def test_a_flood_from_one_user_does_not_starve_another(
         # B is answered while A's accepted messages still wait for A's busy session.
         await wait_until(lambda: tg.bot_messages(B) and refused() == FLOOD - QUEUE, 60)
         assert len(tg.shown(B)) == 1 and tg.shown(B)[0] != SLOW_DOWN
+
+        async def only_a_waits() -> bool:
+            # B's row is marked answered just after its reply went out.
+            pending = await store.inbox_pending("telegram")
+            return all(int(p.payload["platform_user_id"]) == A for p in pending)
+
+        await wait_until(only_a_waits, 10)
         pending = await store.inbox_pending("telegram")
         assert len(pending) == QUEUE  # A's five, waiting; everything else closed
         assert tg.shown(A) == [tg.shown(A)[0], SLOW_DOWN]  # "hello"'s answer, one notice

@@ -333,9 +333,9 @@ class Scheduler:
             await self._fall_back(item)
 
     async def _fall_back(self, item: OutboxItem) -> None:
-        """The chat is gone: the same identity's private chat, then the user's next linked
-        identity (on any platform: the process running it sends it); with none left the
-        message is dropped."""
+        """The chat is gone: the same identity's private chat, then each other linked identity
+        of the user once (on any platform: the process running it sends it; in the order they
+        were made, whichever refused first); with none left the message is dropped."""
         target = (
             replace(item, chat_id=None)
             if item.chat_id is not None
@@ -349,13 +349,16 @@ class Scheduler:
             await self._store.outbox_redirect(self._app, target)
 
     async def _next_identity(self, item: OutboxItem) -> OutboxItem | None:
-        identities = await self._store.identities(item.user_id)
-        keys = [(i.platform, i.platform_user_id) for i in identities]
-        current = (item.platform, item.platform_user_id)
-        after = keys.index(current) + 1 if current in keys else 0
-        for platform, puid in keys[after:]:
-            if (platform, puid) != current:
-                return replace(item, platform=platform, chat_id=None, platform_user_id=puid)
+        tried = (*item.tried, f"{item.platform}:{item.platform_user_id}")
+        for identity in await self._store.identities(item.user_id):
+            if f"{identity.platform}:{identity.platform_user_id}" not in tried:
+                return replace(
+                    item,
+                    platform=identity.platform,
+                    chat_id=None,
+                    platform_user_id=identity.platform_user_id,
+                    tried=tried,
+                )
         return None
 
 

@@ -17,7 +17,9 @@ JOB_DEFINITION = (
     " symbol, op, value, text, due_at, at, zone"
 )
 JOB_COLUMNS = f"{JOB_DEFINITION}, armed, fired_day, version"
-OUTBOX_COLUMNS = "id, user_id, platform, chat_id, platform_user_id, text, created_at, attempts"
+OUTBOX_COLUMNS = (
+    "id, user_id, platform, chat_id, platform_user_id, text, created_at, attempts, tried"
+)
 
 
 def job_values(job: Job, user_id: str) -> tuple[Any, ...]:
@@ -77,12 +79,14 @@ def outbox_values(item: OutboxItem) -> tuple[Any, ...]:
         item.text,
         float(item.created_at),
         item.attempts,
+        "\n".join(item.tried),
     )
 
 
 def outbox_from_row(row: Sequence[Any]) -> OutboxItem:
-    (oid, user, platform, chat, puid, text, created, attempts) = row[:8]
-    return OutboxItem(oid, user, platform, chat, puid, text, created, int(attempts))
+    (oid, user, platform, chat, puid, text, created, attempts, tried) = row[:9]
+    tried_ids = tuple(key for key in (tried or "").split("\n") if key)
+    return OutboxItem(oid, user, platform, chat, puid, text, created, int(attempts), tried_ids)
 
 
 def add_to_export(

@@ -161,6 +161,7 @@ class OutboxItem:
     text: str
     created_at: float
     attempts: int = 0
+    tried: tuple[str, ...] = ()  # "platform:id" of identities whose private chat refused it
 
 
 @dataclass(frozen=True, slots=True)

@@ -140,7 +140,7 @@ _UPDATE = """UPDATE jobs j SET version = j.version + 1, due_at = u.due_at, armed
              WHERE j.app_name = $1 AND j.id = u.id"""
 _INSERT_OUTBOX = f"""INSERT INTO outbox (app_name, {OUTBOX_COLUMNS})
     SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                             $7::text[], $8::float8[], $9::int[])
+                             $7::text[], $8::float8[], $9::int[], $10::text[])
     ON CONFLICT (app_name, id) DO NOTHING RETURNING id"""
 
 
@@ -237,13 +237,14 @@ class PostgresSchedules:
 
     async def outbox_redirect(self, app_name: str, item: OutboxItem) -> None:
         await self._execute(
-            "UPDATE outbox SET platform = $3, chat_id = $4, platform_user_id = $5, next_try = 0"
-            " WHERE app_name = $1 AND id = $2",
+            "UPDATE outbox SET platform = $3, chat_id = $4, platform_user_id = $5, tried = $6,"
+            " next_try = 0 WHERE app_name = $1 AND id = $2",
             app_name,
             item.id,
             item.platform,
             item.chat_id,
             item.platform_user_id,
+            "\n".join(item.tried),
         )
 
     async def claim_poll(self, app_name: str, now: float, until: float) -> tuple[bool, float]:

@@ -209,7 +209,22 @@ _TURN_TIMES = """
 CREATE INDEX events_user_time ON events (ts) WHERE author = 'user';
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _SUMMARIES, _MEMORIES, _PROACTIVE, _USERNAMES, _TURN_TIMES)
+# An outbox row remembers the identities whose private chat refused it (newline-separated
+# platform:id), so the fallback tries every other linked identity once, whatever their age.
+_OUTBOX_TRIED = """
+ALTER TABLE outbox ADD COLUMN tried text NOT NULL DEFAULT '';
+"""
+
+MIGRATIONS: tuple[str, ...] = (
+    _V1,
+    _V2,
+    _SUMMARIES,
+    _MEMORIES,
+    _PROACTIVE,
+    _USERNAMES,
+    _TURN_TIMES,
+    _OUTBOX_TRIED,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Any constant works as long as no other code uses it for pg_advisory_xact_lock.

@@ -230,7 +230,7 @@ async def insert_outbox(conn: Conn, rows: Sequence[Row]) -> None:
     """rows: (app_name, *OUTBOX_COLUMNS); an unsent message already there stays as it is."""
     await conn.executemany(
         f"INSERT INTO outbox (app_name, {OUTBOX_COLUMNS})"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (app_name, id) DO NOTHING",
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (app_name, id) DO NOTHING",
         rows,
     )
 

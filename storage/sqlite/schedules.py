@@ -38,7 +38,7 @@ _CLAIM_POLL = (
     " SET value = excluded.value WHERE CAST(meta.value AS REAL) <= ? RETURNING value"
 )
 _OUTBOX = (
-    f"INSERT INTO outbox (app_name, {OUTBOX_COLUMNS}) VALUES (?{', ?' * 8})"
+    f"INSERT INTO outbox (app_name, {OUTBOX_COLUMNS}) VALUES (?{', ?' * 9})"
     " ON CONFLICT (app_name, id) DO NOTHING"
 )
 
@@ -175,9 +175,9 @@ def outbox_later(db: sqlite3.Connection, app: str, outbox_id: str, next_try: flo
 def outbox_redirect(db: sqlite3.Connection, app: str, item: OutboxItem) -> None:
     """Send it elsewhere (the chat is gone): the user's private chat, or another identity."""
     db.execute(
-        "UPDATE outbox SET platform = ?, chat_id = ?, platform_user_id = ?, next_try = 0"
-        " WHERE app_name = ? AND id = ?",
-        (item.platform, item.chat_id, item.platform_user_id, app, item.id),
+        "UPDATE outbox SET platform = ?, chat_id = ?, platform_user_id = ?, tried = ?,"
+        " next_try = 0 WHERE app_name = ? AND id = ?",
+        (item.platform, item.chat_id, item.platform_user_id, "\n".join(item.tried), app, item.id),
     )
 
 

@@ -204,6 +204,10 @@ _USERNAMES = [
 # Admin /stats draws turns per day: the user events of a window, found by time.
 _TURN_TIMES = ["CREATE INDEX events_user_time ON events (timestamp) WHERE author = 'user'"]
 
+# An outbox row remembers the identities whose private chat refused it (newline-separated
+# platform:id), so the fallback tries every other linked identity once, whatever their age.
+_OUTBOX_TRIED = ["ALTER TABLE outbox ADD COLUMN tried TEXT NOT NULL DEFAULT ''"]
+
 MIGRATIONS: tuple[list[str], ...] = (
     _V1,
     _V2,
@@ -213,6 +217,7 @@ MIGRATIONS: tuple[list[str], ...] = (
     _PROACTIVE,
     _USERNAMES,
     _TURN_TIMES,
+    _OUTBOX_TRIED,
 )
 LATEST = len(MIGRATIONS)
 

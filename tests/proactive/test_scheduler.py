@@ -367,3 +367,30 @@ async def test_sends_and_polls_are_counted_without_user_data(
             assert line in text
         assert 'switchboard_alert_poll_seconds_count{phase="quote"} 1.0' in text
         assert "secret" not in text and "AAPL" not in text and '"42"' not in text
+
+
+async def test_the_fallback_tries_every_linked_account_once_whatever_its_age(
+    open_proactive: OpenApp, clock: Clock
+) -> None:
+    async with open_proactive() as app:
+        await say(app, "hi", platform="discord", user="d-7")  # met the bot on Discord first
+        code = (
+            (await text_of(app, "/link", platform="discord", user="d-7"))
+            .split("Your link code: ")[1]
+            .split()[0]
+        )
+        await say(app, f"/link {code} confirm", user="7")  # then Telegram joined
+        await say(app, "/remind in 1m the older account gets it", user="7")
+        telegram, discord = RecordingSender("telegram"), RecordingSender("discord")
+        telegram.answer = lambda item: SendResult.CHAT_GONE
+        discord.answer = lambda item: SendResult.CHAT_GONE
+        sched = scheduler(app, clock, telegram, discord)
+        clock.now += 61
+        for _ in range(4):
+            await sched.tick()
+        # Telegram's private chat, then the Discord DM, each once; then dropped, not looped.
+        assert [(i.platform, i.platform_user_id) for i in telegram.tried + discord.tried] == [
+            ("telegram", "7"),
+            ("discord", "d-7"),
+        ]
+        assert await app.store.pending_outbox(app.settings.app_name, clock.now + 1e6) == []

@@ -85,11 +85,11 @@ async def test_leases_hide_rows_from_other_senders(store: Store) -> None:
     await store.outbox_sent(APP, "o0")
     await store.outbox_later(APP, "o1", 100.0)
     assert await store.lease_outbox(APP, 30.0, 45.0, ["telegram"]) == []
-    moved = replace(first[1], platform="discord", platform_user_id="d-1")
+    moved = replace(first[1], platform="discord", platform_user_id="d-1", tried=("telegram:1",))
     await store.outbox_redirect(APP, moved)
     [again] = await store.lease_outbox(APP, 40.0, 55.0, ["discord"])
     assert (again.id, again.platform, again.platform_user_id) == ("o1", "discord", "d-1")
-    assert again.attempts == 1
+    assert again.attempts == 1 and again.tried == ("telegram:1",)
 
 
 async def test_jobs_follow_their_user_through_link_and_erase(

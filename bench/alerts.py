@@ -139,15 +139,23 @@ async def measure(
             report = await sched.poll_alerts(clock_now[0])
             show(n, report, len(market.requests))
         started = time.perf_counter()
-        while await store.pending_outbox(APP, clock_now[0] + 1e6, 1):
-            await sched.flush(clock_now[0] + 1e6)
+        await drain(store, sched, clock_now[0])
         took = time.perf_counter() - started
         print(f"sent {sender.sent} alert messages in {took:.1f}s (outbox lease + mark each)")
-        await idle(sched, clock_now)
+        await idle(store, sched, clock_now)
 
 
-async def idle(sched: Scheduler, clock_now: list[float]) -> None:
+async def drain(store: Store, sched: Scheduler, now: float) -> None:
+    """Send everything in the outbox (a lease and a delete per message)."""
+    while await store.pending_outbox(APP, now + 1e6, 1):
+        await sched.flush(now + 1e6)
+
+
+async def idle(store: Store, sched: Scheduler, clock_now: list[float]) -> None:
     """Ticks with nothing due and no poll due: what the scheduler costs between polls."""
+    clock_now[0] += 60
+    await sched.tick()  # takes the poll turn (claim_poll) and polls: the next is 60 s away
+    await drain(store, sched, clock_now[0])  # what that poll fired
     requests = sched.quote_requests
     walls, cpu0 = [], time.process_time()
     for _ in range(50):  # a minute's ticks minus the one that polls

@@ -45,17 +45,8 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
             yield Running(app, tg, dc, (telegram, discord))
 
 
-# Seen 21:53 UTC: bot/scheduler.py's fallback tries only the identities created after the one
-# whose chat is gone (creation order), so a user who met the bot on Discord first loses the
-# message ("no chat left ... dropped"). Left to the scheduler's owner; this case shows it.
-ONLY_LATER_IDENTITIES = pytest.mark.xfail(
-    reason="the fallback skips linked identities older than the refused one", strict=False
-)
-
-
-@pytest.mark.parametrize(
-    "first", ["telegram", pytest.param("discord", marks=ONLY_LATER_IDENTITIES)]
-)
+# Whichever account the user met the bot on first, the other one is tried.
+@pytest.mark.parametrize("first", ["telegram", "discord"])
 async def test_a_blocked_telegram_chat_falls_back_to_the_linked_discord_dm(
     running: Running, first: str
 ) -> None:

@@ -157,6 +157,7 @@ def scheduler_for(
         app.quotes,
         senders,
         poll_seconds=app.settings.alert_poll_seconds,
+        lease_seconds=app.settings.outbox_lease_seconds,
         clock=clock,
         observer=app.metrics,
     )

@@ -60,7 +60,7 @@ DOWN_AFTER = 2 * QUOTE_CONCURRENCY  # quote failures in a row that end a poll ea
 BATCH = 500  # jobs claimed / outbox rows sent per tick at most
 # An outbox row being sent is hidden from other workers this long; one left by a worker that
 # died mid-send is sent by another (or after a restart) once it runs out.
-LEASE_SECONDS = 15.0
+LEASE_SECONDS = 15.0  # the default of OUTBOX_LEASE_SECONDS
 STOP_WAIT = 10.0  # seconds a stop waits for the passes in flight
 
 
@@ -110,6 +110,7 @@ class Scheduler:
         senders: Sequence[OutgoingSender],
         *,
         poll_seconds: float = 60.0,
+        lease_seconds: float = LEASE_SECONDS,
         tick_seconds: float = 1.0,
         clock: Callable[[], float] = time.time,
         jitter: float = 0.1,
@@ -123,6 +124,7 @@ class Scheduler:
         self._quotes = quotes
         self._senders = {sender.name: sender for sender in senders}
         self._poll = poll_seconds
+        self._lease = lease_seconds
         self._tick_seconds = tick_seconds
         self._clock = clock
         self._jitter = jitter
@@ -307,7 +309,7 @@ class Scheduler:
 
     # -- sending -----------------------------------------------------------------------------
     async def flush(self, now: float) -> None:
-        until = now + LEASE_SECONDS
+        until = now + self._lease
         platforms = list(self._senders)  # another process sends the others' rows
         for item in await self._store.lease_outbox(self._app, now, until, platforms, BATCH):
             await self._send(item, now)

@@ -96,6 +96,9 @@ class Settings:
     memory_limit: int = 200  # memories kept per user; beyond it the least recently updated goes
     # Seconds between two quote polls of the price alerts (bot/scheduler.py); 1 is for tests.
     alert_poll_seconds: int = 60
+    # How long a worker reserves a proactive message it is sending (bot/scheduler.py): one left
+    # by a worker that died mid-send goes out again this long later. Longer than a send takes.
+    outbox_lease_seconds: int = 15
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -191,6 +194,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
         memory_prompt_chars=_int(get, "MEMORY_PROMPT_CHARS", 1500, low=200, high=20_000),
         memory_limit=_int(get, "MEMORY_LIMIT", 200, low=1, high=10_000),
         alert_poll_seconds=_int(get, "ALERT_POLL_SECONDS", 60, low=1, high=86_400),
+        outbox_lease_seconds=_int(get, "OUTBOX_LEASE_SECONDS", 15, low=1, high=3_600),
     )
 
 

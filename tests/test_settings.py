@@ -103,6 +103,7 @@ def test_secrets_are_listed_and_never_in_repr() -> None:
         ("COMPACT_AFTER", "100"),
         ("ALERT_POLL_SECONDS", "0"),
         ("ALERT_POLL_SECONDS", "every minute"),
+        ("OUTBOX_LEASE_SECONDS", "0"),
     ],
 )
 def test_a_bad_value_names_its_variable(name: str, value: str) -> None:

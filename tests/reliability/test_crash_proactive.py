@@ -35,7 +35,7 @@ from tests.reliability.conftest import APP, BotProcess, Database, start_on_disco
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
-TIMEOUT = 45.0  # generous: a resend after a kill waits for the outbox lease (15 s)
+TIMEOUT = 45.0  # generous: a resend after a kill also waits for the outbox lease
 DISCORD_TOKEN = "OTAwMDAwMDAwMDAwMDAwMDAx.GFAKE2.crash-SECRET-proactive_token_0123456"
 POSTS = r"/channels/\d+/messages"
 
@@ -47,7 +47,13 @@ async def market() -> AsyncIterator[QuotesEmulator]:
 
 
 def proactive_env(market: QuotesEmulator) -> dict[str, str]:
-    return {"ALERT_POLL_SECONDS": "1", "QUOTES_BASE_URL": market.base_url}
+    # A short lease: a message left mid-send by the killed process goes out soon after the
+    # restart (the emulators answer in milliseconds, far below it).
+    return {
+        "ALERT_POLL_SECONDS": "1",
+        "OUTBOX_LEASE_SECONDS": "3",
+        "QUOTES_BASE_URL": market.base_url,
+    }
 
 
 class Chat:

@@ -10,4 +10,6 @@ source scripts/postgres.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
-exec .venv/bin/python -m pytest "$@"
+# Four workers on two cores: most tests wait on emulators, processes and databases rather than
+# compute. TEST_WORKERS=0 runs them in this process (e.g. to debug one test).
+exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-4}" "$@"

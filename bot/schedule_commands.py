@@ -169,7 +169,7 @@ class ScheduleCommands:
         jobs = await self._jobs(ctx, "alert")
         if not jobs:
             return _private("No alerts. Set one with /alert AAPL above 200")
-        return self._listing("alert", "Your alerts", [alert_line(j) for j in jobs])
+        return self._listing("alert", "Your alerts", jobs, alert_line)
 
     async def _current(self, symbol: str) -> Quote | None:
         """The symbol's quote now, or None when it cannot be checked (no provider, or it is
@@ -202,24 +202,33 @@ class ScheduleCommands:
         jobs = sorted(await self._jobs(ctx, "reminder"), key=lambda j: (j.created_at, j.id))
         if not jobs:
             return _private("No reminders. Set one with /remind in 10m stretch")
-        return self._listing("remind", "Your reminders", [reminder_line(j) for j in jobs])
+        return self._listing("remind", "Your reminders", jobs, reminder_line)
 
     @staticmethod
-    def _listing(command: str, title: str, lines: Sequence[str]) -> list[Reply]:
-        numbered = "\n".join(f"{n}. {line}" for n, line in enumerate(lines, start=1))
+    def _listing(
+        command: str, title: str, jobs: Sequence[Job], line: Callable[[Job], str]
+    ) -> list[Reply]:
+        numbered = "\n".join(f"{n}. {line(job)}" for n, job in enumerate(jobs, start=1))
+        # A button names its job by id: pressed after the list changed, it still removes the
+        # one shown beside it (or says it is gone), never whichever now has that number.
         buttons = tuple(
-            Action(f"Remove {n}", f"/{command} remove {n}") for n in range(1, len(lines) + 1)
+            Action(f"Remove {n}", f"/{command} remove {job.id}")
+            for n, job in enumerate(jobs, start=1)
         )
         return _private(f"{title}:\n{numbered}", buttons)
 
     async def _remove(
-        self, ctx: CommandContext, kind: str, number: str, line: Callable[[Job], str]
+        self, ctx: CommandContext, kind: str, which: str, line: Callable[[Job], str]
     ) -> list[Reply]:
+        """`which` is the number the list shows (typed) or the job's id (a button)."""
         jobs = await self._jobs(ctx, kind)
-        index = int(number) if number.isdigit() else 0
-        if not 1 <= index <= len(jobs):
-            return _private(f"There is no {kind} number {number[:10]} (you have {len(jobs)}).")
-        gone = jobs[index - 1]
+        index = int(which) if which.isdigit() and len(which) < 6 else 0
+        by_id = [j for j in jobs if j.id == which]
+        if not by_id and not 1 <= index <= len(jobs):
+            if not which.isdigit():
+                return _private(f"That {kind} is already gone.")
+            return _private(f"There is no {kind} number {which[:10]} (you have {len(jobs)}).")
+        gone = by_id[0] if by_id else jobs[index - 1]
         text = f"Removed: {line(gone)}"
         change = ScheduleChange("remove", job_id=gone.id)
         await self._record(ctx, f"{kind}-remove", text, {}, (change,))

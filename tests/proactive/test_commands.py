@@ -34,10 +34,17 @@ async def test_alerts_set_listed_removed_with_buttons(open_proactive: OpenApp) -
             "3. MSFT moves 5% in a day",
         ]
         assert listing.private
-        assert [a.command for a in listing.actions] == [f"/alert remove {n}" for n in (1, 2, 3)]
+        listed = await app.store.jobs(app.settings.app_name, await _user(app))
+        assert [a.label for a in listing.actions] == ["Remove 1", "Remove 2", "Remove 3"]
+        assert [a.command for a in listing.actions] == [f"/alert remove {j.id}" for j in listed]
         [removed] = await say(app, "/alert remove 2")
         assert removed.text == "Removed: TSLA below 150.5" and removed.private
         assert "There is no alert number 7" in await text_of(app, "/alert remove 7")
+        # The old list's buttons still name their own alerts: "Remove 3" is MSFT, now number 2.
+        stale_tsla, stale_msft = listing.actions[1], listing.actions[2]
+        assert await text_of(app, stale_tsla.command) == "That alert is already gone."
+        assert await text_of(app, stale_msft.command) == "Removed: MSFT moves 5% in a day"
+        assert "Alert set: MSFT moves 5% in a day" in await text_of(app, "/alert MSFT move 5%")
         jobs = await app.store.jobs(app.settings.app_name, await _user(app))
         assert [(j.symbol, j.op, j.value) for j in jobs] == [
             ("AAPL", "above", 200.0),

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -47,6 +46,7 @@ from bot.messages import ChatKind, CommandSpec, Incoming, Reply, ReplyFile, chat
 from bot.scheduler import QuoteSource
 from bot.settings import RateLimit
 from storage import Event, InboxStatus, Session, Store, StoreBusy
+from storage.common import storable_text
 from storage.locks import KeyedLocks
 
 log = logging.getLogger(__name__)
@@ -62,9 +62,6 @@ SLOW_DOWN = (
     "You're sending messages faster than I can answer, so I skipped some. "
     "Please wait for my answers, then send the rest again."
 )
-# A surrogate code point on its own: platform JSON can carry one ("\\ud800"), but no UTF-8
-# database (nor any later JSON encoder) can store it.
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # How long a turn lets an older unanswered message of its user go first (time spent outside the
 # session lock). Normally milliseconds: the other worker acknowledged it and is about to take the
 # lock. Past this, that worker is presumed dead (its message is replayed at its restart).
@@ -88,9 +85,9 @@ MAX_RECEIPTS = 4096
 def storable(incoming: Incoming) -> Incoming:
     """The message with lone surrogates replaced by U+FFFD, so it can be recorded and answered
     (everything else, NUL and control characters included, is kept exactly)."""
-    text = _LONE_SURROGATE.sub("\ufffd", incoming.text)
+    text = storable_text(incoming.text)
     name = incoming.display_name
-    name = _LONE_SURROGATE.sub("\ufffd", name) if name else name
+    name = storable_text(name) if name else name
     if text == incoming.text and name == incoming.display_name:
         return incoming
     return replace(incoming, text=text, display_name=name)

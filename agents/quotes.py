@@ -198,12 +198,20 @@ class QuoteProvider:
         return out
 
 
+def chart_result(symbol: str, data: Any) -> dict[str, Any]:
+    """`chart.result[0]` of the chart endpoint's answer (quotes and charts read the same
+    envelope). UnknownTicker when the provider knows no such symbol; a malformed answer raises
+    KeyError, IndexError, TypeError or AttributeError for the caller to call unavailable."""
+    chart = data["chart"]
+    if chart.get("error") and not chart.get("result"):
+        raise UnknownTicker(f"I couldn't find a quote for {symbol}")
+    result: dict[str, Any] = chart["result"][0]
+    return result
+
+
 def parse_chart(symbol: str, data: Any) -> Quote:
     try:
-        chart = data["chart"]
-        if chart.get("error") and not chart.get("result"):
-            raise UnknownTicker(f"I couldn't find a quote for {symbol}")
-        result = chart["result"][0]
+        result = chart_result(symbol, data)
         meta = result["meta"]
         price = number(meta["regularMarketPrice"])
         if price is None or price <= 0:

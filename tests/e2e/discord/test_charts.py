@@ -19,16 +19,10 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-async def quotes() -> AsyncIterator[QuotesEmulator]:
-    async with QuotesEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
 async def bot(
-    emu: DiscordEmulator, quotes: QuotesEmulator, tmp_path: Path
+    emu: DiscordEmulator, market: QuotesEmulator, tmp_path: Path
 ) -> AsyncIterator[RunningBot]:
-    env = bot_env(emu, tmp_path) | {"QUOTES_BASE_URL": quotes.base_url}
+    env = bot_env(emu, tmp_path) | {"QUOTES_BASE_URL": market.base_url}
     async with start_bot(Settings.from_env(env, dotenv_path=None), emu) as running:
         yield running
 
@@ -49,8 +43,8 @@ async def test_chart_arrives_as_a_png_attachment(bot: RunningBot) -> None:
     assert reply["content"].startswith("AAPL 1y: 187.42 USD, +")
 
 
-async def test_no_prices_no_attachment(bot: RunningBot, quotes: QuotesEmulator) -> None:
-    quotes.empty.add("TSLA")
+async def test_no_prices_no_attachment(bot: RunningBot, market: QuotesEmulator) -> None:
+    market.empty.add("TSLA")
     (reply,) = await bot.command(USER, "chart", {"ticker": "TSLA"})
     assert reply["content"] == "No chart: there are no prices for TSLA over 1mo."
     assert not reply["attachments"]

@@ -35,16 +35,10 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-async def quotes() -> AsyncIterator[QuotesEmulator]:
-    async with QuotesEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
 async def bot(
-    tg: TelegramApiEmulator, quotes: QuotesEmulator, tmp_path: Path
+    tg: TelegramApiEmulator, market: QuotesEmulator, tmp_path: Path
 ) -> AsyncIterator[RunningBot]:
-    env = bot_env(tg, tmp_path) | {"QUOTES_BASE_URL": quotes.base_url}
+    env = bot_env(tg, tmp_path) | {"QUOTES_BASE_URL": market.base_url}
     async for running in start_bot(Settings.from_env(env, dotenv_path=None), tg):
         yield running
 
@@ -59,27 +53,27 @@ async def photo_after(bot: RunningBot, text: str) -> tuple[dict, bytes]:
 
 
 async def test_chart_arrives_as_a_photo_that_decodes(
-    bot: RunningBot, quotes: QuotesEmulator
+    bot: RunningBot, market: QuotesEmulator
 ) -> None:
     params, png = await photo_after(bot, "/chart aapl 6mo")
     height, width = imread(io.BytesIO(png), format="png").shape[:2]
     assert width >= 800 and height >= 450
     assert int(params["chat_id"]) == USER
     assert params["caption"].startswith("AAPL 6mo: 187.42 USD, +")
-    assert quotes.requests == [("AAPL", {"range": "6mo", "interval": "1d"})]
+    assert market.requests == [("AAPL", {"range": "6mo", "interval": "1d"})]
     [message] = [m for m in bot.tg.bot_messages(USER) if "photo" in m]
     assert message["photo"][0]["width"] == width  # what the emulator read from the upload
 
 
 async def test_the_same_chart_again_makes_no_second_request(
-    bot: RunningBot, quotes: QuotesEmulator
+    bot: RunningBot, market: QuotesEmulator
 ) -> None:
     _, first = await photo_after(bot, "/chart MSFT")
     _, again = await photo_after(bot, "/chart $msft 1mo")
     assert again == first
-    assert quotes.requests == [("MSFT", {"range": "1mo", "interval": "1d"})]
+    assert market.requests == [("MSFT", {"range": "1mo", "interval": "1d"})]
     await photo_after(bot, "/chart MSFT 5d")  # another range is another chart
-    assert [q["range"] for _, q in quotes.requests] == ["1mo", "5d"]
+    assert [q["range"] for _, q in market.requests] == ["1mo", "5d"]
 
 
 @pytest.mark.parametrize(
@@ -92,19 +86,19 @@ async def test_the_same_chart_again_makes_no_second_request(
     ],
 )
 async def test_no_prices_no_chart(
-    bot: RunningBot, quotes: QuotesEmulator, setup: str, text: str, expected: str
+    bot: RunningBot, market: QuotesEmulator, setup: str, text: str, expected: str
 ) -> None:
     if setup == "empty":
-        quotes.empty.add("AAPL")
+        market.empty.add("AAPL")
     else:
-        quotes.mode = setup
+        market.mode = setup
     [answer] = await bot.ask(USER, USER, text)
     assert answer == expected
     assert not bot.tg.calls_to("sendPhoto")
 
 
 async def test_the_watchlist_compares_as_percent_change(
-    bot: RunningBot, quotes: QuotesEmulator
+    bot: RunningBot, market: QuotesEmulator
 ) -> None:
     assert await bot.ask(USER, USER, "/chart watchlist") == [
         "Your watchlist is empty — add one with /watchlist add AAPL"
@@ -112,24 +106,24 @@ async def test_the_watchlist_compares_as_percent_change(
     await bot.ask(USER, USER, "/watchlist add AAPL")
     await bot.ask(USER, USER, "/watchlist add MSFT")
     await bot.ask(USER, USER, "/watchlist add TSLA")
-    quotes.empty.add("MSFT")
+    market.empty.add("MSFT")
     params, png = await photo_after(bot, "/chart watchlist 6mo")
     height, width = imread(io.BytesIO(png), format="png").shape[:2]
     assert (width, height) >= (800, 450)
     caption = params["caption"]
     assert caption.startswith("Watchlist 6mo (% change): AAPL +") and ", TSLA +" in caption
     assert caption.endswith("; no prices for MSFT")
-    assert sorted(s for s, q in quotes.requests if q["range"] == "6mo") == ["AAPL", "MSFT", "TSLA"]
+    assert sorted(s for s, q in market.requests if q["range"] == "6mo") == ["AAPL", "MSFT", "TSLA"]
 
 
 async def test_the_analyst_attaches_a_chart_when_asked(
-    bot: RunningBot, quotes: QuotesEmulator
+    bot: RunningBot, market: QuotesEmulator
 ) -> None:
     params, png = await photo_after(bot, "show me TSLA over 6 months")
     height, width = imread(io.BytesIO(png), format="png").shape[:2]
     assert (width, height) >= (800, 450)
     assert params["caption"].startswith("Here is the chart: TSLA 6mo: 251.03 USD")
-    assert quotes.requests == [("TSLA", {"range": "6mo", "interval": "1d"})]  # drawn once
+    assert market.requests == [("TSLA", {"range": "6mo", "interval": "1d"})]  # drawn once
 
 
 async def test_a_private_image_reply_never_reaches_the_group(tg: TelegramApiEmulator) -> None:

@@ -154,12 +154,15 @@ def by_keyword(table: dict[str, Step], default: Step | None = None) -> Callable[
 
 # -- raw rows ------------------------------------------------------------------------------
 def rows_mentioning(rows: Iterable[Row], needle: str) -> list[Row]:
-    """Rows whose text (any column, bytes decoded, JSON escapes included) contains `needle`."""
+    """Rows whose text (any column, bytes decoded, JSON escapes included) contains `needle`.
+    Times (floats) are left out: an id is never kept in one, and a timestamp's digits can hold a
+    short id by chance ("1796427023.1000133" holds "1000")."""
     found = []
     for table, values in rows:
         text = " ".join(
             v.decode("utf-8", "replace") if isinstance(v, bytes | bytearray) else str(v)
             for v in values
+            if not isinstance(v, float)
         )
         if needle in text or needle.encode("unicode_escape").decode() in text:
             found.append((table, values))
